@@ -1,0 +1,29 @@
+import { resolve } from 'node:path'
+import { defineConfig } from 'electron-vite'
+import vue from '@vitejs/plugin-vue'
+
+// One config, three bundles, as in electron-vite's vue-ts template. The main bundle also
+// carries the engine process entry and the command line, so all Node code is built once.
+export default defineConfig({
+  main: {
+    build: {
+      rollupOptions: {
+        input: {
+          index: resolve('src/main/index.ts'),
+          engine: resolve('src/engine/process.ts'),
+          cli: resolve('src/server/cli.ts')
+        }
+      }
+    }
+  },
+  preload: {
+    build: {
+      // A sandboxed preload cannot be an ES module.
+      rollupOptions: { output: { format: 'cjs', entryFileNames: '[name].cjs' } }
+    }
+  },
+  renderer: {
+    resolve: { alias: { '@renderer': resolve('src/renderer/src') } },
+    plugins: [vue()]
+  }
+})

@@ -1,0 +1,91 @@
+// Turns any image file we accept into RGB bytes at the size a model wants, the way Keras'
+// load_img(target_size=…) does: the whole picture squeezed to the target, no crop. sharp
+// (libvips) decodes by content, not by name, applies EXIF orientation, reads the first frame of
+// an animation, and shrinks large JPEGs while decoding them, so a 15-megapixel photo never
+// exists at full size in memory.
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import sharp from 'sharp'
+import { SNIFF_BYTES, sniffImage } from './sniff'
+
+// libvips' operation cache would keep decoded pixels of recent images alive; we never ask for
+// the same image twice in a row, so it only costs memory.
+sharp.cache(false)
+
+/** Beyond this many pixels a file is refused before decoding (about 16000 x 16000). */
+export const MAX_INPUT_PIXELS = 256_000_000
+
+export interface RgbImage {
+  /** Height x width x 3, row-major, 0..255. */
+  data: Uint8Array
+  width: number
+  height: number
+}
+
+export class ImageDecodeError extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string
+  ) {
+    super(`${file}: ${reason}`)
+    this.name = 'ImageDecodeError'
+  }
+}
+
+const UNSUPPORTED = 'not an image format that can be decoded'
+
+/** Maps libvips' wording to a sentence for someone who has never heard of libvips. */
+function plainReason(message: string): string {
+  if (/pixel limit/i.test(message)) {
+    return `image too large to decode (more than ${MAX_INPUT_PIXELS / 1e6} megapixels)`
+  }
+  if (/premature end|truncated|unexpected end/i.test(message)) return 'file is truncated (incomplete image data)'
+  if (/unsupported image format/i.test(message)) return UNSUPPORTED
+  if (/ENOENT|no such file|is missing/i.test(message)) return 'file not found (was it moved or deleted?)'
+  if (/EACCES|permission/i.test(message)) return 'permission denied reading the file'
+  return `cannot decode image: ${message.replace(/^Input (file|buffer) /, '').trim()}`
+}
+
+/**
+ * Decodes `file` to RGB at `size` x `size` (or its own size when `size` is null).
+ * Alpha is dropped as Keras/PIL's convert('RGB') drops it; grey becomes three equal channels.
+ */
+export async function decodeImage(file: string, size: number | null): Promise<RgbImage> {
+  try {
+    let pipeline = sharp(file, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS, pages: 1 })
+      .rotate()
+      .removeAlpha()
+      .toColourspace('srgb')
+    if (size !== null) pipeline = pipeline.resize(size, size, { fit: 'fill' })
+    const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true })
+    if (info.channels !== 3) throw new Error(`decoder produced ${info.channels} channels instead of 3`)
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height }
+  } catch (error) {
+    const reason = plainReason((error as Error).message)
+    throw new ImageDecodeError(path.resolve(file), reason === UNSUPPORTED ? await explainUnsupported(file) : reason)
+  }
+}
+
+/** When the decoder gives up on a format, say what the file actually is (a Git LFS pointer, …). */
+async function explainUnsupported(file: string): Promise<string> {
+  const handle = await fs.open(file, 'r').catch(() => null)
+  if (!handle) return UNSUPPORTED
+  try {
+    const head = Buffer.alloc(SNIFF_BYTES)
+    const { bytesRead } = await handle.read(head, 0, SNIFF_BYTES, 0)
+    const sniffed = sniffImage(file, head.subarray(0, bytesRead), (await handle.stat()).size)
+    return sniffed.kind === 'skip' ? sniffed.reason : UNSUPPORTED
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Resizes raw RGB pixels (CIFAR records arrive this way) with the same kernel as files. */
+export async function resizeRgb(image: RgbImage, size: number): Promise<RgbImage> {
+  if (image.width === size && image.height === size) return image
+  const data = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+    .resize(size, size, { fit: 'fill' })
+    .raw()
+    .toBuffer()
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: size, height: size }
+}

@@ -1,0 +1,59 @@
+// Plain-text renderings of engine results for people at a terminal (--json skips all of this).
+import path from 'node:path'
+import type { BackendInfo, DatasetReport, PredictionResult } from '../shared/protocol'
+
+const LAYOUTS: Record<DatasetReport['layout'], string> = {
+  classes: 'one folder per class',
+  splits: 'train/val/test folders',
+  'cifar10-binary': 'CIFAR-10 binary batches'
+}
+
+export function formatInfo(info: BackendInfo & { appVersion: string; home: string; weightsMirror: string | null }): string {
+  const compute =
+    info.provider === 'fallback'
+      ? `${info.inference} for inference (${info.inferenceThreads} thread${info.inferenceThreads === 1 ? '' : 's'}) + ${info.training} for gradients (fallback)`
+      : `${info.inference} (native TensorFlow via @tensorflow/${info.provider})`
+  return [
+    `Transfer Studio ${info.appVersion}`,
+    `Compute:  ${compute}`,
+    `TensorFlow.js ${info.tfjsVersion}, ${info.cpuThreads} CPU threads, GPU: ${info.gpu ?? 'none'}`,
+    `Home:     ${info.home}`,
+    `Weights:  ${info.weightsMirror ? `from ${info.weightsMirror} (TRANSFER_STUDIO_WEIGHTS)` : 'official download URLs'}`,
+    ...info.notes.map((note) => `Note:     ${note}`)
+  ].join('\n')
+}
+
+export function formatScan(report: DatasetReport): string {
+  const splits = report.splits.filter((s) => s.total > 0)
+  const width = Math.max(5, ...report.classes.map((c) => c.length))
+  const cell = (value: string | number): string => String(value).padStart(7)
+  const lines = [
+    `${report.root}: ${LAYOUTS[report.layout]}, ${report.classes.length} classes, ${report.total} images`,
+    `  ${''.padEnd(width)}${splits.map((s) => cell(s.name)).join('')}`,
+    ...report.classes.map((c) => `  ${c.padEnd(width)}${splits.map((s) => cell(s.counts[c])).join('')}`),
+    `  ${'total'.padEnd(width)}${splits.map((s) => cell(s.total)).join('')}`,
+    report.validation.kind === 'folder'
+      ? 'Validation: the validation folder'
+      : `Validation: ${Math.round(report.validation.fraction * 100)}% of train held out per class (seed ${report.validation.seed})`
+  ]
+  for (const gap of report.missing) lines.push(`Missing: class "${gap.class}" has no images in ${gap.split}`)
+  if (report.skipped.length > 0) {
+    lines.push(`Skipped ${report.skipped.length} file${report.skipped.length === 1 ? '' : 's'}:`)
+    for (const s of report.skipped) lines.push(`  ${path.relative(report.root, s.file) || s.file}: ${s.reason}`)
+  }
+  if (report.notes.length > 0) {
+    lines.push('Notes:')
+    for (const n of report.notes) lines.push(`  ${path.relative(report.root, n.file) || n.file}: ${n.note}`)
+  }
+  return lines.join('\n')
+}
+
+export function formatPrediction(result: PredictionResult): string {
+  if ('error' in result) return `${result.file}\n  skipped: ${result.error}`
+  const width = Math.max(...result.predictions.map((p) => p.label.length))
+  const rows = result.predictions.map((p) => {
+    const bar = '█'.repeat(Math.round(p.probability * 30))
+    return `  ${p.label.padEnd(width)}  ${(p.probability * 100).toFixed(1).padStart(5)}%  ${bar}`
+  })
+  return [result.file, ...rows].join('\n')
+}

