@@ -9,11 +9,7 @@ import type { DownloadProgress } from '../shared/protocol'
 import { formatInfo, formatPrediction, formatScan } from './format'
 
 /** Errors that already speak to the user; anything else is a bug and keeps its stack in debug mode. */
-const USER_ERRORS = new Set(['DatasetError', 'WeightsError', 'CorruptCacheError', 'ImageDecodeError', 'UsageError'])
-
-class UsageError extends Error {
-  override name = 'UsageError'
-}
+const USER_ERRORS = new Set(['DatasetError', 'WeightsError', 'CorruptCacheError', 'ImageDecodeError'])
 
 const print = (line: string): void => void process.stdout.write(`${line}\n`)
 const printJson = (value: unknown): void => print(JSON.stringify(value))
@@ -39,8 +35,10 @@ function reportDownload(progress: DownloadProgress): void {
   warn(`downloading ${progress.backbone}: ${(progress.bytes / 1e6).toFixed(1)} MB${total}`)
 }
 
-function run(action: (...args: never[]) => Promise<number | void>) {
-  return async (...args: never[]): Promise<void> => {
+// Commander hands each action its positional arguments and options untyped.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function run<A extends any[]>(action: (...args: A) => Promise<number | void>) {
+  return async (...args: A): Promise<void> => {
     try {
       process.exitCode = (await action(...args)) ?? 0
     } catch (error) {

@@ -117,7 +117,8 @@ export const EngineCommand = z.discriminatedUnion('command', [
 ])
 export type EngineCommand = z.infer<typeof EngineCommand>
 
-export const EngineRequest = z.object({ id: z.number().int().nonnegative(), body: EngineCommand })
+// The envelope is checked apart from the command, so a malformed command still gets an answer.
+export const EngineRequest = z.object({ id: z.number().int().nonnegative(), body: z.unknown() })
 export type EngineRequest = z.infer<typeof EngineRequest>
 
 export const EngineEvent = z.discriminatedUnion('event', [
