@@ -17,7 +17,7 @@ export default tseslint.config(
       globals: { ...globals.node, ...globals.browser }
     },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
       'vue/multi-word-component-names': 'off'
     }
   }

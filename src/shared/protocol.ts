@@ -94,6 +94,222 @@ export type DownloadProgress = z.infer<typeof DownloadProgress>
 export const ScanProgress = z.object({ filesSeen: z.number().int(), imagesFound: z.number().int() })
 export type ScanProgress = z.infer<typeof ScanProgress>
 
+// ---- Models and training ----
+
+export const DenseLayerConfig = z.object({
+  units: z.number().int().min(1).max(8192),
+  activation: z.enum(['relu', 'elu', 'selu', 'tanh', 'sigmoid', 'linear']).default('relu'),
+  /** BatchNormalization before the Dense layer, as the Keras recipes place it. */
+  batchNorm: z.boolean().default(false),
+  /** Dropout rate after the Dense layer; 0 for none. */
+  dropout: z.number().min(0).max(0.95).default(0)
+})
+export type DenseLayerConfig = z.infer<typeof DenseLayerConfig>
+
+export const HeadConfig = z.object({
+  pooling: z.enum(['avg', 'flatten']).default('avg'),
+  /** Dropout right after pooling, before any Dense layer; 0 for none. */
+  dropout: z.number().min(0).max(0.95).default(0),
+  dense: z.array(DenseLayerConfig).max(8).default([])
+})
+export type HeadConfig = z.infer<typeof HeadConfig>
+
+export const FreezeSpec = z.discriminatedUnion('kind', [
+  /** The whole backbone, as base_model.trainable = False. */
+  z.object({ kind: z.literal('all') }),
+  z.object({ kind: z.literal('none') }),
+  /** Every backbone layer up to and including this one, as `for layer in model.layers[:N]`. */
+  z.object({ kind: z.literal('upTo'), layer: z.string().min(1).max(200) }),
+  /** Exactly these layers frozen: what the layer tree's toggles produce. */
+  z.object({ kind: z.literal('layers'), frozen: z.array(z.string().max(200)).max(5000) })
+])
+export type FreezeSpec = z.infer<typeof FreezeSpec>
+
+export const Augmentation = z.object({
+  flipHorizontal: z.boolean().default(false),
+  flipVertical: z.boolean().default(false),
+  /** Largest rotation either way, in degrees. */
+  rotate: z.number().min(0).max(180).default(0),
+  /** Largest zoom in or out, as a fraction (0.1 = 90% to 110%). */
+  zoom: z.number().min(0).max(0.9).default(0),
+  /** Largest shear either way, in degrees. */
+  shear: z.number().min(0).max(45).default(0),
+  /** Largest brightness change either way, as a fraction of the full range. */
+  brightness: z.number().min(0).max(1).default(0)
+})
+export type Augmentation = z.infer<typeof Augmentation>
+
+export const Monitor = z.enum(['val_loss', 'val_acc'])
+export type Monitor = z.infer<typeof Monitor>
+
+export const TrainConfig = z.object({
+  data: z.string().min(1).max(4096),
+  backbone: z.string().min(1).max(100),
+  /** A separate validation folder; otherwise a validation folder inside `data`, or valSplit of train. */
+  val: z.string().min(1).max(4096).optional(),
+  test: z.string().min(1).max(4096).optional(),
+  valSplit: z.number().gt(0).lt(1).default(0.2),
+  seed: z.number().int().min(0).default(42),
+  head: HeadConfig.default({ pooling: 'avg', dropout: 0, dense: [] }),
+  freeze: FreezeSpec.default({ kind: 'all' }),
+  epochs: z.number().int().min(1).max(10_000).default(10),
+  batchSize: z.number().int().min(1).max(4096).default(32),
+  learningRate: z.number().gt(0).max(10).default(0.001),
+  optimizer: z.enum(['adam', 'rmsprop', 'sgd']).default('adam'),
+  /** Momentum of sgd (Keras SGD(momentum=…)). */
+  momentum: z.number().min(0).max(0.999).default(0.9),
+  augment: Augmentation.nullable().default(null),
+  earlyStopping: z
+    .object({ monitor: Monitor.default('val_loss'), patience: z.number().int().min(0), restoreBest: z.boolean().default(true) })
+    .nullable()
+    .default(null),
+  reduceLrOnPlateau: z
+    .object({
+      monitor: Monitor.default('val_loss'),
+      factor: z.number().gt(0).lt(1).default(0.1),
+      patience: z.number().int().min(0).default(3),
+      minLr: z.number().min(0).default(0)
+    })
+    .nullable()
+    .default(null),
+  /** Where the finished model is saved; a run folder under the studio home when absent. */
+  out: z.string().min(1).max(4096).optional(),
+  /** Run the frozen layers once per image and train on their outputs, when the model allows it. */
+  cacheFeatures: z.boolean().default(true),
+  /** Memory for cached backbone features before they spill to disk. */
+  featureCacheMB: z.number().int().min(0).default(1024)
+})
+export type TrainConfig = z.infer<typeof TrainConfig>
+export type TrainConfigInput = z.input<typeof TrainConfig>
+
+export const LayerNode = z.object({
+  name: z.string(),
+  type: z.string(),
+  outputShape: z.array(z.number().nullable()),
+  parameters: z.number().int(),
+  trainable: z.boolean(),
+  /** Whether the layer has weights at all: a toggle means nothing on one that has none. */
+  hasWeights: z.boolean()
+})
+export type LayerNode = z.infer<typeof LayerNode>
+
+export const LayerBlock = z.object({
+  name: z.string(),
+  /** 'input', 'backbone' or 'head'. */
+  part: z.enum(['input', 'backbone', 'head']),
+  layers: z.array(LayerNode)
+})
+export type LayerBlock = z.infer<typeof LayerBlock>
+
+export const ModelSummary = z.object({
+  blocks: z.array(LayerBlock),
+  totalParameters: z.number().int(),
+  trainableParameters: z.number().int(),
+  nonTrainableParameters: z.number().int()
+})
+export type ModelSummary = z.infer<typeof ModelSummary>
+
+export const EpochMetrics = z.object({
+  epoch: z.number().int(),
+  loss: z.number(),
+  acc: z.number(),
+  val_loss: z.number().nullable(),
+  val_acc: z.number().nullable(),
+  lr: z.number(),
+  seconds: z.number()
+})
+export type EpochMetrics = z.infer<typeof EpochMetrics>
+
+export const ClassMetrics = z.object({
+  label: z.string(),
+  precision: z.number(),
+  recall: z.number(),
+  f1: z.number(),
+  support: z.number().int()
+})
+export type ClassMetrics = z.infer<typeof ClassMetrics>
+
+export const Misclassified = z.object({
+  file: z.string(),
+  trueLabel: z.string(),
+  predictedLabel: z.string(),
+  confidence: z.number()
+})
+export type Misclassified = z.infer<typeof Misclassified>
+
+export const EvaluationReport = z.object({
+  accuracy: z.number(),
+  loss: z.number(),
+  classes: z.array(z.string()),
+  /** confusion[true][predicted] */
+  confusion: z.array(z.array(z.number().int())),
+  perClass: z.array(ClassMetrics),
+  misclassified: z.array(Misclassified),
+  skipped: z.array(SkippedFile)
+})
+export type EvaluationReport = z.infer<typeof EvaluationReport>
+
+export const ModelMetadata = z.object({
+  format: z.literal('transfer-studio-model'),
+  formatVersion: z.literal(1),
+  appVersion: z.string(),
+  createdAt: z.string(),
+  /** Class names in the order of the model's outputs. */
+  labels: z.array(z.string()).min(2),
+  backbone: z.string(),
+  preprocess: PreprocessMode,
+  /** Side of the square RGB images the model takes (before any resize layer inside it). */
+  inputSize: z.number().int(),
+  head: HeadConfig,
+  freeze: FreezeSpec,
+  frozenLayers: z.array(z.string()),
+  training: TrainConfig.omit({ out: true }),
+  metrics: z.object({
+    loss: z.number().nullable(),
+    acc: z.number().nullable(),
+    val_loss: z.number().nullable(),
+    val_acc: z.number().nullable(),
+    test_acc: z.number().nullable(),
+    epochs: z.number().int()
+  }),
+  /** SHA-256 of every other file of the model, so a damaged copy is refused. */
+  files: z.array(z.object({ name: z.string(), bytes: z.number().int(), sha256: z.string() }))
+})
+export type ModelMetadata = z.infer<typeof ModelMetadata>
+
+export const TrainEvent = z.discriminatedUnion('event', [
+  z.object({
+    event: z.literal('status'),
+    phase: z.enum(['loading', 'extracting', 'training', 'saving']),
+    message: z.string(),
+    done: z.number().int().optional(),
+    total: z.number().int().optional()
+  }),
+  z.object({ event: z.literal('path'), path: z.enum(['cached-features', 'end-to-end']), reason: z.string() }),
+  z.object({
+    event: z.literal('batch'),
+    epoch: z.number().int(),
+    batch: z.number().int(),
+    batches: z.number().int(),
+    loss: z.number(),
+    acc: z.number(),
+    eta: z.number()
+  }),
+  EpochMetrics.extend({ event: z.literal('epoch'), epochs: z.number().int(), eta: z.number(), best: z.boolean() }),
+  z.object({ event: z.literal('skipped'), file: z.string(), reason: z.string() }),
+  z.object({ event: z.literal('notice'), message: z.string() }),
+  z.object({
+    event: z.literal('done'),
+    val_acc: z.number().nullable(),
+    test_acc: z.number().nullable(),
+    seconds: z.number(),
+    model: z.string(),
+    epochs: z.number().int(),
+    stopped: z.enum(['completed', 'early-stopping', 'stopped'])
+  })
+])
+export type TrainEvent = z.infer<typeof TrainEvent>
+
 // Commands a host sends to the engine process. Paths are absolute: the host resolves them
 // and checks them against what the user opened before anything reaches the engine.
 const MAX_PATH = 4096

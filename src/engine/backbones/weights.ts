@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { DownloadProgress } from '../../shared/protocol'
 import { studioHome } from '../home'
+import { replaceDir, stagingDir } from '../util/atomic'
 import type { BackboneSpec } from './registry'
 
 export const CACHE_MANIFEST = 'cache-manifest.json'
@@ -99,8 +100,7 @@ async function sizesMatch(dir: string, manifest: CacheManifest): Promise<boolean
 
 async function download(spec: BackboneSpec, dir: string, options: WeightsOptions): Promise<string> {
   const url = modelJsonUrl(spec, options.mirror)
-  await fs.mkdir(path.dirname(dir), { recursive: true })
-  const tmp = await fs.mkdtemp(path.join(path.dirname(dir), `.${spec.id}.partial-`))
+  const tmp = await stagingDir(dir)
   const progress = new ProgressReporter(spec.id, options.onProgress)
   try {
     const files = [await fetchToFile(url, tmp, 'model.json', progress, options)]
@@ -119,7 +119,8 @@ async function download(spec: BackboneSpec, dir: string, options: WeightsOptions
     }
     const manifest: CacheManifest = { backbone: spec.id, source: url, files }
     await fs.writeFile(path.join(tmp, CACHE_MANIFEST), JSON.stringify(manifest, null, 2))
-    await replaceDir(tmp, dir)
+    // Another process may have finished the same download first: keep theirs.
+    await replaceDir(tmp, dir, async () => (await readManifest(dir)) !== null)
     return dir
   } catch (error) {
     await fs.rm(tmp, { recursive: true, force: true })
@@ -227,20 +228,6 @@ async function openResource(url: string, idleTimeoutMs: number): Promise<Resourc
     stream,
     length: header !== null ? Number(header) : null,
     abort: () => clearTimeout(timer)
-  }
-}
-
-/** Moves a finished download into place; if another process got there first, keep theirs. */
-async function replaceDir(tmp: string, dir: string): Promise<void> {
-  const stale = `${dir}.stale-${process.pid}-${Date.now()}`
-  await fs.rename(dir, stale).catch(() => {})
-  try {
-    await fs.rename(tmp, dir)
-  } catch (error) {
-    if (!(await readManifest(dir))) throw error
-    await fs.rm(tmp, { recursive: true, force: true })
-  } finally {
-    await fs.rm(stale, { recursive: true, force: true })
   }
 }
 

@@ -1,0 +1,52 @@
+// The model as a tree for people: the backbone in its natural blocks (MobileNet's conv_dw_N /
+// conv_pw_N pairs, ResNet's conv2_block1 … conv5_block3), each layer with its type, output shape,
+// parameters and trainable flag; totals as Keras' model.summary() gives them.
+import type * as tf from '@tensorflow/tfjs'
+import type { LayerBlock, LayerNode, ModelSummary } from '../../shared/protocol'
+import type { TransferModel } from './build'
+
+/** The block a backbone layer opens, from its Keras name; null when it continues the current one. */
+export function blockOf(name: string): string | null {
+  let m = /^conv_(?:dw|pw|pad)_(\d+)(?:_|$)/.exec(name)
+  if (m) return `block_${m[1]}`
+  if (/^conv1(?:_|$)/.test(name) || name === 'bn_conv1') return 'conv1'
+  // Keras 2.2 ResNet names (res2a_branch2a, bn3c_branch1) and Keras 2.3+ (conv2_block1_1_conv).
+  m = /^(?:res|bn)(\d)([a-z])_branch/.exec(name)
+  if (m) return `conv${m[1]}_block${m[2].charCodeAt(0) - 96}`
+  m = /^(conv\d_block\d+)_/.exec(name)
+  if (m) return m[1]
+  return null
+}
+
+function describe(layer: tf.layers.Layer): LayerNode {
+  const shape = layer.outputShape as (number | null)[]
+  return {
+    name: layer.name,
+    type: layer.getClassName(),
+    outputShape: Array.isArray(shape[0]) ? (shape[0] as unknown as (number | null)[]) : shape,
+    parameters: layer.countParams(),
+    trainable: layer.trainable,
+    hasWeights: layer.weights.length > 0
+  }
+}
+
+const count = (weights: tf.LayerVariable[]): number => weights.reduce((sum, w) => sum + w.shape.reduce((n: number, d) => n * (d ?? 1), 1), 0)
+
+export function summarize(tm: TransferModel): ModelSummary {
+  const backbone = new Set(tm.backboneLayers)
+  const head = new Set(tm.headLayers)
+  const blocks: LayerBlock[] = []
+  let current: LayerBlock | undefined
+  for (const { layer } of tm.graph) {
+    const part = backbone.has(layer.name) ? 'backbone' : head.has(layer.name) ? 'head' : 'input'
+    const name = part === 'backbone' ? (blockOf(layer.name) ?? current?.name ?? 'backbone') : part
+    if (!current || current.name !== name || current.part !== part) {
+      current = { name, part, layers: [] }
+      blocks.push(current)
+    }
+    current.layers.push(describe(layer))
+  }
+  const trainable = count(tm.model.trainableWeights)
+  const total = count(tm.model.weights)
+  return { blocks, totalParameters: total, trainableParameters: trainable, nonTrainableParameters: total - trainable }
+}
