@@ -1,13 +1,19 @@
 // What a host can ask of the engine. The command line calls these in its own process; the app
 // and the headless server reach them through the engine process (process.ts).
-import type { BackboneInfo, BackendInfo, DatasetReport } from '../shared/protocol'
+import { FreezeSpec, HeadConfig, type BackboneInfo, type BackendInfo, type DatasetReport, type ModelSummary } from '../shared/protocol'
 import { initBackend } from './backend'
+import { loadBackbone, type LoadOptions } from './backbones/load'
 import { BACKBONES } from './backbones/registry'
 import { isCached } from './backbones/weights'
 import { loadDataset, type ScanOptions } from './datasets/scan'
 import { studioHome } from './home'
+import { buildTransferModel } from './model/build'
+import { applyFreeze } from './model/freeze'
+import { summarize } from './model/summary'
 
 export { classifyImageNet } from './imagenet'
+export { evaluateModel, predictWithModel } from './inference'
+export { train, type TrainOptions, type TrainResult } from './train/trainer'
 
 export function engineInfo(): Promise<BackendInfo> {
   return initBackend()
@@ -19,4 +25,33 @@ export async function listBackbones(home = studioHome()): Promise<BackboneInfo[]
 
 export async function scanDataset(dir: string, options: ScanOptions = {}): Promise<DatasetReport> {
   return (await loadDataset(dir, options)).report
+}
+
+export interface DescribeOptions extends LoadOptions {
+  backbone: string
+  head?: Partial<HeadConfig>
+  freeze?: FreezeSpec
+  classes?: number
+  /** Side of the images fed in; the backbone's own size when absent. */
+  inputSize?: number
+}
+
+/** The layer tree and parameter totals of a model before training it (what the tree view shows). */
+export async function describeModel(options: DescribeOptions): Promise<ModelSummary> {
+  await initBackend()
+  const loaded = await loadBackbone(options.backbone, options)
+  const classes = Array.from({ length: options.classes ?? 2 }, (_, i) => `class ${i + 1}`)
+  const tm = buildTransferModel(loaded, {
+    classes,
+    head: HeadConfig.parse(options.head ?? {}),
+    inputSize: options.inputSize ?? loaded.spec.inputSize,
+    seed: 0
+  })
+  try {
+    applyFreeze(tm, options.freeze ?? { kind: 'all' })
+    return summarize(tm)
+  } finally {
+    tm.model.dispose()
+    loaded.model.dispose()
+  }
 }

@@ -94,3 +94,19 @@ function quietCpuBackend(): void {
   const cpu = tf.findBackend('cpu') as unknown as { firstUse?: boolean } | null
   if (cpu) cpu.firstUse = false
 }
+
+/**
+ * Runs `fn` with `name` as the current backend. Switching between initialised backends is
+ * synchronous, and tensors made on one are read by the other on demand, so frozen layers can run
+ * on wasm and trainable ones on cpu within one step.
+ */
+export function onBackend<T>(name: string, fn: () => T): T {
+  const previous = tf.getBackend()
+  if (previous === name) return fn()
+  void tf.setBackend(name)
+  try {
+    return fn()
+  } finally {
+    void tf.setBackend(previous)
+  }
+}

@@ -2,14 +2,15 @@
 // this process: a terminal session has no window to protect from a crash.
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { BACKBONES } from '../engine/backbones/registry'
-import { classifyImageNet, engineInfo, scanDataset } from '../engine/api'
+import { classifyImageNet, engineInfo, evaluateModel, predictWithModel, scanDataset, train } from '../engine/api'
 import { studioHome } from '../engine/home'
 import { APP_VERSION } from '../engine/version'
-import type { DownloadProgress } from '../shared/protocol'
-import { formatInfo, formatPrediction, formatScan } from './format'
+import type { DownloadProgress, TrainEvent } from '../shared/protocol'
+import { formatEvaluation, formatInfo, formatPrediction, formatScan, formatTrainEvent } from './format'
+import { parseAugment, parseDense, parseFreeze, trainConfigFromFlags, type TrainFlags } from './train-options'
 
 /** Errors that already speak to the user; anything else is a bug and keeps its stack in debug mode. */
-const USER_ERRORS = new Set(['DatasetError', 'WeightsError', 'CorruptCacheError', 'ImageDecodeError'])
+const USER_ERRORS = new Set(['DatasetError', 'WeightsError', 'CorruptCacheError', 'ImageDecodeError', 'TrainError', 'FreezeError', 'ModelFileError'])
 
 const print = (line: string): void => void process.stdout.write(`${line}\n`)
 const printJson = (value: unknown): void => print(JSON.stringify(value))
@@ -19,6 +20,22 @@ function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value)
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1`)
+    return n
+  }
+}
+
+function positiveNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (!(n > 0)) throw new InvalidArgumentError(`${name} must be a number above 0`)
+    return n
+  }
+}
+
+function wholeNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number`)
     return n
   }
 }
@@ -91,18 +108,21 @@ export function buildProgram(): Command {
 
   program
     .command('predict')
-    .description('classify images with a backbone\'s ImageNet classifier')
+    .description('classify images with a trained model, or with a backbone\'s ImageNet classifier')
     .argument('<image...>', 'image files')
-    .addOption(new Option('--backbone <id>', 'ImageNet backbone').choices(BACKBONES.map((b) => b.id)).makeOptionMandatory())
+    .option('--model <model-dir>', 'a model saved by train')
+    .addOption(new Option('--backbone <id>', 'ImageNet backbone').choices(BACKBONES.map((b) => b.id)))
     .option('--top <k>', 'how many classes to show per image', positiveInt('--top'), 5)
     .option('--json', 'print one JSON object per image')
     .action(
-      run(async (images: string[], opts: { backbone: string; top: number; json?: boolean }) => {
-        const results = await classifyImageNet(opts.backbone, images, {
-          top: opts.top,
-          onProgress: reportDownload,
-          onNotice: warn
-        })
+      run(async (images: string[], opts: { model?: string; backbone?: string; top: number; json?: boolean }) => {
+        if (Boolean(opts.model) === Boolean(opts.backbone)) {
+          warn('error: give either --model <model-dir> or --backbone <id>')
+          return 1
+        }
+        const results = opts.model
+          ? await predictWithModel(opts.model, images, opts.top)
+          : await classifyImageNet(opts.backbone!, images, { top: opts.top, onProgress: reportDownload, onNotice: warn })
         let failed = 0
         for (const result of results) {
           if ('error' in result) {
@@ -113,6 +133,71 @@ export function buildProgram(): Command {
           else print(formatPrediction(result))
         }
         return failed > 0 ? 1 : 0
+      })
+    )
+
+  program
+    .command('train')
+    .description('train a classifier on a folder of labelled images (transfer learning)')
+    .option('--data <dir>', 'training images: class folders, train/val/test folders, or CIFAR-10 batches')
+    .addOption(new Option('--backbone <id>', 'ImageNet backbone').choices(BACKBONES.map((b) => b.id)))
+    .option('--val <dir>', 'validation images (class folders)')
+    .option('--val-split <fraction>', 'share of train held out for validation when there is no validation folder', fraction)
+    .option('--test <dir>', 'test images (class folders)')
+    .option('--freeze <what>', 'all (the backbone), none, or a layer name: freeze up to and including it', parseFreeze, { kind: 'all' })
+    .option('--epochs <n>', 'epochs', positiveInt('--epochs'))
+    .option('--batch-size <n>', 'batch size', positiveInt('--batch-size'))
+    .option('--lr <rate>', 'learning rate', positiveNumber('--lr'))
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'rmsprop', 'sgd']))
+    .option('--momentum <m>', 'momentum of sgd', Number)
+    .option('--augment <list>', 'augment the training images: flip,vflip,rotate[=deg],zoom[=f],shear[=deg],brightness[=f]', parseAugment)
+    .option('--early-stopping <patience>', 'stop when val_loss has not improved for this many epochs (best weights restored)', wholeNumber('--early-stopping'))
+    .option('--reduce-lr <patience>', 'divide the learning rate by 10 when val_loss has not improved for this many epochs', wholeNumber('--reduce-lr'))
+    .addOption(new Option('--pooling <kind>', 'how the head pools backbone features').choices(['avg', 'flatten']))
+    .option('--dense <units>', 'Dense layers of the head, such as 256,128', parseDense)
+    .option('--dropout <rate>', 'dropout after each Dense layer (or after pooling without Dense layers)', Number)
+    .option('--batch-norm', 'BatchNormalization before each Dense layer')
+    .option('--no-cache', 'run the frozen layers every epoch instead of caching their outputs')
+    .option('--seed <n>', 'seed for the split, initial weights, shuffling, dropout and augmentation', wholeNumber('--seed'))
+    .option('--out <model-dir>', 'where to save the model (default: a run folder under the studio home)')
+    .option('--resume <run-dir>', 'continue a stopped or crashed run from its last completed epoch')
+    .option('--json', 'print one JSON object per event')
+    .action(
+      run(async (opts: TrainFlags & { json?: boolean; resume?: string }) => {
+        if (!opts.resume && (!opts.data || !opts.backbone)) {
+          warn('error: train needs --data <dir> and --backbone <id> (or --resume <run-dir>)')
+          return 1
+        }
+        const controller = new AbortController()
+        // The first Ctrl-C stops after the current batch and saves the best model so far.
+        process.once('SIGINT', () => {
+          warn('stopping after this batch; the best model so far will be saved (Ctrl-C again to quit at once)')
+          controller.abort()
+          process.once('SIGINT', () => process.exit(130))
+        })
+        const onEvent = (event: TrainEvent): void => {
+          if (opts.json) {
+            if (event.event !== 'batch' && !(event.event === 'status' && event.total)) printJson(event)
+            return
+          }
+          const line = formatTrainEvent(event)
+          if (line) print(line)
+        }
+        await train(opts.resume ? null : trainConfigFromFlags(opts), { onEvent, signal: controller.signal, resume: opts.resume })
+      })
+    )
+
+  program
+    .command('evaluate')
+    .description('score a trained model on a dataset: accuracy, loss, confusion matrix, per-class metrics, mistakes')
+    .requiredOption('--model <model-dir>', 'a model saved by train')
+    .requiredOption('--data <dir>', 'images in class folders (its test split, else its validation split, else all of it)')
+    .option('--json', 'print one JSON object')
+    .action(
+      run(async (opts: { model: string; data: string; json?: boolean }) => {
+        const report = await evaluateModel(opts.model, opts.data)
+        if (opts.json) printJson(report)
+        else print(formatEvaluation(report))
       })
     )
 

@@ -1,6 +1,6 @@
 // Plain-text renderings of engine results for people at a terminal (--json skips all of this).
 import path from 'node:path'
-import type { BackendInfo, DatasetReport, PredictionResult } from '../shared/protocol'
+import type { BackendInfo, DatasetReport, EvaluationReport, PredictionResult, TrainEvent } from '../shared/protocol'
 
 const LAYOUTS: Record<DatasetReport['layout'], string> = {
   classes: 'one folder per class',
@@ -56,4 +56,54 @@ export function formatPrediction(result: PredictionResult): string {
     return `  ${p.label.padEnd(width)}  ${(p.probability * 100).toFixed(1).padStart(5)}%  ${bar}`
   })
   return [result.file, ...rows].join('\n')
+}
+
+const fixed = (value: number | null, digits = 4): string => (value === null ? '-' : value.toFixed(digits))
+
+/** One line per training event worth a person's attention; null for the rest. */
+export function formatTrainEvent(event: TrainEvent): string | null {
+  switch (event.event) {
+    case 'status':
+      return event.total ? null : event.message
+    case 'path':
+      return `Path: ${event.path} (${event.reason})`
+    case 'epoch':
+      return (
+        `epoch ${event.epoch}/${event.epochs}  loss ${fixed(event.loss)}  acc ${fixed(event.acc)}  ` +
+        `val_loss ${fixed(event.val_loss)}  val_acc ${fixed(event.val_acc)}  lr ${event.lr}  ${event.seconds.toFixed(1)} s${event.best ? '  *best' : ''}`
+      )
+    case 'skipped':
+      return `skipped ${event.file}: ${event.reason}`
+    case 'notice':
+      return event.message
+    case 'done':
+      return `Saved ${event.model} after ${event.epochs} epochs (${event.stopped}): val_acc ${fixed(event.val_acc)}, test_acc ${fixed(event.test_acc)}, ${event.seconds.toFixed(1)} s`
+    case 'batch':
+      return null
+  }
+}
+
+export function formatEvaluation(report: EvaluationReport): string {
+  const width = Math.max(9, ...report.classes.map((c) => c.length))
+  const cell = (v: string | number): string => String(v).padStart(Math.max(6, width))
+  const lines = [
+    `accuracy ${report.accuracy.toFixed(4)}   loss ${report.loss.toFixed(4)}   images ${report.confusion.flat().reduce((a, b) => a + b, 0)}`,
+    '',
+    `confusion (rows: true class, columns: predicted)`,
+    `  ${''.padEnd(width)}${report.classes.map(cell).join('')}`,
+    ...report.confusion.map((row, i) => `  ${report.classes[i].padEnd(width)}${row.map(cell).join('')}`),
+    '',
+    `  ${'class'.padEnd(width)}${['precision', 'recall', 'f1', 'support'].map(cell).join('')}`,
+    ...report.perClass.map(
+      (c) => `  ${c.label.padEnd(width)}${[c.precision.toFixed(3), c.recall.toFixed(3), c.f1.toFixed(3), c.support].map(cell).join('')}`
+    )
+  ]
+  if (report.misclassified.length > 0) {
+    lines.push('', `misclassified (${report.misclassified.length}, most confident first):`)
+    for (const m of report.misclassified.slice(0, 20)) {
+      lines.push(`  ${m.file}: ${m.trueLabel} taken for ${m.predictedLabel} (${(m.confidence * 100).toFixed(1)}%)`)
+    }
+  }
+  for (const s of report.skipped) lines.push(`skipped ${s.file}: ${s.reason}`)
+  return lines.join('\n')
 }

@@ -1,0 +1,79 @@
+// Using a saved model: classify image files with its own labels, or score it on a dataset.
+import * as tf from '@tensorflow/tfjs'
+import type { EvaluationReport, PredictionResult } from '../shared/protocol'
+import { initBackend } from './backend'
+import { loadDataset } from './datasets/scan'
+import { decodeImage, ImageDecodeError } from './images/decode'
+import { topK } from './imagenet'
+import { loadModel } from './model/store'
+import { preprocess } from './preprocess'
+import { evaluationReport, score } from './train/evaluate'
+import { streamingSource } from './train/sources'
+
+const EVALUATION_BATCH = 32
+
+export async function predictWithModel(modelDir: string, files: string[], top = 5): Promise<PredictionResult[]> {
+  await initBackend()
+  const { model, metadata } = await loadModel(modelDir)
+  try {
+    const results: PredictionResult[] = []
+    for (const file of files) {
+      let image
+      try {
+        image = await decodeImage(file, metadata.inputSize)
+      } catch (error) {
+        if (!(error instanceof ImageDecodeError)) throw error
+        results.push({ file, error: error.reason })
+        continue
+      }
+      const out = tf.tidy(() => model.predict(preprocess(tf.tensor4d(image.data, [1, image.height, image.width, 3], 'int32'), metadata.preprocess)) as tf.Tensor)
+      const values = await out.data()
+      out.dispose()
+      results.push({
+        file,
+        predictions: topK(values, Math.min(top, metadata.labels.length)).map((i) => ({ label: metadata.labels[i], probability: values[i] }))
+      })
+    }
+    return results
+  } finally {
+    model.dispose()
+  }
+}
+
+/**
+ * Scores a saved model on `dataDir`: its test split if it has one, else its validation folder,
+ * else every image in it. Classes are matched by name with the model's labels.
+ */
+export async function evaluateModel(modelDir: string, dataDir: string): Promise<EvaluationReport> {
+  const backend = await initBackend()
+  const { model, metadata } = await loadModel(modelDir)
+  try {
+    const dataset = await loadDataset(dataDir, { valSplit: 0.5 })
+    const { report } = dataset
+    const items =
+      dataset.test.length > 0
+        ? dataset.test
+        : report.validation.kind === 'folder'
+          ? dataset.val
+          : [...dataset.train, ...dataset.val]
+    const unknown = dataset.classes.filter((c) => !metadata.labels.includes(c))
+    if (unknown.length > 0) {
+      throw new Error(`${dataDir} has classes the model does not know: ${unknown.join(', ')} (model classes: ${metadata.labels.join(', ')})`)
+    }
+    const relabelled = items.map((item) => ({ ...item, label: metadata.labels.indexOf(dataset.classes[item.label]) }))
+    const skipped = [...report.skipped]
+    const source = streamingSource(relabelled, {
+      prefix: null,
+      size: metadata.inputSize,
+      preprocess: metadata.preprocess,
+      inferenceBackend: backend.inference,
+      augment: null,
+      random: Math.random,
+      onBroken: (file, reason) => skipped.push({ file, reason })
+    })
+    const scored = await score(model, source, EVALUATION_BATCH, metadata.labels.length)
+    return evaluationReport(scored, metadata.labels, skipped)
+  } finally {
+    model.dispose()
+  }
+}

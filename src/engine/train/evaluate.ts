@@ -1,0 +1,78 @@
+// Scores a model on a batch source: loss and accuracy as Keras reports them, the confusion
+// matrix, per-class precision / recall / F1, and the images it got wrong.
+import * as tf from '@tensorflow/tfjs'
+import type { EvaluationReport, SkippedFile } from '../../shared/protocol'
+import { categoricalCrossentropy } from './loss'
+import type { BatchSource } from './sources'
+
+export interface Scored {
+  loss: number
+  accuracy: number
+  labels: Int32Array
+  predicted: Int32Array
+  confidence: Float32Array
+  files: string[]
+}
+
+/** Runs every sample of `source` through `model` in inference mode, in order. */
+export async function score(model: tf.LayersModel, source: BatchSource, batchSize: number, classCount: number): Promise<Scored> {
+  const labels: number[] = []
+  const predicted: number[] = []
+  const confidence: number[] = []
+  const files: string[] = []
+  let lossSum = 0
+  for (let start = 0; start < source.size; start += batchSize) {
+    const indices = Array.from({ length: Math.min(batchSize, source.size - start) }, (_, i) => start + i)
+    const batch = await source.batch(indices, false)
+    if (batch.labels.length > 0) {
+      const [loss, best, top] = tf.tidy(() => {
+        const probabilities = model.predict(batch.x) as tf.Tensor
+        const oneHot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), classCount)
+        return [
+          categoricalCrossentropy(oneHot, probabilities).dataSync()[0],
+          probabilities.argMax(-1).dataSync() as Int32Array,
+          probabilities.max(-1).dataSync() as Float32Array
+        ] as const
+      })
+      lossSum += loss * batch.labels.length
+      labels.push(...batch.labels)
+      predicted.push(...best)
+      confidence.push(...top)
+      files.push(...batch.files)
+    }
+    batch.x.dispose()
+  }
+  const correct = labels.filter((label, i) => label === predicted[i]).length
+  return {
+    loss: labels.length ? lossSum / labels.length : NaN,
+    accuracy: labels.length ? correct / labels.length : NaN,
+    labels: Int32Array.from(labels),
+    predicted: Int32Array.from(predicted),
+    confidence: Float32Array.from(confidence),
+    files
+  }
+}
+
+export function evaluationReport(scored: Scored, classes: string[], skipped: SkippedFile[]): EvaluationReport {
+  const confusion = classes.map(() => classes.map(() => 0))
+  scored.labels.forEach((label, i) => confusion[label][scored.predicted[i]]++)
+  const perClass = classes.map((label, c) => {
+    const truePositives = confusion[c][c]
+    const support = confusion[c].reduce((a, b) => a + b, 0)
+    const predictedCount = confusion.reduce((sum, row) => sum + row[c], 0)
+    const precision = predictedCount ? truePositives / predictedCount : 0
+    const recall = support ? truePositives / support : 0
+    const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0
+    return { label, precision, recall, f1, support }
+  })
+  const misclassified = Array.from(scored.labels.keys())
+    .filter((i) => scored.labels[i] !== scored.predicted[i])
+    .map((i) => ({
+      file: scored.files[i],
+      trueLabel: classes[scored.labels[i]],
+      predictedLabel: classes[scored.predicted[i]],
+      confidence: scored.confidence[i]
+    }))
+    .sort((a, b) => b.confidence - a.confidence)
+  return { accuracy: scored.accuracy, loss: scored.loss, classes, confusion, perClass, misclassified, skipped }
+}

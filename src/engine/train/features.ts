@@ -1,0 +1,217 @@
+// Runs the frozen prefix once per image and keeps its outputs, so every epoch after the first
+// trains the head alone (what Teachable Machine does, and what Keras users do by hand with
+// predict() + a second model). Rows live in memory within a budget and spill to a file beyond it.
+// The key names everything the outputs depend on: change any of it and the cache is not used.
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import fsp from 'node:fs/promises'
+import path from 'node:path'
+import * as tf from '@tensorflow/tfjs'
+import type { PreprocessMode } from '../../shared/protocol'
+import { onBackend } from '../backend'
+import { describeRef, type LabelledImage } from '../datasets/types'
+import { writeFileAtomic } from '../util/atomic'
+import { decodeBatch, modelInput, type OnBroken } from './pixels'
+
+/** Rows of floats, one per image, in memory or in a file. */
+export class FeatureStore {
+  private constructor(
+    readonly count: number,
+    readonly rowLength: number,
+    private readonly memory: Float32Array | null,
+    private readonly fd: number | null,
+    readonly file: string | null
+  ) {}
+
+  static inMemory(count: number, rowLength: number): FeatureStore {
+    return new FeatureStore(count, rowLength, new Float32Array(count * rowLength), null, null)
+  }
+
+  static onDisk(file: string, count: number, rowLength: number, mode: 'r' | 'w+'): FeatureStore {
+    return new FeatureStore(count, rowLength, null, fs.openSync(file, mode), file)
+  }
+
+  get bytes(): number {
+    return this.count * this.rowLength * 4
+  }
+
+  write(row: number, values: Float32Array): void {
+    if (this.memory) this.memory.set(values, row * this.rowLength)
+    else fs.writeSync(this.fd!, values, 0, values.byteLength, row * this.rowLength * 4)
+  }
+
+  /** The given rows, one after another. */
+  read(rows: readonly number[]): Float32Array {
+    const out = new Float32Array(rows.length * this.rowLength)
+    rows.forEach((row, i) => {
+      if (this.memory) {
+        out.set(this.memory.subarray(row * this.rowLength, (row + 1) * this.rowLength), i * this.rowLength)
+      } else {
+        const view = new Uint8Array(out.buffer, i * this.rowLength * 4, this.rowLength * 4)
+        fs.readSync(this.fd!, view, 0, view.byteLength, row * this.rowLength * 4)
+      }
+    })
+    return out
+  }
+
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd)
+  }
+}
+
+export interface CachedFeatures {
+  store: FeatureStore
+  labels: Int32Array
+  /** The image each row came from (broken images have no row). */
+  files: string[]
+}
+
+/** Identity of a cache entry: the images and everything the frozen prefix does to them. */
+export function featureCacheKey(parts: {
+  backbone: string
+  cutLayer: string
+  preprocess: PreprocessMode
+  inputSize: number
+  prefixWeights: string
+  items: readonly LabelledImage[]
+}): string {
+  const hash = createHash('sha256')
+  hash.update(JSON.stringify([parts.backbone, parts.cutLayer, parts.preprocess, parts.inputSize, parts.prefixWeights]))
+  for (const { ref, label } of parts.items) {
+    if (ref.kind === 'file') hash.update(`${ref.path}\0${ref.size}\0${ref.mtimeMs}\0${label}\n`)
+    else hash.update(`${ref.file}#${ref.record}\0${label}\0`).update(ref.planes)
+  }
+  return hash.digest('hex').slice(0, 32)
+}
+
+/** A digest of a model's weights, so a cache made with other weights is never used. */
+export function weightsDigest(model: tf.LayersModel): string {
+  const hash = createHash('sha256')
+  for (const weight of model.weights) {
+    const values = weight.read().dataSync() as Float32Array
+    hash.update(weight.name).update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength))
+  }
+  return hash.digest('hex')
+}
+
+export interface ExtractOptions {
+  key: string
+  size: number
+  preprocess: PreprocessMode
+  batchSize: number
+  inferenceBackend: string
+  budgetBytes: number
+  /** Folder for spilled features. */
+  cacheDir: string
+  onProgress?: (done: number, total: number) => void
+  onBroken: OnBroken
+  signal?: AbortSignal
+}
+
+interface DiskIndex {
+  key: string
+  count: number
+  rowLength: number
+  labels: number[]
+  files: string[]
+  sha256: string
+}
+
+// Cached features of recent runs in this process (the app trains many times on one dataset).
+const recent = new Map<string, CachedFeatures>()
+const RECENT_ENTRIES = 2
+
+export async function extractFeatures(prefix: tf.LayersModel, items: readonly LabelledImage[], options: ExtractOptions): Promise<CachedFeatures> {
+  const memo = recent.get(options.key)
+  if (memo) return memo
+  const fromDisk = await openSpilled(options)
+  if (fromDisk) return fromDisk
+
+  const rowLength = (prefix.outputs[0].shape.slice(1) as number[]).reduce((a, b) => a * b, 1)
+  const spill = items.length * rowLength * 4 > options.budgetBytes
+  const dataFile = path.join(options.cacheDir, `${options.key}.f32`)
+  if (spill) await fsp.mkdir(options.cacheDir, { recursive: true })
+  const partial = `${dataFile}.partial-${process.pid}`
+  const store = spill ? FeatureStore.onDisk(partial, items.length, rowLength, 'w+') : FeatureStore.inMemory(items.length, rowLength)
+
+  const labels: number[] = []
+  const files: string[] = []
+  const batches = Math.ceil(items.length / options.batchSize)
+  const decode = (b: number) => decodeBatch(items.slice(b * options.batchSize, (b + 1) * options.batchSize), options.size, options.onBroken)
+  let next = batches > 0 ? decode(0) : null
+  try {
+    for (let b = 0; b < batches; b++) {
+      if (options.signal?.aborted) throw new Error('Stopped while extracting features')
+      const { pixels, kept } = await next!
+      // Decode the next batch on sharp's threads while this one runs through the backbone.
+      next = b + 1 < batches ? decode(b + 1) : null
+      const values = onBackend(options.inferenceBackend, () =>
+        tf.tidy(() => (prefix.predict(modelInput(pixels, kept.length, options.size, options.preprocess)) as tf.Tensor).dataSync() as Float32Array)
+      )
+      kept.forEach((k, i) => {
+        const item = items[b * options.batchSize + k]
+        store.write(labels.length, values.subarray(i * rowLength, (i + 1) * rowLength))
+        labels.push(item.label)
+        files.push(describeRef(item.ref))
+      })
+      options.onProgress?.(Math.min((b + 1) * options.batchSize, items.length), items.length)
+    }
+  } catch (error) {
+    store.close()
+    if (spill) await fsp.rm(partial, { force: true })
+    throw error
+  }
+
+  let result: CachedFeatures
+  if (spill) {
+    store.close()
+    // Rows of broken images were never written: the file holds exactly labels.length rows.
+    await fsp.truncate(partial, labels.length * rowLength * 4)
+    const sha256 = await fileDigest(partial)
+    await fsp.rename(partial, dataFile)
+    const index: DiskIndex = { key: options.key, count: labels.length, rowLength, labels, files, sha256 }
+    await writeFileAtomic(path.join(options.cacheDir, `${options.key}.json`), JSON.stringify(index))
+    result = { store: FeatureStore.onDisk(dataFile, labels.length, rowLength, 'r'), labels: Int32Array.from(labels), files }
+  } else {
+    result = { store: compact(store, labels.length), labels: Int32Array.from(labels), files }
+    remember(options.key, result)
+  }
+  return result
+}
+
+function compact(store: FeatureStore, count: number): FeatureStore {
+  if (count === store.count) return store
+  const out = FeatureStore.inMemory(count, store.rowLength)
+  for (let row = 0; row < count; row++) out.write(row, store.read([row]))
+  return out
+}
+
+function remember(key: string, features: CachedFeatures): void {
+  recent.set(key, features)
+  while (recent.size > RECENT_ENTRIES) recent.delete(recent.keys().next().value!)
+}
+
+/** A spilled cache from an earlier run, if it is complete and its checksum matches. */
+async function openSpilled(options: ExtractOptions): Promise<CachedFeatures | null> {
+  const indexFile = path.join(options.cacheDir, `${options.key}.json`)
+  const dataFile = path.join(options.cacheDir, `${options.key}.f32`)
+  let index: DiskIndex
+  try {
+    index = JSON.parse(await fsp.readFile(indexFile, 'utf8')) as DiskIndex
+  } catch {
+    return null
+  }
+  const stat = await fsp.stat(dataFile).catch(() => null)
+  if (index.key !== options.key || stat?.size !== index.count * index.rowLength * 4 || (await fileDigest(dataFile)) !== index.sha256) {
+    // Damaged or incomplete: extract again rather than train on wrong numbers.
+    await Promise.all([fsp.rm(indexFile, { force: true }), fsp.rm(dataFile, { force: true })])
+    return null
+  }
+  return { store: FeatureStore.onDisk(dataFile, index.count, index.rowLength, 'r'), labels: Int32Array.from(index.labels), files: index.files }
+}
+
+async function fileDigest(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}

@@ -1,0 +1,47 @@
+// Splits a model where training starts: a frozen prefix that needs no gradients (it runs on the
+// fast inference backend, and its outputs can be cached) and the suffix that trains. Keras
+// computes the same thing as one graph; the split only avoids work that cannot change anything.
+import * as tf from '@tensorflow/tfjs'
+import type { TransferModel } from '../model/build'
+import { lastCut, replay, type GraphNode } from '../model/graph'
+
+export interface Partition {
+  /** Name of the last prefix layer (the cache is keyed on it); null when nothing is frozen at the start. */
+  cutLayer: string | null
+  /** Frozen layers up to the cut, run without gradients. Null when training starts at the input. */
+  prefix: tf.LayersModel | null
+  /** The rest of the model, sharing its layers (and weights) with the full model. */
+  suffix: tf.LayersModel
+  /** Shape of one prefix output (or one input image when there is no prefix). */
+  featureShape: number[]
+  dispose(): void
+}
+
+/** Layers whose output is a fixed function of their input during training. */
+function isStatic(node: GraphNode): boolean {
+  // A frozen BatchNormalization runs in inference mode (see batchnorm.ts): static too.
+  return node.layer.trainableWeights.length === 0 && node.layer.getClassName() !== 'Dropout'
+}
+
+export function partition(tm: TransferModel): Partition {
+  const cut = lastCut(tm.graph, isStatic)
+  if (cut === 0) {
+    return {
+      cutLayer: null,
+      prefix: null,
+      suffix: tm.model,
+      featureShape: [tm.inputSize, tm.inputSize, 3],
+      dispose: () => {}
+    }
+  }
+  const cutLayer = tm.graph[cut].layer.name
+  const cutTensor = tm.tensors.get(cutLayer)!
+  // The prefix is a view on the full model's own tensors: it adds no layer references, so it is
+  // never disposed (disposing it would release weights the full model still uses).
+  const prefix = tf.model({ inputs: tm.model.inputs, outputs: cutTensor, name: 'frozen_prefix' })
+  const featureShape = cutTensor.shape.slice(1) as number[]
+  const features = tf.input({ shape: featureShape, name: 'features' })
+  const output = replay(tm.graph.slice(cut + 1), new Map([[cutLayer, features]]))
+  const suffix = tf.model({ inputs: features, outputs: output, name: 'trainable_suffix' })
+  return { cutLayer, prefix, suffix, featureShape, dispose: () => void suffix.dispose() }
+}

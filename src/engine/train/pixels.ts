@@ -1,0 +1,51 @@
+// Decodes a batch of dataset images for the model, skipping (and reporting once) any that fail.
+import * as tf from '@tensorflow/tfjs'
+import type { PreprocessMode } from '../../shared/protocol'
+import { loadPixels } from '../datasets/pixels'
+import { describeRef, type LabelledImage } from '../datasets/types'
+import { ImageDecodeError } from '../images/decode'
+import { preprocess } from '../preprocess'
+import { mapLimit } from '../util/concurrency'
+
+/** sharp decodes on libuv's thread pool (4 threads by default): more in flight would only queue. */
+const DECODE_CONCURRENCY = 4
+
+export interface DecodedBatch {
+  /** N x size x size x 3 RGB bytes. */
+  pixels: Uint8Array
+  /** Positions (in the requested list) of the images that decoded. */
+  kept: number[]
+}
+
+export type OnBroken = (file: string, reason: string) => void
+
+export async function decodeBatch(items: readonly LabelledImage[], size: number, onBroken: OnBroken): Promise<DecodedBatch> {
+  const images = await mapLimit(items, DECODE_CONCURRENCY, async (item) => {
+    try {
+      return await loadPixels(item.ref, size)
+    } catch (error) {
+      if (!(error instanceof ImageDecodeError)) throw error
+      onBroken(describeRef(item.ref), error.reason)
+      return null
+    }
+  })
+  const kept = images.flatMap((image, i) => (image ? [i] : []))
+  const perImage = size * size * 3
+  const pixels = new Uint8Array(kept.length * perImage)
+  kept.forEach((i, k) => pixels.set(images[i]!.data, k * perImage))
+  return { pixels, kept }
+}
+
+/** Pixel bytes to the preprocessed float batch the backbone expects, optionally changed first. */
+export function modelInput(
+  pixels: Uint8Array,
+  count: number,
+  size: number,
+  mode: PreprocessMode,
+  change?: (batch: tf.Tensor4D) => tf.Tensor4D
+): tf.Tensor {
+  return tf.tidy(() => {
+    const batch = tf.tensor4d(pixels, [count, size, size, 3], 'int32').toFloat()
+    return preprocess(change ? change(batch) : batch, mode)
+  })
+}

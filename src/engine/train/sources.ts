@@ -1,0 +1,77 @@
+// Where training batches come from: rows of cached prefix outputs, or images decoded, augmented
+// and run through the frozen prefix for every batch (the end-to-end path).
+import * as tf from '@tensorflow/tfjs'
+import type { Augmentation, PreprocessMode } from '../../shared/protocol'
+import { onBackend } from '../backend'
+import { describeRef, type LabelledImage } from '../datasets/types'
+import { augmentBatch } from './augment'
+import type { CachedFeatures } from './features'
+import { decodeBatch, modelInput, type OnBroken } from './pixels'
+
+export interface Batch {
+  /** Input of the trainable suffix, on the current (training) backend. */
+  x: tf.Tensor
+  labels: Int32Array
+  files: string[]
+}
+
+export interface BatchSource {
+  /** Samples addressable by index (some may turn out broken when read). */
+  readonly size: number
+  batch(indices: readonly number[], training: boolean): Promise<Batch>
+  close(): void
+}
+
+export function cachedSource(features: CachedFeatures, featureShape: number[]): BatchSource {
+  return {
+    size: features.labels.length,
+    batch: async (indices) => ({
+      x: tf.tensor(features.store.read(indices), [indices.length, ...featureShape]),
+      labels: Int32Array.from(indices, (i) => features.labels[i]),
+      files: indices.map((i) => features.files[i])
+    }),
+    close: () => features.store.close()
+  }
+}
+
+export interface StreamOptions {
+  prefix: tf.LayersModel | null
+  size: number
+  preprocess: PreprocessMode
+  inferenceBackend: string
+  augment: Augmentation | null
+  random: () => number
+  onBroken: OnBroken
+}
+
+export function streamingSource(items: readonly LabelledImage[], options: StreamOptions): BatchSource {
+  return {
+    size: items.length,
+    async batch(indices, training) {
+      const chosen = indices.map((i) => items[i])
+      const { pixels, kept } = await decodeBatch(chosen, options.size, options.onBroken)
+      const change = training && options.augment ? (b: tf.Tensor4D) => augmentBatch(b, options.augment!, options.random) : undefined
+      const input = () => modelInput(pixels, kept.length, options.size, options.preprocess, change)
+      let x: tf.Tensor
+      if (options.prefix) {
+        const prefix = options.prefix
+        // Frozen layers need no gradients: run them on the inference backend, hand over the numbers.
+        const [values, shape] = onBackend(options.inferenceBackend, () =>
+          tf.tidy(() => {
+            const out = prefix.predict(input()) as tf.Tensor
+            return [out.dataSync() as Float32Array, out.shape] as const
+          })
+        )
+        x = tf.tensor(values, shape)
+      } else {
+        x = input()
+      }
+      return {
+        x,
+        labels: Int32Array.from(kept, (k) => chosen[k].label),
+        files: kept.map((k) => describeRef(chosen[k].ref))
+      }
+    },
+    close: () => {}
+  }
+}

@@ -1,0 +1,411 @@
+// A training run, as Keras' fit() with callbacks would do it, on our split of the model: frozen
+// prefix (cached or run per batch on the inference backend) and trainable suffix (gradients on the
+// training backend). Every epoch leaves a resumable state on disk; the best weights so far are
+// kept in memory and as a checkpoint model.
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import * as tf from '@tensorflow/tfjs'
+import { describeSchemaError, TrainConfig, type EpochMetrics, type ModelMetadata, type TrainConfigInput, type TrainEvent } from '../../shared/protocol'
+import { initBackend } from '../backend'
+import { loadBackbone } from '../backbones/load'
+import { studioHome } from '../home'
+import { buildTransferModel, type TransferModel } from '../model/build'
+import { applyFreeze, frozenLayers } from '../model/freeze'
+import { saveModel } from '../model/store'
+import { seededRandom, shuffled } from '../util/random'
+import { APP_VERSION } from '../version'
+import { isAugmenting } from './augment'
+import { plateauRate, shouldStop, Tracker, watched } from './callbacks'
+import { prepareTrainingData, type TrainingData } from './data'
+import { evaluationReport, score } from './evaluate'
+import { extractFeatures, featureCacheKey, weightsDigest } from './features'
+import { categoricalCrossentropy, countCorrect } from './loss'
+import { makeOptimizer, setLearningRate } from './optimizer'
+import { partition, type Partition } from './partition'
+import { loadRunState, saveRunState, type RunState } from './run-state'
+import { cachedSource, streamingSource, type BatchSource } from './sources'
+
+const BATCH_EVENT_INTERVAL_MS = 250
+export const CHECKPOINT_DIR = 'checkpoint'
+export const MODEL_DIR = 'model'
+
+export class TrainError extends Error {
+  override name = 'TrainError'
+}
+
+export interface TrainOptions {
+  onEvent?: (event: TrainEvent) => void
+  signal?: AbortSignal
+  home?: string
+  /** Weights mirror (defaults to TRANSFER_STUDIO_WEIGHTS). */
+  mirror?: string
+  /** Continue the run saved in this folder (its own configuration is used). */
+  resume?: string
+}
+
+export interface TrainResult {
+  runDir: string
+  modelDir: string
+  history: EpochMetrics[]
+  path: 'cached-features' | 'end-to-end'
+  stopped: 'completed' | 'early-stopping' | 'stopped'
+  valAcc: number | null
+  testAcc: number | null
+  seconds: number
+  summaryOf: TransferModel
+}
+
+export function parseTrainConfig(input: TrainConfigInput): TrainConfig {
+  const parsed = TrainConfig.safeParse(input)
+  if (!parsed.success) throw new TrainError(`Invalid training settings: ${describeSchemaError(parsed.error)}`)
+  return parsed.data
+}
+
+export async function train(input: TrainConfigInput | null, options: TrainOptions = {}): Promise<TrainResult> {
+  const started = performance.now()
+  const emit = options.onEvent ?? (() => {})
+  const home = options.home ?? studioHome()
+  const resumed = options.resume ? await loadRunState(options.resume) : null
+  if (!resumed && !input) throw new TrainError('Nothing to train: give training settings or a run to resume')
+  const config = resumed ? resumed.state.config : parseTrainConfig(input!)
+  const backend = await initBackend()
+
+  emit({ event: 'status', phase: 'loading', message: `Scanning ${config.data}` })
+  const data = await prepareTrainingData(config)
+  const reported = new Set<string>()
+  const onBroken = (file: string, reason: string): void => {
+    if (reported.has(file)) return
+    reported.add(file)
+    data.skipped.push({ file, reason })
+    emit({ event: 'skipped', file, reason })
+  }
+
+  emit({ event: 'status', phase: 'loading', message: `Loading ${config.backbone}` })
+  const loaded = await loadBackbone(config.backbone, {
+    home,
+    mirror: options.mirror,
+    onProgress: (p) => emit({ event: 'status', phase: 'loading', message: `Downloading ${p.backbone}`, done: p.bytes, total: p.totalBytes ?? undefined }),
+    onNotice: (message) => emit({ event: 'notice', message })
+  })
+  const inputSize = data.nativeSize ?? loaded.spec.inputSize
+  const tm = buildTransferModel(loaded, { classes: data.classes, head: config.head, inputSize, seed: config.seed })
+  const part = (() => {
+    applyFreeze(tm, config.freeze)
+    return partition(tm)
+  })()
+
+  const runDir = options.resume ?? (await newRunDir(home, config.backbone))
+  const modelDir = config.out ? path.resolve(config.out) : path.join(runDir, MODEL_DIR)
+  const augment = isAugmenting(config.augment) ? config.augment : null
+  const cached = part.prefix !== null && augment === null && config.cacheFeatures
+  emit({ event: 'path', path: cached ? 'cached-features' : 'end-to-end', reason: pathReason(part, augment !== null, config.cacheFeatures) })
+
+  let augmentRandom = seededRandom(config.seed)
+  const sources = await makeSources(tm, part, data, config, {
+    cached,
+    home,
+    inferenceBackend: backend.inference,
+    augment,
+    random: () => augmentRandom(),
+    onBroken,
+    emit,
+    signal: options.signal
+  })
+
+  const optimizer = makeOptimizer(config)
+  const monitor = config.earlyStopping?.monitor ?? 'val_loss'
+  const hasVal = sources.val !== null
+  const best = new Tracker(watched(monitor, hasVal))
+  const early = config.earlyStopping ? new Tracker(watched(config.earlyStopping.monitor, hasVal)) : null
+  const plateau = config.reduceLrOnPlateau ? new Tracker(watched(config.reduceLrOnPlateau.monitor, hasVal)) : null
+  let history: EpochMetrics[] = []
+  let lr = config.learningRate
+  let bestWeights: tf.Tensor[] | null = null
+  let bestEpoch: number | null = null
+  let previousSeconds = 0
+  let firstEpoch = 1
+  if (resumed) {
+    part.suffix.setWeights(resumed.weights)
+    tf.dispose(resumed.weights)
+    await optimizer.setWeights(resumed.optimizer)
+    bestWeights = resumed.best
+    ;({ history, lr, bestEpoch } = resumed.state)
+    previousSeconds = resumed.state.seconds
+    best.restore(resumed.state.trackers.best)
+    if (resumed.state.trackers.early) early?.restore(resumed.state.trackers.early)
+    if (resumed.state.trackers.plateau) plateau?.restore(resumed.state.trackers.plateau)
+    setLearningRate(optimizer, lr)
+    firstEpoch = resumed.state.epochsDone + 1
+    emit({ event: 'notice', message: `Resuming ${runDir} after epoch ${resumed.state.epochsDone}` })
+  }
+  await fs.writeFile(path.join(runDir, 'run.json'), JSON.stringify({ config, appVersion: APP_VERSION, startedAt: new Date().toISOString() }, null, 2))
+
+  const dropouts = part.suffix.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as Array<{ seed?: number }>
+  const trainable = part.suffix.trainableWeights.map((w) => w.read() as tf.Variable)
+  const classCount = data.classes.length
+  let stopped: TrainResult['stopped'] = 'completed'
+  const epochSeconds: number[] = []
+
+  await tf.setBackend(backend.training)
+  try {
+    for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
+      const epochStart = performance.now()
+      // Every epoch draws from its own seeded streams, so a resumed run repeats an unbroken one.
+      const order = shuffled(
+        Array.from({ length: sources.train.size }, (_, i) => i),
+        seededRandom(config.seed * 7919 + epoch)
+      )
+      const dropoutRandom = seededRandom(config.seed * 104729 + epoch)
+      augmentRandom = seededRandom(config.seed * 1299709 + epoch)
+      const batches = Math.ceil(order.length / config.batchSize)
+      let lossSum = 0
+      let correct = 0
+      let seen = 0
+      let lastEvent = 0
+      for (let b = 0; b < batches; b++) {
+        if (options.signal?.aborted) {
+          stopped = 'stopped'
+          break
+        }
+        const batch = await sources.train.batch(order.slice(b * config.batchSize, (b + 1) * config.batchSize), true)
+        if (batch.labels.length === 0) {
+          batch.x.dispose()
+          continue
+        }
+        for (const dropout of dropouts) dropout.seed = Math.floor(dropoutRandom() * 2 ** 31)
+        const { loss, right } = step(part, optimizer, trainable, batch.x, batch.labels, classCount)
+        batch.x.dispose()
+        lossSum += loss * batch.labels.length
+        correct += right
+        seen += batch.labels.length
+        const now = performance.now()
+        if (now - lastEvent >= BATCH_EVENT_INTERVAL_MS || b === batches - 1) {
+          lastEvent = now
+          const perBatch = (now - epochStart) / 1000 / (b + 1)
+          emit({
+            event: 'batch',
+            epoch,
+            batch: b + 1,
+            batches,
+            loss: lossSum / seen,
+            acc: correct / seen,
+            eta: perBatch * (batches - b - 1) + perBatch * batches * (config.epochs - epoch)
+          })
+        }
+      }
+      if (seen === 0) break // stopped before this epoch did anything
+
+      const val = sources.val ? await score(part.suffix, sources.val, config.batchSize, classCount) : null
+      const seconds = (performance.now() - epochStart) / 1000
+      epochSeconds.push(seconds)
+      const metrics: EpochMetrics = {
+        epoch,
+        loss: lossSum / seen,
+        acc: correct / seen,
+        val_loss: val?.loss ?? null,
+        val_acc: val?.accuracy ?? null,
+        lr,
+        seconds
+      }
+      history.push(metrics)
+      const improved = best.update(metrics)
+      if (improved) {
+        tf.dispose(bestWeights ?? [])
+        bestWeights = part.suffix.getWeights().map((w) => tf.keep(w.clone()))
+        bestEpoch = epoch
+        await saveModel(tm.model, metadataFor(tm, config, history, null), path.join(runDir, CHECKPOINT_DIR))
+      }
+      const earlyStop = early !== null && (early.update(metrics), shouldStop(early, config.earlyStopping!.patience))
+      if (plateau) {
+        plateau.update(metrics)
+        const next = plateauRate(plateau, lr, config.reduceLrOnPlateau!)
+        if (next !== lr) {
+          lr = next
+          setLearningRate(optimizer, lr)
+          emit({ event: 'notice', message: `Epoch ${epoch}: learning rate reduced to ${lr}` })
+        }
+      }
+      const state: RunState = {
+        config,
+        epochsDone: epoch,
+        history,
+        lr,
+        bestEpoch,
+        trackers: { best: best.state(), early: early?.state() ?? null, plateau: plateau?.state() ?? null },
+        seconds: previousSeconds + (performance.now() - started) / 1000
+      }
+      await saveRunState(runDir, state, part.suffix.getWeights(), bestWeights, optimizer)
+      const meanEpoch = epochSeconds.reduce((a, s) => a + s, 0) / epochSeconds.length
+      emit({ event: 'epoch', ...metrics, epochs: config.epochs, eta: meanEpoch * (config.epochs - epoch), best: improved })
+      if (stopped === 'stopped') break
+      if (earlyStop) {
+        stopped = 'early-stopping'
+        emit({ event: 'notice', message: `Early stopping after epoch ${epoch}: ${early!.watched} has not improved for ${config.earlyStopping!.patience} epochs` })
+        break
+      }
+    }
+
+    // A stopped run keeps its best model; early stopping does when asked to (restore_best_weights).
+    const restore = stopped === 'stopped' || (config.earlyStopping?.restoreBest ?? false)
+    if (restore && bestWeights) part.suffix.setWeights(bestWeights)
+
+    const finalVal = sources.val ? await score(part.suffix, sources.val, config.batchSize, classCount) : null
+    const test = sources.test ? await score(part.suffix, sources.test, config.batchSize, classCount) : null
+    emit({ event: 'status', phase: 'saving', message: `Saving the model to ${modelDir}` })
+    const last = history.at(-1)
+    await saveModel(
+      tm.model,
+      metadataFor(tm, config, history, {
+        loss: last?.loss ?? null,
+        acc: last?.acc ?? null,
+        val_loss: finalVal?.loss ?? null,
+        val_acc: finalVal?.accuracy ?? null,
+        test_acc: test?.accuracy ?? null,
+        epochs: history.length
+      }),
+      modelDir
+    )
+    if (finalVal) {
+      const report = evaluationReport(finalVal, data.classes, data.skipped)
+      await fs.writeFile(path.join(runDir, 'evaluation.json'), JSON.stringify(report, null, 2))
+    }
+    const seconds = previousSeconds + (performance.now() - started) / 1000
+    const result: TrainResult = {
+      runDir,
+      modelDir,
+      history,
+      path: cached ? 'cached-features' : 'end-to-end',
+      stopped,
+      valAcc: finalVal?.accuracy ?? null,
+      testAcc: test?.accuracy ?? null,
+      seconds,
+      summaryOf: tm
+    }
+    emit({ event: 'done', val_acc: result.valAcc, test_acc: result.testAcc, seconds, model: modelDir, epochs: history.length, stopped })
+    return result
+  } finally {
+    await tf.setBackend(backend.inference)
+    for (const dropout of dropouts) dropout.seed = undefined
+    tf.dispose(bestWeights ?? [])
+    optimizer.dispose()
+    sources.train.close()
+    sources.val?.close()
+    sources.test?.close()
+    part.dispose()
+  }
+}
+
+/** One optimizer step on the suffix; returns the batch's mean loss and correct count. */
+function step(part: Partition, optimizer: tf.Optimizer, trainable: tf.Variable[], x: tf.Tensor, labels: Int32Array, classCount: number) {
+  let right = 0
+  const loss = tf.tidy(() => {
+    const target = tf.tensor1d(labels, 'int32')
+    const oneHot = tf.oneHot(target, classCount)
+    const cost = optimizer.minimize(
+      () => {
+        const probabilities = part.suffix.apply(x, { training: true }) as tf.Tensor
+        right = countCorrect(target, probabilities).dataSync()[0]
+        return categoricalCrossentropy(oneHot, probabilities)
+      },
+      true,
+      trainable
+    )!
+    return cost.dataSync()[0]
+  })
+  return { loss, right }
+}
+
+function pathReason(part: Partition, augmenting: boolean, cacheAllowed: boolean): string {
+  if (part.prefix === null) return 'training starts at the first layer, so every batch runs the whole model with gradients'
+  const frozen = `layers up to ${part.cutLayer} are frozen`
+  if (augmenting) return `${frozen}, but augmentation changes the images every epoch: they run through the frozen layers each batch`
+  if (!cacheAllowed) return `${frozen}; feature caching is turned off, so they run every batch`
+  return `${frozen}: their outputs are computed once per image and reused every epoch`
+}
+
+interface SourceOptions {
+  cached: boolean
+  home: string
+  inferenceBackend: string
+  augment: TrainConfig['augment']
+  random: () => number
+  onBroken: (file: string, reason: string) => void
+  emit: (event: TrainEvent) => void
+  signal?: AbortSignal
+}
+
+async function makeSources(tm: TransferModel, part: Partition, data: TrainingData, config: TrainConfig, options: SourceOptions) {
+  const splits = { train: data.train, val: data.val, test: data.test }
+  const make = async (name: keyof typeof splits): Promise<BatchSource | null> => {
+    const items = splits[name]
+    if (items.length === 0) return null
+    if (!options.cached || !part.prefix) {
+      return streamingSource(items, {
+        prefix: part.prefix,
+        size: tm.inputSize,
+        preprocess: tm.backbone.preprocess,
+        inferenceBackend: options.inferenceBackend,
+        augment: name === 'train' ? options.augment : null,
+        random: options.random,
+        onBroken: options.onBroken
+      })
+    }
+    const key = featureCacheKey({
+      backbone: tm.backbone.id,
+      cutLayer: part.cutLayer!,
+      preprocess: tm.backbone.preprocess,
+      inputSize: tm.inputSize,
+      prefixWeights: weightsDigest(part.prefix),
+      items
+    })
+    const features = await extractFeatures(part.prefix, items, {
+      key,
+      size: tm.inputSize,
+      preprocess: tm.backbone.preprocess,
+      batchSize: Math.min(config.batchSize, 32),
+      inferenceBackend: options.inferenceBackend,
+      budgetBytes: config.featureCacheMB * 1024 * 1024,
+      cacheDir: path.join(options.home, 'cache', 'features'),
+      onProgress: (done, total) => options.emit({ event: 'status', phase: 'extracting', message: `Computing ${name} features`, done, total }),
+      onBroken: options.onBroken,
+      signal: options.signal
+    })
+    return cachedSource(features, part.featureShape)
+  }
+  return { train: (await make('train'))!, val: await make('val'), test: await make('test') }
+}
+
+function metadataFor(tm: TransferModel, config: TrainConfig, history: EpochMetrics[], metrics: ModelMetadata['metrics'] | null) {
+  const last = history.at(-1)
+  // Field order is the schema's; `out` is where the model went, not how it was trained.
+  const { out: _out, ...training } = config
+  return {
+    format: 'transfer-studio-model' as const,
+    formatVersion: 1 as const,
+    appVersion: APP_VERSION,
+    createdAt: new Date().toISOString(),
+    labels: tm.classes,
+    backbone: tm.backbone.id,
+    preprocess: tm.backbone.preprocess,
+    inputSize: tm.inputSize,
+    head: tm.head,
+    freeze: config.freeze,
+    frozenLayers: frozenLayers(tm),
+    training,
+    metrics: metrics ?? {
+      loss: last?.loss ?? null,
+      acc: last?.acc ?? null,
+      val_loss: last?.val_loss ?? null,
+      val_acc: last?.val_acc ?? null,
+      test_acc: null,
+      epochs: history.length
+    }
+  }
+}
+
+async function newRunDir(home: string, backbone: string): Promise<string> {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
+  const dir = path.join(home, 'runs', `${stamp}-${backbone}-${Math.random().toString(36).slice(2, 6)}`)
+  await fs.mkdir(dir, { recursive: true })
+  return dir
+}

@@ -1,0 +1,91 @@
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { DATA, PHOTOS, ROOT, tempDir, weightsMirror } from '../helpers'
+
+let env: NodeJS.ProcessEnv
+let modelDir: string
+let trainRun: ReturnType<typeof studio>
+
+function studio(...args: string[]) {
+  const result = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'src', 'server', 'cli.ts'), ...args], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    timeout: 300_000
+  })
+  const lines = result.stdout.split('\n').filter((l) => l.length > 0)
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr, lines }
+}
+
+const weather = path.join(DATA, 'mini', 'weather')
+
+beforeAll(() => {
+  env = { ...process.env, TRANSFER_STUDIO_HOME: tempDir(), TRANSFER_STUDIO_WEIGHTS: weightsMirror() }
+  modelDir = path.join(tempDir(), 'weather model')
+  trainRun = studio('train', '--data', weather, '--backbone', 'mobilenet_v1_0.25_224', '--epochs', '3', '--lr', '0.01', '--dense', '16', '--dropout', '0.2', '--out', modelDir, '--json')
+})
+
+describe('transfer-studio train / evaluate / predict --model', () => {
+  it('train --json prints one event per line: an epoch line per epoch and a done line', () => {
+    expect(trainRun.stderr).toBe('')
+    expect(trainRun.code).toBe(0)
+    const events = trainRun.lines.map((l) => JSON.parse(l))
+    const epochs = events.filter((e) => e.event === 'epoch')
+    expect(epochs.map((e) => e.epoch)).toEqual([1, 2, 3])
+    for (const e of epochs) {
+      for (const key of ['loss', 'acc', 'val_loss', 'val_acc']) expect(typeof e[key]).toBe('number')
+    }
+    expect(events.at(-1)).toEqual({
+      event: 'done',
+      val_acc: expect.any(Number),
+      test_acc: null,
+      seconds: expect.any(Number),
+      model: modelDir,
+      epochs: 3,
+      stopped: 'completed'
+    })
+    const metadata = JSON.parse(fs.readFileSync(path.join(modelDir, 'metadata.json'), 'utf8'))
+    expect(metadata.head.dense).toEqual([{ units: 16, activation: 'relu', batchNorm: false, dropout: 0.2 }])
+  })
+
+  it('evaluate --json gives accuracy, loss, classes and the confusion matrix, matching training', () => {
+    const { code, lines } = studio('evaluate', '--model', modelDir, '--data', weather, '--json')
+    expect(code).toBe(0)
+    const report = JSON.parse(lines[0])
+    expect(report.classes).toEqual(['cloudy', 'rain', 'shine', 'sunrise'])
+    expect(report.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(20)
+    const done = JSON.parse(trainRun.lines.at(-1)!)
+    expect(report.accuracy).toBeCloseTo(done.val_acc, 6)
+    expect(report.perClass.map((c: { support: number }) => c.support)).toEqual([5, 5, 5, 5])
+    expect(report.misclassified.length).toBe(Math.round((1 - report.accuracy) * 20))
+  })
+
+  it('predict --model answers with the model\'s own labels', () => {
+    const { code, lines } = studio('predict', '--model', modelDir, '--top', '2', '--json', path.join(PHOTOS, 'coffee.png'))
+    expect(code).toBe(0)
+    const result = JSON.parse(lines[0])
+    expect(result.predictions).toHaveLength(2)
+    expect(['cloudy', 'rain', 'shine', 'sunrise']).toContain(result.predictions[0].label)
+  })
+
+  it('explains bad requests in plain words', () => {
+    const noLayer = studio('train', '--data', weather, '--backbone', 'mobilenet_v1_0.25_224', '--freeze', 'conv_pw_99', '--epochs', '1')
+    expect(noLayer.code).toBe(1)
+    expect(noLayer.stderr).toContain('error: No layer named "conv_pw_99" in mobilenet_v1_0.25_224')
+    expect(noLayer.stderr).not.toContain('    at ')
+
+    const both = studio('predict', '--model', modelDir, '--backbone', 'resnet50', path.join(PHOTOS, 'coffee.png'))
+    expect(both.code).toBe(1)
+    expect(both.stderr.trim()).toBe('error: give either --model <model-dir> or --backbone <id>')
+
+    const notAModel = studio('evaluate', '--model', weather, '--data', weather)
+    expect(notAModel.code).toBe(1)
+    expect(notAModel.stderr.trim()).toBe(`error: ${weather} is not a Transfer Studio model: metadata.json is missing`)
+
+    const badAugment = studio('train', '--data', weather, '--backbone', 'resnet50', '--augment', 'flip,spin')
+    expect(badAugment.code).toBe(1)
+    expect(badAugment.stderr).toContain('unknown augmentation "spin"')
+  })
+})
