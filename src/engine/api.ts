@@ -1,11 +1,13 @@
 // What a host can ask of the engine. The command line calls these in its own process; the app
 // and the headless server reach them through the engine process (process.ts).
-import { FreezeSpec, HeadConfig, type BackboneInfo, type BackendInfo, type DatasetReport, type ModelSummary } from '../shared/protocol'
+import path from 'node:path'
+import { FreezeSpec, HeadConfig, type BackboneInfo, type BackendInfo, type DatasetReport, type ImagePage, type ModelSummary, type SplitName } from '../shared/protocol'
 import { initBackend } from './backend'
 import { loadBackbone, type LoadOptions } from './backbones/load'
 import { BACKBONES } from './backbones/registry'
 import { isCached } from './backbones/weights'
 import { loadDataset, type ScanOptions } from './datasets/scan'
+import { describeRef, type Dataset } from './datasets/types'
 import { studioHome } from './home'
 import { buildTransferModel } from './model/build'
 import { applyFreeze } from './model/freeze'
@@ -13,6 +15,8 @@ import { summarize } from './model/summary'
 
 export { classifyImageNet } from './imagenet'
 export { evaluateModel, predictWithModel } from './inference'
+export { listRuns, readEvaluation } from './runs'
+export { readMetadata } from './model/store'
 export { train, type TrainOptions, type TrainResult } from './train/trainer'
 
 export function engineInfo(): Promise<BackendInfo> {
@@ -23,8 +27,27 @@ export async function listBackbones(home = studioHome()): Promise<BackboneInfo[]
   return Promise.all(BACKBONES.map(async (spec) => ({ ...spec, cached: await isCached(spec, home) })))
 }
 
+// The datasets scanned last, so the thumbnail grid can page through one without scanning again.
+const scanned = new Map<string, Dataset>()
+const SCANNED_KEPT = 2
+
 export async function scanDataset(dir: string, options: ScanOptions = {}): Promise<DatasetReport> {
-  return (await loadDataset(dir, options)).report
+  const dataset = await loadDataset(dir, options)
+  scanned.delete(dataset.report.root)
+  scanned.set(dataset.report.root, dataset)
+  while (scanned.size > SCANNED_KEPT) scanned.delete(scanned.keys().next().value!)
+  return dataset.report
+}
+
+/** One page of the images of `label` in `split`. */
+export async function listImages(dir: string, split: SplitName, label: string, offset: number, limit: number): Promise<ImagePage> {
+  const root = path.resolve(dir)
+  if (!scanned.has(root)) await scanDataset(root)
+  const dataset = scanned.get(root)!
+  const index = dataset.classes.indexOf(label)
+  if (index < 0) throw new Error(`No class "${label}" in ${root}`)
+  const items = dataset[split].filter((item) => item.label === index)
+  return { total: items.length, files: items.slice(offset, offset + limit).map((item) => describeRef(item.ref)) }
 }
 
 export interface DescribeOptions extends LoadOptions {

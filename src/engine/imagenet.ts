@@ -4,7 +4,7 @@ import { createRequire } from 'node:module'
 import * as tf from '@tensorflow/tfjs'
 import type { PredictionResult } from '../shared/protocol'
 import { loadBackbone, type LoadOptions } from './backbones/load'
-import { decodeImage, ImageDecodeError } from './images/decode'
+import { decodeImage, ImageDecodeError, sourceName, type ImageSource } from './images/decode'
 import { preprocess } from './preprocess'
 
 const require = createRequire(import.meta.url)
@@ -38,7 +38,7 @@ export interface ClassifyOptions extends LoadOptions {
 }
 
 /** One result per file, in order; a file that cannot be decoded gets an error, the rest go on. */
-export async function classifyImageNet(backbone: string, files: string[], options: ClassifyOptions = {}): Promise<PredictionResult[]> {
+export async function classifyImageNet(backbone: string, files: ImageSource[], options: ClassifyOptions = {}): Promise<PredictionResult[]> {
   const { spec, model } = await loadBackbone(backbone, options)
   const names = imagenetClasses()
   const results: PredictionResult[] = []
@@ -49,7 +49,7 @@ export async function classifyImageNet(backbone: string, files: string[], option
         image = await decodeImage(file, spec.inputSize)
       } catch (error) {
         if (!(error instanceof ImageDecodeError)) throw error
-        results.push({ file, error: error.reason })
+        results.push({ file: sourceName(file), error: error.reason })
         continue
       }
       const probabilities = tf.tidy(() => {
@@ -59,7 +59,7 @@ export async function classifyImageNet(backbone: string, files: string[], option
       const values = await probabilities.data()
       probabilities.dispose()
       results.push({
-        file,
+        file: sourceName(file),
         predictions: topK(values, options.top ?? 5).map((i) => ({ label: shortName(names[i]), probability: values[i] }))
       })
     }

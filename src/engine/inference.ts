@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs'
 import type { EvaluationReport, PredictionResult } from '../shared/protocol'
 import { initBackend } from './backend'
 import { loadDataset } from './datasets/scan'
-import { decodeImage, ImageDecodeError } from './images/decode'
+import { decodeImage, ImageDecodeError, sourceName, type ImageSource } from './images/decode'
 import { topK } from './imagenet'
 import { loadModel } from './model/store'
 import { preprocess } from './preprocess'
@@ -12,7 +12,7 @@ import { streamingSource } from './train/sources'
 
 const EVALUATION_BATCH = 32
 
-export async function predictWithModel(modelDir: string, files: string[], top = 5): Promise<PredictionResult[]> {
+export async function predictWithModel(modelDir: string, files: ImageSource[], top = 5): Promise<PredictionResult[]> {
   await initBackend()
   const { model, metadata } = await loadModel(modelDir)
   try {
@@ -23,14 +23,14 @@ export async function predictWithModel(modelDir: string, files: string[], top = 
         image = await decodeImage(file, metadata.inputSize)
       } catch (error) {
         if (!(error instanceof ImageDecodeError)) throw error
-        results.push({ file, error: error.reason })
+        results.push({ file: sourceName(file), error: error.reason })
         continue
       }
       const out = tf.tidy(() => model.predict(preprocess(tf.tensor4d(image.data, [1, image.height, image.width, 3], 'int32'), metadata.preprocess)) as tf.Tensor)
       const values = await out.data()
       out.dispose()
       results.push({
-        file,
+        file: sourceName(file),
         predictions: topK(values, Math.min(top, metadata.labels.length)).map((i) => ({ label: metadata.labels[i], probability: values[i] }))
       })
     }

@@ -1,34 +1,64 @@
-// Electron main process: one window, one engine process, and the checked IPC between them.
-import { app, BrowserWindow, ipcMain, type IpcMainInvokeEvent } from 'electron'
+// Electron main process: one window, one engine utility process, and the checked IPC between them.
+import { app, dialog, ipcMain, protocol, session, utilityProcess, type BrowserWindow, type IpcMainInvokeEvent } from 'electron'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describeSchemaError, EngineCommand } from '../shared/protocol'
-import { EngineHost } from './engine-host'
+import { admit, AllowedFolders } from '../server/allowed'
+import { EngineConnection, type EngineChild } from '../server/engine-connection'
+import { thumbnail, THUMBNAIL_SIZES } from '../server/thumbnails'
 import { createMainWindow } from './window'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
+const home = process.env.TRANSFER_STUDIO_HOME ?? app.getPath('userData')
+const folders = new AllowedFolders([home])
 let window: BrowserWindow | undefined
 
-const engine = new EngineHost(
-  path.join(here, 'engine.js'),
-  { ...process.env, TRANSFER_STUDIO_HOME: process.env.TRANSFER_STUDIO_HOME ?? app.getPath('userData') },
-  (event) => window?.webContents.send('engine:event', event),
-  (message) => window?.webContents.send('engine:crashed', message)
-)
+protocol.registerSchemesAsPrivileged([{ scheme: 'studio-thumb', privileges: { standard: true, secure: true, supportFetchAPI: true } }])
 
-/** Only our own window's main frame may talk to the engine. */
-function fromOurWindow(event: IpcMainInvokeEvent): boolean {
-  return window !== undefined && event.sender === window.webContents && event.senderFrame === window.webContents.mainFrame
+function startEngine(): EngineChild {
+  const child = utilityProcess.fork(path.join(here, 'engine.js'), [], {
+    env: { ...process.env, TRANSFER_STUDIO_HOME: home },
+    serviceName: 'Transfer Studio engine'
+  })
+  return {
+    send: (message) => child.postMessage(message),
+    onMessage: (handler) => child.on('message', handler),
+    onExit: (handler) => child.on('exit', handler),
+    kill: () => void child.kill()
+  }
+}
+
+const engine = new EngineConnection(startEngine, (event) => window?.webContents.send('engine:event', event))
+
+/** Only our own window's main frame may talk to the main process. */
+export function fromOurWindow(event: IpcMainInvokeEvent, ours: BrowserWindow | undefined): boolean {
+  return ours !== undefined && event.sender === ours.webContents && event.senderFrame === ours.webContents.mainFrame
 }
 
 ipcMain.handle('engine:request', async (event, body: unknown) => {
-  if (!fromOurWindow(event)) throw new Error('Refused a request from an unknown sender.')
-  const command = EngineCommand.safeParse(body)
-  if (!command.success) throw new Error(`Refused a malformed command: ${describeSchemaError(command.error)}`)
-  return engine.request(command.data)
+  if (!fromOurWindow(event, window)) throw new Error('Refused a request from an unknown sender.')
+  return engine.request(await admit(body, folders))
+})
+
+ipcMain.handle('dialog:choose-folder', async (event) => {
+  if (!fromOurWindow(event, window) || !window) throw new Error('Refused a request from an unknown sender.')
+  const result = await dialog.showOpenDialog(window, { properties: ['openDirectory'] })
+  return result.canceled ? null : result.filePaths[0]
 })
 
 app.whenReady().then(() => {
+  // Deny every permission (camera, notifications, …): the app needs none.
+  session.defaultSession.setPermissionRequestHandler((_webContents, _permission, callback) => callback(false))
+  protocol.handle('studio-thumb', async (request) => {
+    try {
+      const url = new URL(request.url)
+      const file = await folders.check(url.searchParams.get('path') ?? '')
+      const size = THUMBNAIL_SIZES.find((s) => s >= Number(url.searchParams.get('size') ?? 160)) ?? THUMBNAIL_SIZES.at(-1)!
+      const data = await thumbnail(file, size, path.join(home, 'cache', 'thumbnails'))
+      return new Response(new Uint8Array(data), { headers: { 'content-type': 'image/jpeg' } })
+    } catch (error) {
+      return new Response((error as Error).message, { status: 403 })
+    }
+  })
   window = createMainWindow(path.join(here, '../preload/index.cjs'), process.env.ELECTRON_RENDERER_URL, path.join(here, '../renderer/index.html'))
 })
 

@@ -1,10 +1,12 @@
-import type { EngineCommand, EngineEvent } from '../shared/protocol'
+import type { EngineCommandInput, EngineEvent } from '../shared/protocol'
 
-/** What the renderer can call, whichever host it runs in. */
+/** What the preload exposes to the renderer as window.studio. */
 export interface StudioClient {
-  request(command: EngineCommand): Promise<unknown>
+  request(command: EngineCommandInput): Promise<unknown>
   /** Returns a function that stops listening. */
   onEvent(listener: (event: EngineEvent) => void): () => void
+  /** The native folder dialog; null when cancelled. */
+  chooseFolder(): Promise<string | null>
 }
 
 declare global {

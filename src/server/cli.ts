@@ -1,5 +1,7 @@
 // The `transfer-studio` command line (contract in DESIGN.md). Each command runs the engine in
 // this process: a terminal session has no window to protect from a crash.
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { BACKBONES } from '../engine/backbones/registry'
 import { classifyImageNet, engineInfo, evaluateModel, predictWithModel, scanDataset, train } from '../engine/api'
@@ -7,7 +9,16 @@ import { studioHome } from '../engine/home'
 import { APP_VERSION } from '../engine/version'
 import type { DownloadProgress, TrainEvent } from '../shared/protocol'
 import { formatEvaluation, formatInfo, formatPrediction, formatScan, formatTrainEvent } from './format'
+import { startServer } from './serve'
 import { parseAugment, parseDense, parseFreeze, trainConfigFromFlags, type TrainFlags } from './train-options'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+// From a checkout (tsx) this file is src/server/cli.ts; built, it is out/main/cli.js.
+const fromSource = import.meta.url.endsWith('.ts')
+const ROOT = path.resolve(here, '..', '..')
+const ENGINE = fromSource
+  ? { entry: path.join(ROOT, 'src', 'engine', 'process.ts'), execArgv: ['--import', 'tsx'] }
+  : { entry: path.join(here, 'engine.js'), execArgv: [] }
 
 /** Errors that already speak to the user; anything else is a bug and keeps its stack in debug mode. */
 const USER_ERRORS = new Set(['DatasetError', 'WeightsError', 'CorruptCacheError', 'ImageDecodeError', 'TrainError', 'FreezeError', 'ModelFileError'])
@@ -198,6 +209,28 @@ export function buildProgram(): Command {
         const report = await evaluateModel(opts.model, opts.data)
         if (opts.json) printJson(report)
         else print(formatEvaluation(report))
+      })
+    )
+
+  program
+    .command('serve')
+    .description('serve the app to a browser: the same interface as the desktop app, over HTTP and WebSocket')
+    .option('--host <address>', 'address to listen on (loopback by default: only this machine can connect)', '127.0.0.1')
+    .option('--port <n>', 'port (0 picks a free one)', wholeNumber('--port'), 7447)
+    .action(
+      run(async (opts: { host: string; port: number }) => {
+        const server = await startServer({
+          host: opts.host,
+          port: opts.port,
+          rendererDir: path.join(ROOT, 'out', 'renderer'),
+          engine: ENGINE,
+          home: studioHome()
+        })
+        print(`Transfer Studio is serving at ${server.url}`)
+        if (opts.host !== '127.0.0.1' && opts.host !== 'localhost' && opts.host !== '::1') {
+          warn(`warning: listening on ${opts.host}, not only this machine: anyone with the token can use it`)
+        }
+        await new Promise<void>((resolve) => process.once('SIGINT', () => void server.close().then(resolve)))
       })
     )
 

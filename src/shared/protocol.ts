@@ -187,6 +187,8 @@ export const LayerNode = z.object({
   type: z.string(),
   outputShape: z.array(z.number().nullable()),
   parameters: z.number().int(),
+  /** Parameters that train while the layer is trainable (BatchNormalization's moving statistics never do). */
+  trainableParameters: z.number().int(),
   trainable: z.boolean(),
   /** Whether the layer has weights at all: a toggle means nothing on one that has none. */
   hasWeights: z.boolean()
@@ -315,6 +317,27 @@ export type TrainEvent = z.infer<typeof TrainEvent>
 const MAX_PATH = 4096
 const Path = z.string().min(1).max(MAX_PATH)
 
+export const ImageUpload = z.object({
+  name: z.string().min(1).max(500),
+  /** The file's bytes, base64: dropped files have no path in a browser. */
+  data: z.string().max(70_000_000)
+})
+export type ImageUpload = z.infer<typeof ImageUpload>
+
+export const RunSummary = z.object({
+  dir: z.string(),
+  startedAt: z.string(),
+  backbone: z.string(),
+  data: z.string(),
+  epochs: z.number().int(),
+  modelDir: z.string().nullable(),
+  metrics: ModelMetadata.shape.metrics.nullable()
+})
+export type RunSummary = z.infer<typeof RunSummary>
+
+export const ImagePage = z.object({ total: z.number().int(), files: z.array(z.string()) })
+export type ImagePage = z.infer<typeof ImagePage>
+
 export const EngineCommand = z.discriminatedUnion('command', [
   z.object({ command: z.literal('info') }),
   z.object({ command: z.literal('listBackbones') }),
@@ -324,14 +347,48 @@ export const EngineCommand = z.discriminatedUnion('command', [
     valSplit: z.number().gt(0).lt(1).optional(),
     seed: z.number().int().optional()
   }),
+  /** A page of one class's images in one split of a scanned dataset (for the thumbnail grid). */
+  z.object({
+    command: z.literal('listImages'),
+    dir: Path,
+    split: SplitName,
+    label: z.string().max(500),
+    offset: z.number().int().min(0),
+    limit: z.number().int().min(1).max(100_000)
+  }),
   z.object({
     command: z.literal('classifyImageNet'),
     backbone: z.string().max(100),
     files: z.array(Path).min(1).max(1000),
     top: z.number().int().min(1).max(1000).optional()
-  })
+  }),
+  /** Classify uploaded images with a trained model or a backbone's ImageNet classifier. */
+  z.object({
+    command: z.literal('classifyImages'),
+    model: Path.optional(),
+    backbone: z.string().max(100).optional(),
+    images: z.array(ImageUpload).min(1).max(100),
+    top: z.number().int().min(1).max(1000).optional()
+  }),
+  z.object({
+    command: z.literal('describeModel'),
+    backbone: z.string().max(100),
+    head: HeadConfig.optional(),
+    freeze: FreezeSpec.optional(),
+    classes: z.number().int().min(2).max(100_000).optional(),
+    inputSize: z.number().int().min(8).max(1024).optional()
+  }),
+  z.object({ command: z.literal('train'), config: TrainConfig }),
+  z.object({ command: z.literal('resumeTraining'), runDir: Path }),
+  z.object({ command: z.literal('stopTraining') }),
+  z.object({ command: z.literal('evaluateModel'), model: Path, data: Path }),
+  z.object({ command: z.literal('readEvaluation'), runDir: Path }),
+  z.object({ command: z.literal('listRuns') }),
+  z.object({ command: z.literal('readModel'), model: Path })
 ])
 export type EngineCommand = z.infer<typeof EngineCommand>
+/** What a sender writes: defaults may be left out. */
+export type EngineCommandInput = z.input<typeof EngineCommand>
 
 // The envelope is checked apart from the command, so a malformed command still gets an answer.
 export const EngineRequest = z.object({ id: z.number().int().nonnegative(), body: z.unknown() })
@@ -339,7 +396,10 @@ export type EngineRequest = z.infer<typeof EngineRequest>
 
 export const EngineEvent = z.discriminatedUnion('event', [
   z.object({ event: z.literal('download'), requestId: z.number().int(), progress: DownloadProgress }),
-  z.object({ event: z.literal('scan'), requestId: z.number().int(), progress: ScanProgress })
+  z.object({ event: z.literal('scan'), requestId: z.number().int(), progress: ScanProgress }),
+  z.object({ event: z.literal('train'), requestId: z.number().int(), data: TrainEvent }),
+  /** From a host, not the engine: the engine process died and was restarted. */
+  z.object({ event: z.literal('engine-restarted'), message: z.string() })
 ])
 export type EngineEvent = z.infer<typeof EngineEvent>
 

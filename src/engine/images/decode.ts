@@ -46,13 +46,19 @@ function plainReason(message: string): string {
   return `cannot decode image: ${message.replace(/^Input (file|buffer) /, '').trim()}`
 }
 
+/** A file on disk, or bytes that arrived with a name (a photo dropped on the window). */
+export type ImageSource = string | { name: string; bytes: Uint8Array }
+
+export const sourceName = (source: ImageSource): string => (typeof source === 'string' ? source : source.name)
+
 /**
- * Decodes `file` to RGB at `size` x `size` (or its own size when `size` is null).
+ * Decodes an image to RGB at `size` x `size` (or its own size when `size` is null).
  * Alpha is dropped as Keras/PIL's convert('RGB') drops it; grey becomes three equal channels.
  */
-export async function decodeImage(file: string, size: number | null): Promise<RgbImage> {
+export async function decodeImage(source: ImageSource, size: number | null): Promise<RgbImage> {
   try {
-    let pipeline = sharp(file, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS, pages: 1 })
+    const input = typeof source === 'string' ? source : source.bytes
+    let pipeline = sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS, pages: 1 })
       .rotate()
       .removeAlpha()
       .toColourspace('srgb')
@@ -62,12 +68,18 @@ export async function decodeImage(file: string, size: number | null): Promise<Rg
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height }
   } catch (error) {
     const reason = plainReason((error as Error).message)
-    throw new ImageDecodeError(path.resolve(file), reason === UNSUPPORTED ? await explainUnsupported(file) : reason)
+    const name = typeof source === 'string' ? path.resolve(source) : source.name
+    throw new ImageDecodeError(name, reason === UNSUPPORTED ? await explainUnsupported(source) : reason)
   }
 }
 
 /** When the decoder gives up on a format, say what the file actually is (a Git LFS pointer, …). */
-async function explainUnsupported(file: string): Promise<string> {
+async function explainUnsupported(source: ImageSource): Promise<string> {
+  if (typeof source !== 'string') {
+    const sniffed = sniffImage(source.name, source.bytes.subarray(0, SNIFF_BYTES), source.bytes.length)
+    return sniffed.kind === 'skip' ? sniffed.reason : UNSUPPORTED
+  }
+  const file = source
   const handle = await fs.open(file, 'r').catch(() => null)
   if (!handle) return UNSUPPORTED
   try {

@@ -18,19 +18,22 @@ export function blockOf(name: string): string | null {
   return null
 }
 
+const count = (weights: tf.LayerVariable[]): number => weights.reduce((sum, w) => sum + w.shape.reduce((n: number, d) => n * (d ?? 1), 1), 0)
+
 function describe(layer: tf.layers.Layer): LayerNode {
   const shape = layer.outputShape as (number | null)[]
+  // The weights a layer trains when it is trainable; tfjs hides them from trainableWeights while frozen.
+  const trainableWhenOn = (layer as unknown as { _trainableWeights: tf.LayerVariable[] })._trainableWeights ?? []
   return {
     name: layer.name,
     type: layer.getClassName(),
     outputShape: Array.isArray(shape[0]) ? (shape[0] as unknown as (number | null)[]) : shape,
     parameters: layer.countParams(),
+    trainableParameters: count(trainableWhenOn),
     trainable: layer.trainable,
     hasWeights: layer.weights.length > 0
   }
 }
-
-const count = (weights: tf.LayerVariable[]): number => weights.reduce((sum, w) => sum + w.shape.reduce((n: number, d) => n * (d ?? 1), 1), 0)
 
 export function summarize(tm: TransferModel): ModelSummary {
   const backbone = new Set(tm.backboneLayers)

@@ -41,6 +41,8 @@ export interface TrainOptions {
   mirror?: string
   /** Continue the run saved in this folder (its own configuration is used). */
   resume?: string
+  /** Hand the trained model to the caller (who must dispose it) instead of releasing it. */
+  keepModel?: boolean
 }
 
 export interface TrainResult {
@@ -52,7 +54,8 @@ export interface TrainResult {
   valAcc: number | null
   testAcc: number | null
   seconds: number
-  summaryOf: TransferModel
+  /** The trained model, when TrainOptions.keepModel asked for it. */
+  model?: TransferModel
 }
 
 export function parseTrainConfig(input: TrainConfigInput): TrainConfig {
@@ -279,7 +282,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
       valAcc: finalVal?.accuracy ?? null,
       testAcc: test?.accuracy ?? null,
       seconds,
-      summaryOf: tm
+      model: options.keepModel ? tm : undefined
     }
     emit({ event: 'done', val_acc: result.valAcc, test_acc: result.testAcc, seconds, model: modelDir, epochs: history.length, stopped })
     return result
@@ -292,6 +295,9 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     sources.val?.close()
     sources.test?.close()
     part.dispose()
+    if (!options.keepModel) tm.model.dispose()
+    // The loaded backbone still holds its ImageNet top and a reference to every shared layer.
+    loaded.model.dispose()
   }
 }
 

@@ -254,7 +254,7 @@ describe('training paths, seeds and callbacks', () => {
 
 describe('saved models', () => {
   it('reload and predict exactly as the trained model, and load in plain TensorFlow.js', async () => {
-    const { result } = await run({ data: mini('weather'), backbone: 'mobilenet_v1_0.25_224', epochs: 2 })
+    const { result } = await run({ data: mini('weather'), backbone: 'mobilenet_v1_0.25_224', epochs: 2 }, { keepModel: true })
     const { model, metadata } = await loadModel(result.modelDir)
     expect(metadata).toMatchObject({
       format: 'transfer-studio-model',
@@ -267,7 +267,7 @@ describe('saved models', () => {
     })
     expect(metadata.frozenLayers).toContain('conv_pw_13_bn')
     const input = tf.randomUniform([3, 224, 224, 3], -1, 1, 'float32', 5)
-    const trained = result.summaryOf.model.predict(input) as tf.Tensor
+    const trained = result.model!.model.predict(input) as tf.Tensor
     const reloaded = model.predict(input) as tf.Tensor
     expect(Array.from(await reloaded.data())).toEqual(Array.from(await trained.data()))
 
@@ -282,5 +282,6 @@ describe('saved models', () => {
     tf.dispose([input, trained, reloaded])
     plain.dispose()
     model.dispose()
+    result.model!.model.dispose()
   })
 })

@@ -1,0 +1,76 @@
+// The one way the renderer talks to the engine, whichever host it runs in: Electron's preload
+// (window.studio) or, in a browser, the headless server's WebSocket with its token.
+import type { EngineCommandInput, EngineEvent } from '../../shared/protocol'
+
+export interface Client {
+  request<T = unknown>(command: EngineCommandInput): Promise<T>
+  onEvent(listener: (event: EngineEvent) => void): () => void
+  /** URL of a thumbnail the host makes for an image in an opened folder. */
+  thumbnailUrl(file: string, size: number): string
+  /** 'electron' or 'browser': a native folder dialog exists only in the first. */
+  readonly host: 'electron' | 'browser'
+  chooseFolder?: () => Promise<string | null>
+}
+
+function browserClient(): Client {
+  const token = new URLSearchParams(location.search).get('token') ?? ''
+  const listeners = new Set<(event: EngineEvent) => void>()
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
+  let nextId = 1
+  let socket: Promise<WebSocket> | null = null
+
+  const connect = (): Promise<WebSocket> =>
+    new Promise((resolve, reject) => {
+      const protocol = location.protocol === 'https:' ? 'wss' : 'ws'
+      const ws = new WebSocket(`${protocol}://${location.host}/ws?token=${encodeURIComponent(token)}`)
+      ws.onopen = () => resolve(ws)
+      ws.onerror = () => reject(new Error('Cannot reach the Transfer Studio server: is it running, and is the token in the address?'))
+      ws.onclose = () => {
+        socket = null
+        for (const { reject: fail } of pending.values()) fail(new Error('The connection to the server closed'))
+        pending.clear()
+      }
+      ws.onmessage = (message) => {
+        const data = JSON.parse(String(message.data))
+        if ('event' in data) {
+          for (const listener of listeners) listener(data as EngineEvent)
+          return
+        }
+        const waiting = pending.get(data.id)
+        pending.delete(data.id)
+        if (data.ok) waiting?.resolve(data.result)
+        else waiting?.reject(new Error(data.error))
+      }
+    })
+
+  return {
+    host: 'browser',
+    async request<T>(command: EngineCommandInput): Promise<T> {
+      socket ??= connect()
+      const ws = await socket
+      const id = nextId++
+      return new Promise<T>((resolve, reject) => {
+        pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
+        ws.send(JSON.stringify({ id, body: command }))
+      })
+    },
+    onEvent(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    thumbnailUrl: (file, size) => `/api/thumb?token=${encodeURIComponent(token)}&size=${size}&path=${encodeURIComponent(file)}`
+  }
+}
+
+function electronClient(): Client {
+  const studio = window.studio
+  return {
+    host: 'electron',
+    request: <T>(command: EngineCommandInput) => studio.request(command) as Promise<T>,
+    onEvent: (listener) => studio.onEvent(listener),
+    thumbnailUrl: (file, size) => `studio-thumb://image/?size=${size}&path=${encodeURIComponent(file)}`,
+    chooseFolder: () => studio.chooseFolder()
+  }
+}
+
+export const client: Client = typeof window !== 'undefined' && 'studio' in window ? electronClient() : browserClient()

@@ -1,0 +1,57 @@
+// The dataset the user opened: its scan report and the images of the class being browsed.
+import { defineStore } from 'pinia'
+import { computed, ref } from 'vue'
+import type { DatasetReport, ImagePage, SplitName } from '../../../shared/protocol'
+import { client } from '../client'
+
+export const useDatasetStore = defineStore('dataset', () => {
+  const dir = ref('')
+  const report = ref<DatasetReport | null>(null)
+  const scanning = ref(false)
+  const progress = ref({ filesSeen: 0, imagesFound: 0 })
+  const error = ref<string | null>(null)
+  const split = ref<SplitName>('train')
+  const label = ref<string | null>(null)
+  const images = ref<string[]>([])
+  const imageCount = ref(0)
+
+  client.onEvent((event) => {
+    if (event.event === 'scan') progress.value = event.progress
+  })
+
+  const classTotals = computed(() => {
+    const r = report.value
+    if (!r) return []
+    const totals = r.classes.map((c) => ({ label: c, count: r.splits.reduce((sum, s) => sum + (s.counts[c] ?? 0), 0) }))
+    const max = Math.max(1, ...totals.map((t) => t.count))
+    return totals.map((t) => ({ ...t, share: t.count / max }))
+  })
+
+  async function open(path: string): Promise<void> {
+    dir.value = path.trim()
+    if (!dir.value) return
+    scanning.value = true
+    error.value = null
+    progress.value = { filesSeen: 0, imagesFound: 0 }
+    try {
+      report.value = await client.request<DatasetReport>({ command: 'scan', dir: dir.value })
+      dir.value = report.value.root
+      await browse('train', report.value.classes[0])
+    } catch (e) {
+      error.value = (e as Error).message
+      report.value = null
+    } finally {
+      scanning.value = false
+    }
+  }
+
+  async function browse(which: SplitName, name: string): Promise<void> {
+    split.value = which
+    label.value = name
+    const page = await client.request<ImagePage>({ command: 'listImages', dir: dir.value, split: which, label: name, offset: 0, limit: 100_000 })
+    images.value = page.files
+    imageCount.value = page.total
+  }
+
+  return { dir, report, scanning, progress, error, split, label, images, imageCount, classTotals, open, browse }
+})

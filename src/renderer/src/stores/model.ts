@@ -1,0 +1,62 @@
+// The model being set up: backbone, head, and which layers train. The engine builds it and
+// answers with the layer tree; toggles change the frozen set here and the totals follow at once.
+import { defineStore } from 'pinia'
+import { computed, ref } from 'vue'
+import type { FreezeSpec, HeadConfig, ModelSummary } from '../../../shared/protocol'
+import { client } from '../client'
+
+export const useModelStore = defineStore('model', () => {
+  const backbone = ref('mobilenet_v1_0.25_224')
+  const head = ref<HeadConfig>({ pooling: 'avg', dropout: 0, dense: [] })
+  const summary = ref<ModelSummary | null>(null)
+  /** Names of layers that do not train. */
+  const frozen = ref(new Set<string>())
+  const loading = ref(false)
+  const error = ref<string | null>(null)
+
+  const layers = computed(() => summary.value?.blocks.flatMap((b) => b.layers) ?? [])
+  const backboneLayers = computed(() => summary.value?.blocks.filter((b) => b.part === 'backbone').flatMap((b) => b.layers) ?? [])
+
+  const totals = computed(() => {
+    let total = 0
+    let trainable = 0
+    for (const layer of layers.value) {
+      total += layer.parameters
+      if (!frozen.value.has(layer.name)) trainable += layer.trainableParameters
+    }
+    return { total, trainable, nonTrainable: total - trainable }
+  })
+
+  const freezeSpec = computed<FreezeSpec>(() => ({ kind: 'layers', frozen: [...frozen.value] }))
+
+  async function load(classes = 2): Promise<void> {
+    loading.value = true
+    error.value = null
+    try {
+      summary.value = await client.request<ModelSummary>({ command: 'describeModel', backbone: backbone.value, head: head.value, freeze: { kind: 'all' }, classes })
+      frozen.value = new Set(layers.value.filter((l) => !l.trainable).map((l) => l.name))
+    } catch (e) {
+      error.value = (e as Error).message
+    } finally {
+      loading.value = false
+    }
+  }
+
+  function setTrainable(names: string[], trainable: boolean): void {
+    const next = new Set(frozen.value)
+    for (const name of names) {
+      if (trainable) next.delete(name)
+      else next.add(name)
+    }
+    frozen.value = next
+  }
+
+  /** Freeze every backbone layer up to and including `name`, train the rest ("freeze up to here"). */
+  function freezeUpTo(name: string): void {
+    const names = backboneLayers.value.map((l) => l.name)
+    const index = names.indexOf(name)
+    frozen.value = new Set(names.slice(0, index + 1))
+  }
+
+  return { backbone, head, summary, frozen, loading, error, layers, totals, freezeSpec, load, setTrainable, freezeUpTo }
+})

@@ -1,0 +1,92 @@
+// The folders a user opened, and nothing else: every path a client names is resolved (symbolic
+// links and `..` included) and must land inside one of them.
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { EngineCommand, describeSchemaError, type EngineCommandInput } from '../shared/protocol'
+
+export class PathRefused extends Error {
+  override name = 'PathRefused'
+}
+
+export class AllowedFolders {
+  private readonly roots = new Set<string>()
+
+  constructor(always: string[] = []) {
+    for (const root of always) this.roots.add(path.resolve(root))
+  }
+
+  /** Records a folder the user chose; returns its real path. */
+  async open(dir: string): Promise<string> {
+    const real = await fs.realpath(path.resolve(dir)).catch(() => {
+      throw new PathRefused(`Folder not found: ${dir}`)
+    })
+    this.roots.add(real)
+    return real
+  }
+
+  /** The real path of `target` if it lies inside an opened folder; it may not exist yet (an output). */
+  async check(target: string): Promise<string> {
+    const absolute = path.resolve(target)
+    const real = await realpathOfExisting(absolute)
+    for (const root of this.roots) {
+      const realRoot = await fs.realpath(root).catch(() => root)
+      if (real === realRoot || real.startsWith(realRoot + path.sep)) return real
+    }
+    throw new PathRefused(`Refused: ${target} is outside the folders you opened`)
+  }
+}
+
+/** realpath of the deepest existing ancestor, with the rest appended: links cannot smuggle a path out. */
+async function realpathOfExisting(absolute: string): Promise<string> {
+  const rest: string[] = []
+  let current = absolute
+  for (;;) {
+    try {
+      return path.join(await fs.realpath(current), ...rest.reverse())
+    } catch {
+      const parent = path.dirname(current)
+      if (parent === current) return absolute
+      rest.push(path.basename(current))
+      current = parent
+    }
+  }
+}
+
+/**
+ * Validates a command from a client and checks every path in it. `scan` is how a user opens a
+ * folder, so its folder is added; every other path must already be inside an opened one.
+ */
+export async function admit(body: unknown, folders: AllowedFolders): Promise<EngineCommandInput> {
+  const parsed = EngineCommand.safeParse(body)
+  if (!parsed.success) throw new Error(`Refused a malformed command: ${describeSchemaError(parsed.error)}`)
+  const command = parsed.data
+  const check = (p: string | undefined) => (p === undefined ? undefined : folders.check(p))
+  switch (command.command) {
+    case 'scan':
+      await folders.open(command.dir)
+      break
+    case 'listImages':
+      await check(command.dir)
+      break
+    case 'classifyImageNet':
+      await Promise.all(command.files.map(check))
+      break
+    case 'classifyImages':
+      await check(command.model)
+      break
+    case 'train':
+      await Promise.all([command.config.data, command.config.val, command.config.test, command.config.out].map(check))
+      break
+    case 'resumeTraining':
+    case 'readEvaluation':
+      await check(command.runDir)
+      break
+    case 'evaluateModel':
+      await Promise.all([check(command.model), check(command.data)])
+      break
+    case 'readModel':
+      await check(command.model)
+      break
+  }
+  return body as EngineCommandInput
+}
