@@ -1,6 +1,9 @@
+import vue from '@vitejs/plugin-vue'
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
+  // Component tests mount .vue files (in happy-dom, chosen per file).
+  plugins: [vue()],
   test: {
     include: ['test/**/*.test.ts'],
     // Real models on a 2-core machine: loading and running a backbone takes seconds, not ms.

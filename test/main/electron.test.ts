@@ -1,0 +1,97 @@
+// The Electron glue with the electron module replaced by recorders: the window's security
+// settings, navigation and pop-up handling, sender checks on IPC, and permission requests.
+import { beforeAll, describe, expect, it, vi } from 'vitest'
+
+type Handler = (...args: any[]) => any // eslint-disable-line @typescript-eslint/no-explicit-any
+const recorded = {
+  windowOptions: null as null | Record<string, unknown>,
+  webContentsHandlers: new Map<string, Handler>(),
+  windowOpenHandler: null as null | Handler,
+  ipc: new Map<string, Handler>(),
+  permissionHandler: null as null | Handler,
+  ready: null as null | (() => void),
+  window: null as null | { webContents: { mainFrame: unknown } }
+}
+
+vi.mock('electron', () => {
+  const webContents = {
+    on: (name: string, handler: Handler) => recorded.webContentsHandlers.set(name, handler),
+    setWindowOpenHandler: (handler: Handler) => (recorded.windowOpenHandler = handler),
+    send: () => {},
+    mainFrame: { id: 'main-frame' }
+  }
+  class BrowserWindow {
+    webContents = webContents
+    constructor(options: Record<string, unknown>) {
+      recorded.windowOptions = options
+      recorded.window = this
+    }
+    once() {}
+    loadURL() {
+      return Promise.resolve()
+    }
+    loadFile() {
+      return Promise.resolve()
+    }
+  }
+  return {
+    app: {
+      getPath: () => '/tmp/transfer-studio-test-home',
+      whenReady: () => ({ then: (fn: () => void) => (recorded.ready = fn) }),
+      on: () => {},
+      quit: () => {}
+    },
+    BrowserWindow,
+    dialog: { showOpenDialog: async () => ({ canceled: true, filePaths: [] }) },
+    ipcMain: { handle: (channel: string, handler: Handler) => recorded.ipc.set(channel, handler) },
+    protocol: { registerSchemesAsPrivileged: () => {}, handle: () => {} },
+    session: { defaultSession: { setPermissionRequestHandler: (handler: Handler) => (recorded.permissionHandler = handler) } },
+    shell: { openExternal: vi.fn() },
+    utilityProcess: { fork: () => ({ postMessage: () => {}, on: () => {}, kill: () => {} }) }
+  }
+})
+
+beforeAll(async () => {
+  await import('../../src/main/index')
+  recorded.ready!()
+})
+
+describe('Electron window and IPC', () => {
+  it('isolates and sandboxes the page, with no Node integration', () => {
+    expect(recorded.windowOptions!.webPreferences).toMatchObject({
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+      allowRunningInsecureContent: false
+    })
+  })
+
+  it('blocks navigation and new windows', () => {
+    const event = { preventDefault: vi.fn() }
+    recorded.webContentsHandlers.get('will-navigate')!(event, 'https://example.com')
+    expect(event.preventDefault).toHaveBeenCalled()
+    expect(recorded.windowOpenHandler!({ url: 'https://example.com' })).toEqual({ action: 'deny' })
+    expect(recorded.windowOpenHandler!({ url: 'file:///etc/passwd' })).toEqual({ action: 'deny' })
+  })
+
+  it('denies permission requests', () => {
+    const callback = vi.fn()
+    recorded.permissionHandler!({}, 'media', callback)
+    expect(callback).toHaveBeenCalledWith(false)
+  })
+
+  it('refuses IPC from other senders or frames, and malformed commands from ours', async () => {
+    const handler = recorded.ipc.get('engine:request')!
+    const stranger = { sender: { id: 'other' }, senderFrame: {} }
+    await expect(handler(stranger, { command: 'info' })).rejects.toThrow('Refused a request from an unknown sender.')
+    const webContents = recorded.window!.webContents
+    const subframe = { sender: webContents, senderFrame: { id: 'iframe' } }
+    await expect(handler(subframe, { command: 'info' })).rejects.toThrow('Refused a request from an unknown sender.')
+    const ours = { sender: webContents, senderFrame: webContents.mainFrame }
+    await expect(handler(ours, { command: 'scan', dir: 5 })).rejects.toThrow(/^Refused a malformed command: dir: /)
+    await expect(handler(ours, { command: 'listImages', dir: '/etc', split: 'train', label: 'x', offset: 0, limit: 1 })).rejects.toThrow(
+      'Refused: /etc is outside the folders you opened'
+    )
+  })
+})
