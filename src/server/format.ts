@@ -41,6 +41,11 @@ export function formatScan(report: DatasetReport): string {
     lines.push(`Skipped ${report.skipped.length} file${report.skipped.length === 1 ? '' : 's'}:`)
     for (const s of report.skipped) lines.push(`  ${path.relative(report.root, s.file) || s.file}: ${s.reason}`)
   }
+  const across = report.duplicates.filter((d) => d.splits.length > 1)
+  if (report.duplicates.length > 0) {
+    lines.push(`Duplicates: ${report.duplicates.length} groups of identical images, ${across.length} across splits (they inflate validation accuracy):`)
+    for (const d of report.duplicates) lines.push(`  ${d.files.map((f) => path.relative(report.root, f)).join(' = ')}`)
+  }
   if (report.notes.length > 0) {
     lines.push('Notes:')
     for (const n of report.notes) lines.push(`  ${path.relative(report.root, n.file) || n.file}: ${n.note}`)
@@ -63,6 +68,8 @@ const fixed = (value: number | null, digits = 4): string => (value === null ? '-
 /** One line per training event worth a person's attention; null for the rest. */
 export function formatTrainEvent(event: TrainEvent): string | null {
   switch (event.event) {
+    case 'run':
+      return `${event.resumed ? 'Resuming' : 'Run folder'}: ${event.runDir}`
     case 'status':
       return event.total ? null : event.message
     case 'path':

@@ -65,6 +65,8 @@ export const DatasetReport = z.object({
   missing: z.array(z.object({ split: SplitName, class: z.string() })),
   skipped: z.array(SkippedFile),
   notes: z.array(FileNote),
+  /** Byte-identical images; across splits they make validation accuracy look better than it is. */
+  duplicates: z.array(z.object({ files: z.array(z.string()), splits: z.array(SplitName) })),
   /** How validation data will be obtained when training. */
   validation: z.union([
     z.object({ kind: z.literal('folder') }),
@@ -280,6 +282,8 @@ export const ModelMetadata = z.object({
 export type ModelMetadata = z.infer<typeof ModelMetadata>
 
 export const TrainEvent = z.discriminatedUnion('event', [
+  /** The run's folder, where its resumable state is saved after every epoch. */
+  z.object({ event: z.literal('run'), runDir: z.string(), resumed: z.boolean() }),
   z.object({
     event: z.literal('status'),
     phase: z.enum(['loading', 'extracting', 'training', 'saving']),

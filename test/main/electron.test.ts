@@ -46,7 +46,6 @@ vi.mock('electron', () => {
     ipcMain: { handle: (channel: string, handler: Handler) => recorded.ipc.set(channel, handler) },
     protocol: { registerSchemesAsPrivileged: () => {}, handle: () => {} },
     session: { defaultSession: { setPermissionRequestHandler: (handler: Handler) => (recorded.permissionHandler = handler) } },
-    shell: { openExternal: vi.fn() },
     utilityProcess: { fork: () => ({ postMessage: () => {}, on: () => {}, kill: () => {} }) }
   }
 })
@@ -63,7 +62,8 @@ describe('Electron window and IPC', () => {
       sandbox: true,
       nodeIntegration: false,
       webSecurity: true,
-      allowRunningInsecureContent: false
+      allowRunningInsecureContent: false,
+      disableBlinkFeatures: 'Auxclick'
     })
   })
 
@@ -93,5 +93,18 @@ describe('Electron window and IPC', () => {
     await expect(handler(ours, { command: 'listImages', dir: '/etc', split: 'train', label: 'x', offset: 0, limit: 1 })).rejects.toThrow(
       'Refused: /etc is outside the folders you opened'
     )
+  })
+})
+
+describe('Content-Security-Policy', () => {
+  it('allows only the app itself: no remote scripts, no plugins, no inline scripts', async () => {
+    const fs = await import('node:fs')
+    const html = fs.readFileSync(new URL('../../src/renderer/index.html', import.meta.url), 'utf8')
+    const csp = /http-equiv="Content-Security-Policy"\s+content="([^"]+)"/.exec(html)![1]
+    const directives = Object.fromEntries(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]))
+    expect(directives['default-src']).toEqual(["'self'"])
+    expect(directives['script-src']).toEqual(["'self'"])
+    expect(directives['object-src']).toEqual(["'none'"])
+    expect(directives['connect-src']).toEqual(["'self'"])
   })
 })

@@ -50,6 +50,18 @@ describe('transfer-studio train / evaluate / predict --model', () => {
     expect(metadata.head.dense).toEqual([{ units: 16, activation: 'relu', batchNorm: false, dropout: 0.2 }])
   })
 
+  it('train --resume continues a run in a new process from its saved state', () => {
+    const runDir = trainRun.lines.map((l) => JSON.parse(l)).find((e) => e.event === 'run').runDir
+    const resumed = studio('train', '--resume', runDir, '--json')
+    expect(resumed.stderr).toBe('')
+    expect(resumed.code).toBe(0)
+    const events = resumed.lines.map((l) => JSON.parse(l))
+    expect(events.find((e) => e.event === 'run')).toEqual({ event: 'run', runDir, resumed: true })
+    // All three epochs were done: nothing to repeat, the same model comes out.
+    expect(events.filter((e) => e.event === 'epoch')).toEqual([])
+    expect(events.at(-1)).toMatchObject({ event: 'done', epochs: 3, model: modelDir })
+  })
+
   it('evaluate --json gives accuracy, loss, classes and the confusion matrix, matching training', () => {
     const { code, lines } = studio('evaluate', '--model', modelDir, '--data', weather, '--json')
     expect(code).toBe(0)

@@ -2,6 +2,7 @@
 // class, classes sorted by name), also when the folder holds train / val / test splits, or
 // CIFAR-10 binary batches. Only the first bytes of each file are read: pixels are decoded when
 // they are used, so a 50,000-image folder is listed in seconds.
+import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { Dirent } from 'node:fs'
@@ -81,7 +82,7 @@ async function loadCifar(dir: string, names: string[], options: ScanOptions): Pr
     ['val', heldOut.valSource(cifar.trainFiles.join(', ')), heldOut.val],
     ['test', cifar.testFiles.join(', '), cifar.test]
   ]
-  const report = buildReport(dir, 'cifar10-binary', cifar.classes, splits, cifar.skipped, cifar.notes, heldOut.validation)
+  const report = buildReport(dir, 'cifar10-binary', cifar.classes, splits, cifar.skipped, cifar.notes, heldOut.validation, [])
   return { report, classes: cifar.classes, train: heldOut.train, val: heldOut.val, test: cifar.test }
 }
 
@@ -120,7 +121,8 @@ async function loadFolders(dir: string, entries: Dirent[], options: ScanOptions,
     ['val', heldOut.valSource(sourceOf('train')) || sourceOf('val'), heldOut.val]
   ]
   if (images.has('test')) splits.push(['test', sourceOf('test'), images.get('test')!])
-  const report = buildReport(dir, layout, classes, splits, skipped, notes, heldOut.validation)
+  const duplicates = await findDuplicates(splits)
+  const report = buildReport(dir, layout, classes, splits, skipped, notes, heldOut.validation, duplicates)
   if (report.total === 0) {
     const reasons = [...new Set(skipped.map((s) => s.reason))].slice(0, 3).join('; ')
     throw new DatasetError(`No usable images in ${dir}${skipped.length ? ` (${skipped.length} files skipped: ${reasons})` : ''}`)
@@ -276,7 +278,8 @@ function buildReport(
   splits: Array<[SplitName, string, LabelledImage[]]>,
   skipped: SkippedFile[],
   notes: FileNote[],
-  validation: DatasetReport['validation']
+  validation: DatasetReport['validation'],
+  duplicates: DatasetReport['duplicates']
 ): DatasetReport {
   const splitReports: SplitReport[] = splits.map(([name, source, images]) => {
     const counts = Object.fromEntries(classes.map((c) => [c, 0]))
@@ -287,7 +290,37 @@ function buildReport(
     classes.filter((c) => split.counts[c] === 0 && split.total > 0).map((c) => ({ split: split.name, class: c }))
   )
   const total = splitReports.reduce((sum, s) => sum + s.total, 0)
-  return { root, layout, classes, splits: splitReports, missing, skipped, notes, validation, total }
+  return { root, layout, classes, splits: splitReports, missing, skipped, notes, duplicates, validation, total }
+}
+
+/**
+ * Byte-identical images. Only files whose size another file shares are read (and hashed), so a
+ * folder of distinct photos costs nothing more than its listing.
+ */
+async function findDuplicates(splits: Array<[SplitName, string, LabelledImage[]]>): Promise<DatasetReport['duplicates']> {
+  const bySize = new Map<number, Array<{ file: string; split: SplitName }>>()
+  for (const [split, , images] of splits) {
+    for (const { ref } of images) {
+      if (ref.kind !== 'file') continue
+      const same = bySize.get(ref.size) ?? []
+      same.push({ file: ref.path, split })
+      bySize.set(ref.size, same)
+    }
+  }
+  const byHash = new Map<string, Array<{ file: string; split: SplitName }>>()
+  for (const group of bySize.values()) {
+    if (group.length < 2) continue
+    for (const entry of group) {
+      const digest = await fs.readFile(entry.file).then(
+        (data) => createHash('sha1').update(data).digest('hex'),
+        () => null
+      )
+      if (digest) byHash.set(digest, [...(byHash.get(digest) ?? []), entry])
+    }
+  }
+  return [...byHash.values()]
+    .filter((group) => group.length > 1)
+    .map((group) => ({ files: group.map((g) => g.file), splits: [...new Set(group.map((g) => g.split))] }))
 }
 
 class ProgressCounter {

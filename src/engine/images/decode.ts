@@ -40,6 +40,7 @@ function plainReason(message: string): string {
     return `image too large to decode (more than ${MAX_INPUT_PIXELS / 1e6} megapixels)`
   }
   if (/premature end|truncated|unexpected end/i.test(message)) return 'file is truncated (incomplete image data)'
+  if (/corrupt header/i.test(message)) return 'the image header is damaged'
   if (/unsupported image format/i.test(message)) return UNSUPPORTED
   if (/ENOENT|no such file|is missing/i.test(message)) return 'file not found (was it moved or deleted?)'
   if (/EACCES|permission/i.test(message)) return 'permission denied reading the file'

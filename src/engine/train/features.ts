@@ -89,7 +89,8 @@ export function weightsDigest(model: tf.LayersModel): string {
   const hash = createHash('sha256')
   for (const weight of model.weights) {
     const values = weight.read().dataSync() as Float32Array
-    hash.update(weight.name).update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength))
+    // originalName: tfjs suffixes `name` (conv1/kernel_1, …) each time a model is loaded in a process.
+    hash.update(weight.originalName).update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength))
   }
   return hash.digest('hex')
 }
@@ -105,6 +106,8 @@ export interface ExtractOptions {
   cacheDir: string
   onProgress?: (done: number, total: number) => void
   onBroken: OnBroken
+  /** Told when a cache on disk is damaged and is being rebuilt. */
+  onNotice?: (message: string) => void
   signal?: AbortSignal
 }
 
@@ -204,6 +207,7 @@ async function openSpilled(options: ExtractOptions): Promise<CachedFeatures | nu
   const stat = await fsp.stat(dataFile).catch(() => null)
   if (index.key !== options.key || stat?.size !== index.count * index.rowLength * 4 || (await fileDigest(dataFile)) !== index.sha256) {
     // Damaged or incomplete: extract again rather than train on wrong numbers.
+    options.onNotice?.(`The feature cache ${dataFile} is damaged (checksum or size differs): computing the features again`)
     await Promise.all([fsp.rm(indexFile, { force: true }), fsp.rm(dataFile, { force: true })])
     return null
   }

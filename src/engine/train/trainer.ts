@@ -68,10 +68,11 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   const started = performance.now()
   const emit = options.onEvent ?? (() => {})
   const home = options.home ?? studioHome()
+  // Before anything makes a tensor (a resumed run's saved weights do).
+  const backend = await initBackend()
   const resumed = options.resume ? await loadRunState(options.resume) : null
   if (!resumed && !input) throw new TrainError('Nothing to train: give training settings or a run to resume')
   const config = resumed ? resumed.state.config : parseTrainConfig(input!)
-  const backend = await initBackend()
 
   emit({ event: 'status', phase: 'loading', message: `Scanning ${config.data}` })
   const data = await prepareTrainingData(config)
@@ -98,6 +99,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   })()
 
   const runDir = options.resume ?? (await newRunDir(home, config.backbone))
+  emit({ event: 'run', runDir, resumed: resumed !== null })
   const modelDir = config.out ? path.resolve(config.out) : path.join(runDir, MODEL_DIR)
   const augment = isAugmenting(config.augment) ? config.augment : null
   const cached = part.prefix !== null && augment === null && config.cacheFeatures
@@ -374,6 +376,7 @@ async function makeSources(tm: TransferModel, part: Partition, data: TrainingDat
       cacheDir: path.join(options.home, 'cache', 'features'),
       onProgress: (done, total) => options.emit({ event: 'status', phase: 'extracting', message: `Computing ${name} features`, done, total }),
       onBroken: options.onBroken,
+      onNotice: (message) => options.emit({ event: 'notice', message }),
       signal: options.signal
     })
     return cachedSource(features, part.featureShape)

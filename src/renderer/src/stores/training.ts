@@ -60,6 +60,9 @@ export const useTrainingStore = defineStore('training', () => {
 
   function receive(event: TrainEvent): void {
     switch (event.event) {
+      case 'run':
+        lastRunDir.value = event.runDir
+        break
       case 'status':
         status.value = event.total ? `${event.message} (${event.done} of ${event.total})` : event.message
         break
