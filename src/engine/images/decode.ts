@@ -33,13 +33,14 @@ export class ImageDecodeError extends Error {
 }
 
 const UNSUPPORTED = 'not an image format that can be decoded'
+const TRUNCATED = 'file is truncated (incomplete image data)'
 
 /** Maps libvips' wording to a sentence for someone who has never heard of libvips. */
 function plainReason(message: string): string {
   if (/pixel limit/i.test(message)) {
     return `image too large to decode (more than ${MAX_INPUT_PIXELS / 1e6} megapixels)`
   }
-  if (/premature end|truncated|unexpected end/i.test(message)) return 'file is truncated (incomplete image data)'
+  if (/premature end|truncated|unexpected end/i.test(message)) return TRUNCATED
   if (/corrupt header/i.test(message)) return 'the image header is damaged'
   if (/unsupported image format/i.test(message)) return UNSUPPORTED
   if (/ENOENT|no such file|is missing/i.test(message)) return 'file not found (was it moved or deleted?)'
@@ -70,8 +71,24 @@ export async function decodeImage(source: ImageSource, size: number | null): Pro
   } catch (error) {
     const reason = plainReason((error as Error).message)
     const name = typeof source === 'string' ? path.resolve(source) : source.name
-    throw new ImageDecodeError(name, reason === UNSUPPORTED ? await explainUnsupported(source) : reason)
+    if (reason === UNSUPPORTED) throw new ImageDecodeError(name, await explainUnsupported(source))
+    // With several decodes in flight libvips sometimes loses its message ("Unknown error"): look
+    // at the file ourselves before giving the user nothing to act on.
+    if (/unknown error|^cannot decode image: *$/i.test(reason) && (await isTruncated(source))) {
+      throw new ImageDecodeError(name, TRUNCATED)
+    }
+    throw new ImageDecodeError(name, reason)
   }
+}
+
+/** A JPEG must end with its EOI marker, a PNG with its IEND chunk. */
+async function isTruncated(source: ImageSource): Promise<boolean> {
+  const bytes = typeof source === 'string' ? await fs.readFile(source).catch(() => null) : source.bytes
+  if (!bytes || bytes.length < 12) return false
+  const tail = Buffer.from(bytes.subarray(Math.max(0, bytes.length - 16)))
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return tail.lastIndexOf(Buffer.from([0xff, 0xd9])) < 0
+  if (bytes[0] === 0x89 && bytes[1] === 0x50) return tail.indexOf('IEND') < 0
+  return false
 }
 
 /** When the decoder gives up on a format, say what the file actually is (a Git LFS pointer, …). */

@@ -86,3 +86,21 @@ describe('decodeImage on ../shared/data/odd-files', () => {
     expect((error as ImageDecodeError).reason).toBe('file is truncated (incomplete image data)')
   })
 })
+
+describe('decodeImage under load', () => {
+  it('names truncation even when many decodes run at once', async () => {
+    // Concurrent decodes can make libvips lose its error message; the reason must survive that.
+    const whole = fs.readFileSync(odd('hymenoptera_formica.jpeg'))
+    const dir = tempDir()
+    const files = Array.from({ length: 24 }, (_, i) => {
+      const file = path.join(dir, `cut-${i}.jpg`)
+      fs.writeFileSync(file, whole.subarray(0, Math.floor(whole.length * (0.3 + i / 60))))
+      return file
+    })
+    const good = Array.from({ length: 24 }, () => odd('weather_cloudy66_grayscale.jpg'))
+    const results = await Promise.allSettled([...files, ...good].map((f) => decodeImage(f, 224)))
+    const reasons = results.slice(0, 24).map((r) => (r.status === 'rejected' ? (r.reason as ImageDecodeError).reason : 'decoded'))
+    expect(new Set(reasons)).toEqual(new Set(['file is truncated (incomplete image data)']))
+    expect(results.slice(24).every((r) => r.status === 'fulfilled')).toBe(true)
+  })
+})
