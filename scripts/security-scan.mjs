@@ -25,11 +25,15 @@ if (!fs.existsSync(bin)) {
 }
 
 const electron = JSON.parse(fs.readFileSync(new URL('../node_modules/electron/package.json', import.meta.url), 'utf8')).version
-const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'eneg-')), 'findings.csv')
+// SARIF (JSON), not CSV: the CSV quotes multi-line source samples, which breaks naive parsing.
+const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'eneg-')), 'findings.sarif')
 execFileSync(bin, ['-i', 'src', '-e', electron, '-o', out], { stdio: ['ignore', 'ignore', 'inherit'] })
-const rows = fs.readFileSync(out, 'utf8').trim().split('\n').slice(1).filter(Boolean)
-const findings = rows.map((row) => row.split(',')[0])
-const unexpected = rows.filter((row) => !(row.split(',')[0] in ACCEPTED))
+const sarif = JSON.parse(fs.readFileSync(out, 'utf8'))
+const findings = sarif.runs.flatMap((run) => run.results)
+const unexpected = findings.filter((finding) => !(finding.ruleId in ACCEPTED))
 console.log(`electronegativity (Electron ${electron}): ${findings.length} findings, ${findings.length - unexpected.length} accepted`)
-for (const row of unexpected) console.log(`  ${row}`)
+for (const finding of unexpected) {
+  const where = finding.locations?.[0]?.physicalLocation
+  console.log(`  ${finding.ruleId}: ${finding.message?.text ?? ''} (${where?.artifactLocation?.uri ?? '?'}:${where?.region?.startLine ?? '?'})`)
+}
 process.exit(unexpected.length > 0 ? 1 : 0)
