@@ -74,12 +74,16 @@ class KerasGraph(torch.nn.Module):
         kernel = self.params[name + ("/depthwise_kernel" if depthwise else "/kernel")]
         stride = cfg["strides"][0]
         k = cfg["kernel_size"][0]
+        padding = 0
         if cfg["padding"] == "same":
             top, bottom = same_padding(x.shape[2], k, stride)
             left, right = same_padding(x.shape[3], k, stride)
-            x = F.pad(x, (left, right, top, bottom))
+            if top == bottom and left == right:
+                padding = (top, left)  # let the convolution pad: no extra copy
+            else:
+                x = F.pad(x, (left, right, top, bottom))  # TensorFlow pads stride-2 convs unevenly
         bias = self.params.get(name + "/bias")
-        x = F.conv2d(x, kernel, bias, stride=stride, groups=x.shape[1] if depthwise else 1)
+        x = F.conv2d(x, kernel, bias, stride=stride, padding=padding, groups=x.shape[1] if depthwise else 1)
         return activate(x, cfg.get("activation", "linear"))
 
     def forward(self, x):

@@ -1,4 +1,5 @@
 // Paths to the real data and weights beside the project (../shared), and scratch folders.
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -51,4 +52,29 @@ export function linkTree(files: Record<string, string>): string {
     fs.symlinkSync(target, dest)
   }
   return root
+}
+
+/** Runs the command line exactly as `npm run studio -- …` does, with `env`. */
+export function runStudio(env: NodeJS.ProcessEnv, args: string[]) {
+  const result = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'src', 'server', 'cli.ts'), ...args], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    timeout: 300_000
+  })
+  const lines = result.stdout.split('\n').filter((l) => l.length > 0)
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr, lines }
+}
+
+/** The headless server on a free loopback port, its engine run from source, weights from the mirror. */
+export async function startTestServer() {
+  const { startServer } = await import('../src/server/serve')
+  process.env.TRANSFER_STUDIO_WEIGHTS = weightsMirror()
+  return startServer({
+    host: '127.0.0.1',
+    port: 0,
+    rendererDir: path.join(ROOT, 'out', 'renderer'),
+    engine: { entry: path.join(ROOT, 'src', 'engine', 'process.ts'), execArgv: ['--import', 'tsx'] },
+    home: tempDir()
+  })
 }

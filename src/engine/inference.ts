@@ -1,12 +1,10 @@
 // Using a saved model: classify image files with its own labels, or score it on a dataset.
-import * as tf from '@tensorflow/tfjs'
 import type { EvaluationReport, PredictionResult } from '../shared/protocol'
 import { initBackend } from './backend'
 import { loadDataset } from './datasets/scan'
-import { decodeImage, ImageDecodeError, sourceName, type ImageSource } from './images/decode'
-import { topK } from './imagenet'
+import { classifyImages } from './classify'
+import type { ImageSource } from './images/decode'
 import { loadModel } from './model/store'
-import { preprocess } from './preprocess'
 import { evaluationReport, score } from './train/evaluate'
 import { streamingSource } from './train/sources'
 
@@ -16,25 +14,7 @@ export async function predictWithModel(modelDir: string, files: ImageSource[], t
   await initBackend()
   const { model, metadata } = await loadModel(modelDir)
   try {
-    const results: PredictionResult[] = []
-    for (const file of files) {
-      let image
-      try {
-        image = await decodeImage(file, metadata.inputSize)
-      } catch (error) {
-        if (!(error instanceof ImageDecodeError)) throw error
-        results.push({ file: sourceName(file), error: error.reason })
-        continue
-      }
-      const out = tf.tidy(() => model.predict(preprocess(tf.tensor4d(image.data, [1, image.height, image.width, 3], 'int32'), metadata.preprocess)) as tf.Tensor)
-      const values = await out.data()
-      out.dispose()
-      results.push({
-        file: sourceName(file),
-        predictions: topK(values, Math.min(top, metadata.labels.length)).map((i) => ({ label: metadata.labels[i], probability: values[i] }))
-      })
-    }
-    return results
+    return await classifyImages({ model, inputSize: metadata.inputSize, preprocess: metadata.preprocess, labels: metadata.labels }, files, top)
   } finally {
     model.dispose()
   }

@@ -5,8 +5,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startServer, type RunningServer } from '../../src/server/serve'
-import { DATA, PHOTOS, ROOT, tempDir, weightsMirror } from '../helpers'
+import type { RunningServer } from '../../src/server/serve'
+import { DATA, PHOTOS, ROOT, startTestServer } from '../helpers'
 
 const SCREENSHOTS = path.join(ROOT, 'test-output', 'screenshots')
 let server: RunningServer
@@ -15,14 +15,7 @@ let page: Page
 const pageErrors: string[] = []
 
 beforeAll(async () => {
-  process.env.TRANSFER_STUDIO_WEIGHTS = weightsMirror()
-  server = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    rendererDir: path.join(ROOT, 'out', 'renderer'),
-    engine: { entry: path.join(ROOT, 'src', 'engine', 'process.ts'), execArgv: ['--import', 'tsx'] },
-    home: tempDir()
-  })
+  server = await startTestServer()
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']

@@ -1,23 +1,13 @@
-import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { DATA, PHOTOS, ROOT, tempDir, weightsMirror } from '../helpers'
+import { DATA, PHOTOS, runStudio, tempDir, weightsMirror } from '../helpers'
 
 let env: NodeJS.ProcessEnv
 let modelDir: string
 let trainRun: ReturnType<typeof studio>
 
-function studio(...args: string[]) {
-  const result = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'src', 'server', 'cli.ts'), ...args], {
-    cwd: ROOT,
-    env,
-    encoding: 'utf8',
-    timeout: 300_000
-  })
-  const lines = result.stdout.split('\n').filter((l) => l.length > 0)
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr, lines }
-}
+const studio = (...args: string[]) => runStudio(env, args)
 
 const weather = path.join(DATA, 'mini', 'weather')
 

@@ -1,7 +1,6 @@
-import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { DATA, ODD, PHOTOS, ROOT, tempDir, weightsMirror } from '../helpers'
+import { DATA, ODD, PHOTOS, runStudio, tempDir, weightsMirror } from '../helpers'
 
 let env: NodeJS.ProcessEnv
 
@@ -9,17 +8,7 @@ beforeAll(() => {
   env = { ...process.env, TRANSFER_STUDIO_HOME: tempDir(), TRANSFER_STUDIO_WEIGHTS: weightsMirror() }
 })
 
-/** Runs the command line exactly as `npm run studio -- …` does. */
-function studio(...args: string[]) {
-  const result = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'src', 'server', 'cli.ts'), ...args], {
-    cwd: ROOT,
-    env,
-    encoding: 'utf8',
-    timeout: 120_000
-  })
-  const lines = result.stdout.split('\n').filter((l) => l.length > 0)
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr, lines }
-}
+const studio = (...args: string[]) => runStudio(env, args)
 
 describe('transfer-studio command line', () => {
   it('info --json reports the backend, versions and folders', () => {

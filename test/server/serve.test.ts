@@ -2,21 +2,14 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { startServer, type RunningServer } from '../../src/server/serve'
-import { DATA, ODD, ROOT, tempDir, weightsMirror } from '../helpers'
+import type { RunningServer } from '../../src/server/serve'
+import { DATA, ODD, startTestServer, tempDir } from '../helpers'
 
 let server: RunningServer
 let base: string
 
 beforeAll(async () => {
-  process.env.TRANSFER_STUDIO_WEIGHTS = weightsMirror()
-  server = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    rendererDir: path.join(ROOT, 'out', 'renderer'),
-    engine: { entry: path.join(ROOT, 'src', 'engine', 'process.ts'), execArgv: ['--import', 'tsx'] },
-    home: tempDir()
-  })
+  server = await startTestServer()
   base = `http://127.0.0.1:${server.port}`
 })
 afterAll(() => server.close())
