@@ -106,6 +106,13 @@ describe('Transfer Studio in a browser', () => {
     const cells = await confusion.locator('td').allInnerTexts()
     expect(cells).toHaveLength(16)
     expect(cells.map(Number).reduce((a, b) => a + b, 0)).toBe(20)
+    // The gallery shows the misclassified photos themselves (thumbnails from the host).
+    const gallery = page.getByTestId('misclassified').locator('img')
+    const wrong = 20 - cells.filter((_, i) => i % 5 === 0).map(Number).reduce((a, b) => a + b, 0)
+    await expect.poll(() => gallery.count()).toBe(wrong)
+    await expect
+      .poll(() => gallery.evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0).length), { timeout: 30_000 })
+      .toBe(wrong)
     await shot('4-evaluate')
   })
 
