@@ -11,6 +11,8 @@ export default defineConfig({
         input: {
           index: resolve('src/main/index.ts'),
           engine: resolve('src/engine/process.ts'),
+          // A worker thread entry: the prefix pool starts it by file name.
+          'prefix-worker': resolve('src/engine/train/prefix-worker.ts'),
           cli: resolve('src/server/cli.ts')
         }
       }

@@ -11,7 +11,9 @@ import type { PreprocessMode } from '../../shared/protocol'
 import { onBackend } from '../backend'
 import { describeRef, type LabelledImage } from '../datasets/types'
 import { writeFileAtomic } from '../util/atomic'
-import { decodeBatch, modelInput, type OnBroken } from './pixels'
+import { mapLimit } from '../util/concurrency'
+import { decodeBatch, modelInput, type DecodedBatch, type OnBroken } from './pixels'
+import type { PrefixPool } from './prefix-pool'
 
 /** Rows of floats, one per image, in memory or in a file. */
 export class FeatureStore {
@@ -109,6 +111,8 @@ export interface ExtractOptions {
   /** Told when a cache on disk is damaged and is being rebuilt. */
   onNotice?: (message: string) => void
   signal?: AbortSignal
+  /** Worker threads to run the prefix (made only if features must be computed); else this thread. */
+  pool?: () => Promise<PrefixPool | null>
 }
 
 interface DiskIndex {
@@ -139,26 +143,41 @@ export async function extractFeatures(prefix: tf.LayersModel, items: readonly La
 
   const labels: number[] = []
   const files: string[] = []
+  const pool = (await options.pool?.()) ?? null
   const batches = Math.ceil(items.length / options.batchSize)
   const decode = (b: number) => decodeBatch(items.slice(b * options.batchSize, (b + 1) * options.batchSize), options.size, options.onBroken)
-  let next = batches > 0 ? decode(0) : null
-  try {
-    for (let b = 0; b < batches; b++) {
-      if (options.signal?.aborted) throw new Error('Stopped while extracting features')
-      const { pixels, kept } = await next!
-      // Decode the next batch on sharp's threads while this one runs through the backbone.
-      next = b + 1 < batches ? decode(b + 1) : null
-      const values = onBackend(options.inferenceBackend, () =>
-        tf.tidy(() => (prefix.predict(modelInput(pixels, kept.length, options.size, options.preprocess)) as tf.Tensor).dataSync() as Float32Array)
-      )
-      kept.forEach((k, i) => {
-        const item = items[b * options.batchSize + k]
-        store.write(labels.length, values.subarray(i * rowLength, (i + 1) * rowLength))
+  const runPrefix = (batch: DecodedBatch): Promise<Float32Array> =>
+    pool
+      ? pool.run(batch.pixels, batch.kept.length)
+      : Promise.resolve(
+          onBackend(options.inferenceBackend, () =>
+            tf.tidy(() => (prefix.predict(modelInput(batch.pixels, batch.kept.length, options.size, options.preprocess)) as tf.Tensor).dataSync() as Float32Array)
+          )
+        )
+  // Batches finish out of order when workers run them; rows are written in dataset order.
+  const finished = new Map<number, { kept: number[]; values: Float32Array }>()
+  let nextToWrite = 0
+  const flush = (): void => {
+    for (let done = finished.get(nextToWrite); done; done = finished.get(nextToWrite)) {
+      finished.delete(nextToWrite)
+      done.kept.forEach((k, i) => {
+        const item = items[nextToWrite * options.batchSize + k]
+        store.write(labels.length, done.values.subarray(i * rowLength, (i + 1) * rowLength))
         labels.push(item.label)
         files.push(describeRef(item.ref))
       })
-      options.onProgress?.(Math.min((b + 1) * options.batchSize, items.length), items.length)
+      nextToWrite++
+      options.onProgress?.(Math.min(nextToWrite * options.batchSize, items.length), items.length)
     }
+  }
+  try {
+    // Decoding (sharp's threads) overlaps the prefix: as many batches in flight as there are runners.
+    await mapLimit(Array.from({ length: batches }, (_, b) => b), (pool?.size ?? 1) + 1, async (b) => {
+      if (options.signal?.aborted) throw new Error('Stopped while extracting features')
+      const batch = await decode(b)
+      finished.set(b, { kept: batch.kept, values: await runPrefix(batch) })
+      flush()
+    })
   } catch (error) {
     store.close()
     if (spill) await fsp.rm(partial, { force: true })

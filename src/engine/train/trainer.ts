@@ -22,6 +22,7 @@ import { extractFeatures, featureCacheKey, weightsDigest } from './features'
 import { categoricalCrossentropy, countCorrect } from './loss'
 import { makeOptimizer, setLearningRate } from './optimizer'
 import { partition, type Partition } from './partition'
+import { PrefixPool } from './prefix-pool'
 import { loadRunState, saveRunState, type RunState } from './run-state'
 import { cachedSource, streamingSource, type BatchSource } from './sources'
 
@@ -344,6 +345,11 @@ interface SourceOptions {
 
 async function makeSources(tm: TransferModel, part: Partition, data: TrainingData, config: TrainConfig, options: SourceOptions) {
   const splits = { train: data.train, val: data.val, test: data.test }
+  // wasm runs one thread per thread: workers put every core on the frozen layers. Native
+  // TensorFlow is multi-threaded already.
+  let pool: Promise<PrefixPool | null> | null = null
+  const getPool = (): Promise<PrefixPool | null> =>
+    (pool ??= options.inferenceBackend === 'wasm' && part.prefix ? PrefixPool.create(part.prefix, tm.inputSize, tm.backbone.preprocess) : Promise.resolve(null))
   const make = async (name: keyof typeof splits): Promise<BatchSource | null> => {
     const items = splits[name]
     if (items.length === 0) return null
@@ -377,11 +383,16 @@ async function makeSources(tm: TransferModel, part: Partition, data: TrainingDat
       onProgress: (done, total) => options.emit({ event: 'status', phase: 'extracting', message: `Computing ${name} features`, done, total }),
       onBroken: options.onBroken,
       onNotice: (message) => options.emit({ event: 'notice', message }),
-      signal: options.signal
+      signal: options.signal,
+      pool: getPool
     })
     return cachedSource(features, part.featureShape)
   }
-  return { train: (await make('train'))!, val: await make('val'), test: await make('test') }
+  try {
+    return { train: (await make('train'))!, val: await make('val'), test: await make('test') }
+  } finally {
+    await (await (pool as Promise<PrefixPool | null> | null))?.close()
+  }
 }
 
 function metadataFor(tm: TransferModel, config: TrainConfig, history: EpochMetrics[], metrics: ModelMetadata['metrics'] | null) {

@@ -1,0 +1,26 @@
+// A worker thread that runs the frozen prefix on batches of pixels: tfjs-wasm is single-threaded
+// per thread, so one of these per core is how frozen-layer inference uses the whole machine.
+import { parentPort, workerData } from 'node:worker_threads'
+import * as tf from '@tensorflow/tfjs'
+import type { PreprocessMode } from '../../shared/protocol'
+import { initBackend } from '../backend'
+import { modelInput } from './pixels'
+
+interface Job {
+  id: number
+  pixels: Uint8Array
+  count: number
+}
+
+const { artifacts, size, preprocess } = workerData as { artifacts: tf.io.ModelArtifacts; size: number; preprocess: PreprocessMode }
+await initBackend()
+const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts))
+parentPort!.on('message', (job: Job) => {
+  try {
+    const values = tf.tidy(() => Float32Array.from((model.predict(modelInput(job.pixels, job.count, size, preprocess)) as tf.Tensor).dataSync() as Float32Array))
+    parentPort!.postMessage({ id: job.id, values }, [values.buffer])
+  } catch (error) {
+    parentPort!.postMessage({ id: job.id, error: (error as Error).message })
+  }
+})
+parentPort!.postMessage({ ready: true })
