@@ -161,10 +161,8 @@ def verify(args):
     sys.stdout.buffer.write(out.tobytes())
 
 
-def load_split(root, classes, size):
-    """Every image of one split: PIL decode, squeeze to size, Keras 'tf' preprocessing."""
-    from PIL import Image
-
+def load_split(root, classes):
+    """(file, label) for every image of one split, classes in sorted order as Keras does."""
     items = []
     for label, name in enumerate(classes):
         folder = os.path.join(root, name)
@@ -190,8 +188,8 @@ def train(args):
     net = KerasGraph(layers, weights, args.feature).eval()
     size = layers[0]["config"]["batch_input_shape"][1]
     classes = sorted(os.listdir(os.path.join(args.data, "train")))
-    train_items = load_split(os.path.join(args.data, "train"), classes, size)
-    val_items = load_split(os.path.join(args.data, "val"), classes, size)
+    train_items = load_split(os.path.join(args.data, "train"), classes)
+    val_items = load_split(os.path.join(args.data, "val"), classes)
     timings = {"decode": 0.0, "extract": 0.0, "head": 0.0}
 
     def features(items):

@@ -94,10 +94,8 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   })
   const inputSize = data.nativeSize ?? loaded.spec.inputSize
   const tm = buildTransferModel(loaded, { classes: data.classes, head: config.head, inputSize, seed: config.seed })
-  const part = (() => {
-    applyFreeze(tm, config.freeze)
-    return partition(tm)
-  })()
+  applyFreeze(tm, config.freeze)
+  const part = partition(tm)
 
   const runDir = options.resume ?? (await newRunDir(home, config.backbone))
   emit({ event: 'run', runDir, resumed: resumed !== null })
@@ -151,6 +149,10 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   const classCount = data.classes.length
   let stopped: TrainResult['stopped'] = 'completed'
   const epochSeconds: number[] = []
+  // The last validation score, and whether the weights changed after it: scoring the
+  // validation set again is a full pass through the backbone on the end-to-end path.
+  let lastVal: Awaited<ReturnType<typeof score>> | null = null
+  let changedSinceScore = true
 
   await tf.setBackend(backend.training)
   try {
@@ -180,6 +182,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         }
         for (const dropout of dropouts) dropout.seed = Math.floor(dropoutRandom() * 2 ** 31)
         const { loss, right } = step(part, optimizer, trainable, batch.x, batch.labels, classCount)
+        changedSinceScore = true
         batch.x.dispose()
         lossSum += loss * batch.labels.length
         correct += right
@@ -202,6 +205,8 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
       if (seen === 0) break // stopped before this epoch did anything
 
       const val = sources.val ? await score(part.suffix, sources.val, config.batchSize, classCount) : null
+      lastVal = val
+      changedSinceScore = false
       const seconds = (performance.now() - epochStart) / 1000
       epochSeconds.push(seconds)
       const metrics: EpochMetrics = {
@@ -253,9 +258,12 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
 
     // A stopped run keeps its best model; early stopping does when asked to (restore_best_weights).
     const restore = stopped === 'stopped' || (config.earlyStopping?.restoreBest ?? false)
-    if (restore && bestWeights) part.suffix.setWeights(bestWeights)
+    if (restore && bestWeights) {
+      part.suffix.setWeights(bestWeights)
+      changedSinceScore = true
+    }
 
-    const finalVal = sources.val ? await score(part.suffix, sources.val, config.batchSize, classCount) : null
+    const finalVal = sources.val && (changedSinceScore || !lastVal) ? await score(part.suffix, sources.val, config.batchSize, classCount) : lastVal
     const test = sources.test ? await score(part.suffix, sources.test, config.batchSize, classCount) : null
     emit({ event: 'status', phase: 'saving', message: `Saving the model to ${modelDir}` })
     const last = history.at(-1)
