@@ -8,6 +8,7 @@ import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { setWasmPaths, getThreadsCount } from '@tensorflow/tfjs-backend-wasm'
 import type { BackendInfo } from '../shared/protocol'
+import { loadOnnxRuntime, onnxDescription } from './onnx-runtime'
 
 const require = createRequire(import.meta.url)
 
@@ -31,6 +32,7 @@ async function choose(): Promise<BackendInfo> {
         tfjsVersion: tf.version.tfjs,
         cpuThreads: os.availableParallelism(),
         inferenceThreads: os.availableParallelism(),
+        frozenLayers: `${pkg.slice('@tensorflow/'.length)} (this process)`,
         gpu: pkg === '@tensorflow/tfjs-node-gpu' ? gpuName() : null,
         notes
       }
@@ -41,6 +43,10 @@ async function choose(): Promise<BackendInfo> {
   setWasmPaths(wasmDir() + path.sep)
   if (!(await tf.setBackend('wasm'))) throw new Error('The WebAssembly backend failed to initialise.')
   quietCpuBackend()
+  // wasm is one thread per thread: frozen layers go to onnxruntime's native kernels when it loads.
+  const ort = await loadOnnxRuntime()
+  if (typeof ort === 'string') notes.push(ort)
+  const threads = os.availableParallelism()
   return {
     inference: 'wasm',
     training: 'cpu',
@@ -48,6 +54,7 @@ async function choose(): Promise<BackendInfo> {
     tfjsVersion: tf.version.tfjs,
     cpuThreads: os.availableParallelism(),
     inferenceThreads: getThreadsCount(),
+    frozenLayers: typeof ort === 'string' ? `tfjs-wasm on ${threads} worker threads` : onnxDescription(ort, threads),
     gpu: null,
     notes
   }

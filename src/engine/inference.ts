@@ -43,7 +43,8 @@ export async function evaluateModel(modelDir: string, dataDir: string): Promise<
     const relabelled = items.map((item) => ({ ...item, label: metadata.labels.indexOf(dataset.classes[item.label]) }))
     const skipped = [...report.skipped]
     const source = streamingSource(relabelled, {
-      prefix: null,
+      runner: null,
+      featureShape: [],
       size: metadata.inputSize,
       preprocess: metadata.preprocess,
       inferenceBackend: backend.inference,

@@ -17,6 +17,8 @@ export const BackendInfo = z.object({
   cpuThreads: z.number().int(),
   /** Threads the inference backend itself uses inside this process. */
   inferenceThreads: z.number().int(),
+  /** What runs frozen layers when computing features (when every one of them can run there). */
+  frozenLayers: z.string(),
   gpu: z.string().nullable(),
   /** Why a preferred native backend is not in use, for the person reading `info`. */
   notes: z.array(z.string())

@@ -8,12 +8,11 @@ import fsp from 'node:fs/promises'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import type { PreprocessMode } from '../../shared/protocol'
-import { onBackend } from '../backend'
 import { describeRef, type LabelledImage } from '../datasets/types'
 import { writeFileAtomic } from '../util/atomic'
 import { mapLimit } from '../util/concurrency'
-import { decodeBatch, modelInput, type DecodedBatch, type OnBroken } from './pixels'
-import type { PrefixPool } from './prefix-pool'
+import { decodeBatch, type OnBroken } from './pixels'
+import type { PrefixRunner } from './prefix-runner'
 
 /** Rows of floats, one per image, in memory or in a file. */
 export class FeatureStore {
@@ -100,9 +99,7 @@ export function weightsDigest(model: tf.LayersModel): string {
 export interface ExtractOptions {
   key: string
   size: number
-  preprocess: PreprocessMode
   batchSize: number
-  inferenceBackend: string
   budgetBytes: number
   /** Folder for spilled features. */
   cacheDir: string
@@ -111,8 +108,8 @@ export interface ExtractOptions {
   /** Told when a cache on disk is damaged and is being rebuilt. */
   onNotice?: (message: string) => void
   signal?: AbortSignal
-  /** Worker threads to run the prefix (made only if features must be computed); else this thread. */
-  pool?: () => Promise<PrefixPool | null>
+  /** What runs the prefix; asked for only when features must be computed. */
+  runner: () => Promise<PrefixRunner>
 }
 
 interface DiskIndex {
@@ -128,13 +125,14 @@ interface DiskIndex {
 const recent = new Map<string, CachedFeatures>()
 const RECENT_ENTRIES = 2
 
-export async function extractFeatures(prefix: tf.LayersModel, items: readonly LabelledImage[], options: ExtractOptions): Promise<CachedFeatures> {
+/** `featureShape`: the shape of one prefix output. */
+export async function extractFeatures(featureShape: readonly number[], items: readonly LabelledImage[], options: ExtractOptions): Promise<CachedFeatures> {
   const memo = recent.get(options.key)
   if (memo) return memo
   const fromDisk = await openSpilled(options)
   if (fromDisk) return fromDisk
 
-  const rowLength = (prefix.outputs[0].shape.slice(1) as number[]).reduce((a, b) => a * b, 1)
+  const rowLength = featureShape.reduce((a, b) => a * b, 1)
   const spill = items.length * rowLength * 4 > options.budgetBytes
   const dataFile = path.join(options.cacheDir, `${options.key}.f32`)
   if (spill) await fsp.mkdir(options.cacheDir, { recursive: true })
@@ -143,17 +141,9 @@ export async function extractFeatures(prefix: tf.LayersModel, items: readonly La
 
   const labels: number[] = []
   const files: string[] = []
-  const pool = (await options.pool?.()) ?? null
+  const runner = await options.runner()
   const batches = Math.ceil(items.length / options.batchSize)
   const decode = (b: number) => decodeBatch(items.slice(b * options.batchSize, (b + 1) * options.batchSize), options.size, options.onBroken)
-  const runPrefix = (batch: DecodedBatch): Promise<Float32Array> =>
-    pool
-      ? pool.run(batch.pixels, batch.kept.length)
-      : Promise.resolve(
-          onBackend(options.inferenceBackend, () =>
-            tf.tidy(() => (prefix.predict(modelInput(batch.pixels, batch.kept.length, options.size, options.preprocess)) as tf.Tensor).dataSync() as Float32Array)
-          )
-        )
   // Batches finish out of order when workers run them; rows are written in dataset order.
   const finished = new Map<number, { kept: number[]; values: Float32Array }>()
   let nextToWrite = 0
@@ -171,11 +161,12 @@ export async function extractFeatures(prefix: tf.LayersModel, items: readonly La
     }
   }
   try {
-    // Decoding (sharp's threads) overlaps the prefix: as many batches in flight as there are runners.
-    await mapLimit(Array.from({ length: batches }, (_, b) => b), (pool?.size ?? 1) + 1, async (b) => {
+    // Decoding (sharp's threads) overlaps the prefix: one batch more in flight than runs at once.
+    await mapLimit(Array.from({ length: batches }, (_, b) => b), runner.parallel + 1, async (b) => {
       if (options.signal?.aborted) throw new Error('Stopped while extracting features')
       const batch = await decode(b)
-      finished.set(b, { kept: batch.kept, values: await runPrefix(batch) })
+      const values = batch.kept.length > 0 ? await runner.run(batch.pixels, batch.kept.length) : new Float32Array(0)
+      finished.set(b, { kept: batch.kept, values })
       flush()
     })
   } catch (error) {

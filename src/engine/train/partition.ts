@@ -4,12 +4,15 @@
 import * as tf from '@tensorflow/tfjs'
 import type { TransferModel } from '../model/build'
 import { lastCut, replay, type GraphNode } from '../model/graph'
+import type { PrefixSpec } from './prefix-runner'
 
 export interface Partition {
   /** Name of the last prefix layer (the cache is keyed on it); null when nothing is frozen at the start. */
   cutLayer: string | null
   /** Frozen layers up to the cut, run without gradients. Null when training starts at the input. */
   prefix: tf.LayersModel | null
+  /** The prefix's layers in call order (empty without a prefix). */
+  prefixNodes: GraphNode[]
   /** The rest of the model, sharing its layers (and weights) with the full model. */
   suffix: tf.LayersModel
   /** Shape of one prefix output (or one input image when there is no prefix). */
@@ -29,6 +32,7 @@ export function partition(tm: TransferModel): Partition {
     return {
       cutLayer: null,
       prefix: null,
+      prefixNodes: [],
       suffix: tm.model,
       featureShape: [tm.inputSize, tm.inputSize, 3],
       dispose: () => {}
@@ -43,5 +47,17 @@ export function partition(tm: TransferModel): Partition {
   const features = tf.input({ shape: featureShape, name: 'features' })
   const output = replay(tm.graph.slice(cut + 1), new Map([[cutLayer, features]]))
   const suffix = tf.model({ inputs: features, outputs: output, name: 'trainable_suffix' })
-  return { cutLayer, prefix, suffix, featureShape, dispose: () => void suffix.dispose() }
+  return { cutLayer, prefix, prefixNodes: tm.graph.slice(0, cut + 1), suffix, featureShape, dispose: () => void suffix.dispose() }
+}
+
+/** What a runner needs to run the prefix, or null when there is none. */
+export function prefixSpec(tm: TransferModel, part: Partition): PrefixSpec | null {
+  if (!part.prefix) return null
+  return {
+    model: part.prefix,
+    nodes: part.prefixNodes,
+    shapeOf: (layer) => tm.tensors.get(layer)!.shape,
+    size: tm.inputSize,
+    preprocess: tm.backbone.preprocess
+  }
 }

@@ -36,16 +36,16 @@ export async function decodeBatch(items: readonly LabelledImage[], size: number,
   return { pixels, kept }
 }
 
-/** Pixel bytes to the preprocessed float batch the backbone expects, optionally changed first. */
+/** RGB values 0..255 to the preprocessed float batch the backbone expects, optionally changed first. */
 export function modelInput(
-  pixels: Uint8Array,
+  pixels: Uint8Array | Float32Array,
   count: number,
   size: number,
   mode: PreprocessMode,
   change?: (batch: tf.Tensor4D) => tf.Tensor4D
 ): tf.Tensor {
   return tf.tidy(() => {
-    const batch = tf.tensor4d(pixels, [count, size, size, 3], 'int32').toFloat()
+    const batch = tf.tensor4d(pixels, [count, size, size, 3], pixels instanceof Uint8Array ? 'int32' : 'float32').toFloat()
     return preprocess(change ? change(batch) : batch, mode)
   })
 }

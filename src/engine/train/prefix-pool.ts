@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import * as tf from '@tensorflow/tfjs'
 import type { PreprocessMode } from '../../shared/protocol'
+import type { PrefixRunner } from './prefix-runner'
 
 type Reply = { id: number; values?: Float32Array; error?: string; ready?: boolean }
 
@@ -31,7 +32,7 @@ function workerEntry(): { code: string; eval: boolean } | null {
   return null
 }
 
-export class PrefixPool {
+export class PrefixPool implements PrefixRunner {
   private nextId = 0
   private readonly waiting = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void }>()
   private readonly idle: Worker[] = []
@@ -84,12 +85,15 @@ export class PrefixPool {
     return new PrefixPool(workers)
   }
 
-  get size(): number {
+  get parallel(): number {
     return this.workers.length
   }
 
-  /** The prefix's outputs for `count` images of RGB bytes. */
-  async run(pixels: Uint8Array, count: number): Promise<Float32Array> {
+  get description(): string {
+    return `tfjs-wasm on ${this.workers.length} worker threads`
+  }
+
+  async run(pixels: Uint8Array | Float32Array, count: number): Promise<Float32Array> {
     // A freed worker can be taken by another caller before a woken one runs: check again.
     while (this.idle.length === 0) await new Promise<void>((resolve) => this.queue.push(resolve))
     const worker = this.idle.pop()!

@@ -8,7 +8,7 @@ import { modelInput } from './pixels'
 
 interface Job {
   id: number
-  pixels: Uint8Array
+  pixels: Uint8Array | Float32Array
   count: number
 }
 

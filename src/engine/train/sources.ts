@@ -7,6 +7,7 @@ import { describeRef, type LabelledImage } from '../datasets/types'
 import { augmentBatch } from './augment'
 import type { CachedFeatures } from './features'
 import { decodeBatch, modelInput, type OnBroken } from './pixels'
+import type { PrefixRunner } from './prefix-runner'
 
 export interface Batch {
   /** Input of the trainable suffix, on the current (training) backend. */
@@ -35,7 +36,10 @@ export function cachedSource(features: CachedFeatures, featureShape: number[]): 
 }
 
 export interface StreamOptions {
-  prefix: tf.LayersModel | null
+  /** What runs the frozen prefix; null when training starts at the input. */
+  runner: (() => Promise<PrefixRunner>) | null
+  /** Shape of one prefix output. */
+  featureShape: readonly number[]
   size: number
   preprocess: PreprocessMode
   inferenceBackend: string
@@ -51,20 +55,20 @@ export function streamingSource(items: readonly LabelledImage[], options: Stream
       const chosen = indices.map((i) => items[i])
       const { pixels, kept } = await decodeBatch(chosen, options.size, options.onBroken)
       const change = training && options.augment ? (b: tf.Tensor4D) => augmentBatch(b, options.augment!, options.random) : undefined
-      const input = () => modelInput(pixels, kept.length, options.size, options.preprocess, change)
       let x: tf.Tensor
-      if (options.prefix) {
-        const prefix = options.prefix
-        // Frozen layers need no gradients: run them on the inference backend, hand over the numbers.
-        const [values, shape] = onBackend(options.inferenceBackend, () =>
-          tf.tidy(() => {
-            const out = prefix.predict(input()) as tf.Tensor
-            return [out.dataSync() as Float32Array, out.shape] as const
-          })
-        )
-        x = tf.tensor(values, shape)
+      if (options.runner) {
+        const runner = await options.runner()
+        // Frozen layers need no gradients (nor does augmenting their input): both run off the
+        // training backend, and only the numbers come back.
+        const input = change
+          ? onBackend(options.inferenceBackend, () =>
+              tf.tidy(() => change(tf.tensor4d(pixels, [kept.length, options.size, options.size, 3], 'int32').toFloat()).dataSync() as Float32Array)
+            )
+          : pixels
+        const values = kept.length > 0 ? await runner.run(input, kept.length) : new Float32Array(0)
+        x = tf.tensor(values, [kept.length, ...options.featureShape])
       } else {
-        x = input()
+        x = modelInput(pixels, kept.length, options.size, options.preprocess, change)
       }
       return {
         x,

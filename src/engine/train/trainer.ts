@@ -21,12 +21,14 @@ import { evaluationReport, score } from './evaluate'
 import { extractFeatures, featureCacheKey, weightsDigest } from './features'
 import { categoricalCrossentropy, countCorrect } from './loss'
 import { makeOptimizer, setLearningRate } from './optimizer'
-import { partition, type Partition } from './partition'
-import { PrefixPool } from './prefix-pool'
+import { partition, prefixSpec, type Partition } from './partition'
+import { createPrefixRunner, type PrefixRunner } from './prefix-runner'
 import { loadRunState, saveRunState, type RunState } from './run-state'
 import { cachedSource, streamingSource, type BatchSource } from './sources'
 
 const BATCH_EVENT_INTERVAL_MS = 250
+/** Images per batch through the frozen prefix when caching features (bench/: throughput flattens out by here). */
+const EXTRACT_BATCH = 8
 export const CHECKPOINT_DIR = 'checkpoint'
 export const MODEL_DIR = 'model'
 
@@ -105,16 +107,32 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   emit({ event: 'path', path: cached ? 'cached-features' : 'end-to-end', reason: pathReason(part, augment !== null, config.cacheFeatures) })
 
   let augmentRandom = seededRandom(config.seed)
+  const spec = prefixSpec(tm, part)
+  // Made when first needed (cached features may make it unnecessary), closed once.
+  let runner: Promise<PrefixRunner> | null = null
+  const getRunner = async (): Promise<PrefixRunner> => {
+    runner ??= createPrefixRunner(spec!, { inferenceBackend: backend.inference, onNotice: (message) => emit({ event: 'notice', message }) }).then((made) => {
+      emit({ event: 'notice', message: `Frozen layers (up to ${part.cutLayer}) run on ${made.description}` })
+      return made
+    })
+    return runner
+  }
+  const closeRunner = async (): Promise<void> => {
+    const made = runner
+    runner = null
+    await (await made?.catch(() => null))?.close()
+  }
   const sources = await makeSources(tm, part, data, config, {
     cached,
     home,
     inferenceBackend: backend.inference,
+    runner: spec ? getRunner : null,
     augment,
     random: () => augmentRandom(),
     onBroken,
     emit,
     signal: options.signal
-  })
+  }).finally(() => (cached ? closeRunner() : undefined))
 
   const optimizer = makeOptimizer(config)
   const monitor = config.earlyStopping?.monitor ?? 'val_loss'
@@ -305,6 +323,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     sources.train.close()
     sources.val?.close()
     sources.test?.close()
+    await closeRunner()
     part.dispose()
     if (!options.keepModel) tm.model.dispose()
     // The loaded backbone still holds its ImageNet top and a reference to every shared layer.
@@ -344,6 +363,8 @@ interface SourceOptions {
   cached: boolean
   home: string
   inferenceBackend: string
+  /** What runs the frozen prefix (made on first use), or null when there is none. */
+  runner: (() => Promise<PrefixRunner>) | null
   augment: TrainConfig['augment']
   random: () => number
   onBroken: (file: string, reason: string) => void
@@ -353,17 +374,13 @@ interface SourceOptions {
 
 async function makeSources(tm: TransferModel, part: Partition, data: TrainingData, config: TrainConfig, options: SourceOptions) {
   const splits = { train: data.train, val: data.val, test: data.test }
-  // wasm runs one thread per thread: workers put every core on the frozen layers. Native
-  // TensorFlow is multi-threaded already.
-  let pool: Promise<PrefixPool | null> | null = null
-  const getPool = (): Promise<PrefixPool | null> =>
-    (pool ??= options.inferenceBackend === 'wasm' && part.prefix ? PrefixPool.create(part.prefix, tm.inputSize, tm.backbone.preprocess) : Promise.resolve(null))
   const make = async (name: keyof typeof splits): Promise<BatchSource | null> => {
     const items = splits[name]
     if (items.length === 0) return null
-    if (!options.cached || !part.prefix) {
+    if (!options.cached || !part.prefix || !options.runner) {
       return streamingSource(items, {
-        prefix: part.prefix,
+        runner: options.runner,
+        featureShape: part.featureShape,
         size: tm.inputSize,
         preprocess: tm.backbone.preprocess,
         inferenceBackend: options.inferenceBackend,
@@ -380,27 +397,21 @@ async function makeSources(tm: TransferModel, part: Partition, data: TrainingDat
       prefixWeights: weightsDigest(part.prefix),
       items
     })
-    const features = await extractFeatures(part.prefix, items, {
+    const features = await extractFeatures(part.featureShape, items, {
       key,
       size: tm.inputSize,
-      preprocess: tm.backbone.preprocess,
-      batchSize: Math.min(config.batchSize, 32),
-      inferenceBackend: options.inferenceBackend,
+      batchSize: EXTRACT_BATCH,
       budgetBytes: config.featureCacheMB * 1024 * 1024,
       cacheDir: path.join(options.home, 'cache', 'features'),
       onProgress: (done, total) => options.emit({ event: 'status', phase: 'extracting', message: `Computing ${name} features`, done, total }),
       onBroken: options.onBroken,
       onNotice: (message) => options.emit({ event: 'notice', message }),
       signal: options.signal,
-      pool: getPool
+      runner: options.runner
     })
     return cachedSource(features, part.featureShape)
   }
-  try {
-    return { train: (await make('train'))!, val: await make('val'), test: await make('test') }
-  } finally {
-    await (await (pool as Promise<PrefixPool | null> | null))?.close()
-  }
+  return { train: (await make('train'))!, val: await make('val'), test: await make('test') }
 }
 
 function metadataFor(tm: TransferModel, config: TrainConfig, history: EpochMetrics[], metrics: ModelMetadata['metrics'] | null) {

@@ -18,7 +18,7 @@ describe('prefix worker pool', () => {
     const here = tf.tidy(() => Array.from((prefix.predict(modelInput(pixels, 3, 224, 'tf')) as tf.Tensor).dataSync()))
 
     const pool = await PrefixPool.create(prefix, 224, 'tf', 2)
-    expect(pool?.size).toBe(2)
+    expect(pool?.parallel).toBe(2)
     // Four jobs at once on two workers: both are used, and queueing works.
     const results = await Promise.all([0, 1, 2, 3].map(() => pool!.run(pixels, 3)))
     for (const values of results) expect(Array.from(values)).toEqual(here)

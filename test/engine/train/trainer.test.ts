@@ -51,6 +51,8 @@ describe('training with real weights and real images', () => {
   it('hymenoptera, MobileNet 0.75, frozen backbone, 10 epochs: val accuracy at least 0.88', async () => {
     const { result, events, epochs } = await run({ data: path.join(DATA, 'hymenoptera'), backbone: 'mobilenet_v1_0.75_224', epochs: 10 })
     expect(events.find((e) => e.event === 'path')).toMatchObject({ path: 'cached-features' })
+    // Features come from onnxruntime's native kernels (the fallback for any model it cannot run is tested with the exporter).
+    expect(events).toContainEqual({ event: 'notice', message: expect.stringMatching(/^Frozen layers \(up to head_pool\) run on onnxruntime-node/) })
     expect(epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     expect(result.valAcc).toBeGreaterThanOrEqual(0.88)
     expect(events.at(-1)).toMatchObject({ event: 'done', val_acc: result.valAcc, test_acc: null, model: result.modelDir, epochs: 10 })
