@@ -50,6 +50,7 @@ async function drop(file: string): Promise<void> {
 describe('Transfer Studio in a browser', () => {
   it('shows the compute backend', async () => {
     await expect.poll(() => page.getByTestId('backend').innerText(), { timeout: 30_000 }).toMatch(/inference/)
+    expect(await page.getByTestId('backend').innerText()).toMatch(/frozen layers: onnxruntime-node \d/)
   })
 
   it('opens a dataset: classes, counts, thumbnails', async () => {

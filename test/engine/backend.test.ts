@@ -27,6 +27,8 @@ describe('compute backend', () => {
       expect(info.notes).toHaveLength(2)
       expect(info.notes[0]).toMatch(/^@tensorflow\/tfjs-node-gpu not in use: /)
       expect(info.notes[1]).toMatch(/^@tensorflow\/tfjs-node not in use: /)
+      // onnxruntime-node is a regular dependency with its CPU library inside the npm package.
+      expect(info.frozenLayers).toMatch(/^onnxruntime-node 1\.30\.0 \(CPU, \d+ threads?\)$/)
     }
   })
 
