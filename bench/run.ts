@@ -79,7 +79,7 @@ async function frozenPrefix(backbone: string, mirror: string, home: string) {
   const tm = buildTransferModel(loaded, { classes: ['a', 'b'], head: HeadConfig.parse({}), inputSize: loaded.spec.inputSize, seed: 1 })
   applyFreeze(tm, { kind: 'all' })
   const part = partition(tm)
-  const spec = prefixSpec(tm, part)!
+  const spec = prefixSpec(tm, part, tm.backbone.preprocess)!
   return { spec, dispose: () => (part.dispose(), tm.model.dispose(), loaded.model.dispose()) }
 }
 

@@ -6,6 +6,8 @@ import { classifyImages } from './classify'
 import type { ImageSource } from './images/decode'
 import { loadModel } from './model/store'
 import { evaluationReport, score } from './train/evaluate'
+import { loadedView, partition, prefixSpec, type Partition } from './train/partition'
+import { createPrefixRunner, type PrefixRunner } from './train/prefix-runner'
 import { streamingSource } from './train/sources'
 
 const EVALUATION_BATCH = 32
@@ -27,6 +29,8 @@ export async function predictWithModel(modelDir: string, files: ImageSource[], t
 export async function evaluateModel(modelDir: string, dataDir: string): Promise<EvaluationReport> {
   const backend = await initBackend()
   const { model, metadata } = await loadModel(modelDir)
+  let part: Partition | null = null
+  let runner: Promise<PrefixRunner> | null = null
   try {
     const dataset = await loadDataset(dataDir, { valSplit: 0.5 })
     const { report } = dataset
@@ -42,9 +46,15 @@ export async function evaluateModel(modelDir: string, dataDir: string): Promise<
     }
     const relabelled = items.map((item) => ({ ...item, label: metadata.labels.indexOf(dataset.classes[item.label]) }))
     const skipped = [...report.skipped]
+    // Everything but the last layer runs on the fastest runner; the last layer gives the probabilities.
+    const view = loadedView(model, metadata.inputSize)
+    part = partition(view, () => true)
+    const spec = prefixSpec(view, part, metadata.preprocess)
+    const made = spec ? createPrefixRunner(spec, { inferenceBackend: backend.inference }) : null
+    runner = made
     const source = streamingSource(relabelled, {
-      runner: null,
-      featureShape: [],
+      runner: made && (() => made),
+      featureShape: part.featureShape,
       size: metadata.inputSize,
       preprocess: metadata.preprocess,
       inferenceBackend: backend.inference,
@@ -52,9 +62,11 @@ export async function evaluateModel(modelDir: string, dataDir: string): Promise<
       random: Math.random,
       onBroken: (file, reason) => skipped.push({ file, reason })
     })
-    const scored = await score(model, source, EVALUATION_BATCH, metadata.labels.length)
+    const scored = await score(part.suffix, source, EVALUATION_BATCH, metadata.labels.length)
     return evaluationReport(scored, metadata.labels, skipped)
   } finally {
+    await (await runner?.catch(() => null))?.close()
+    part?.dispose()
     model.dispose()
   }
 }

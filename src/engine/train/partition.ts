@@ -1,10 +1,27 @@
 // Splits a model where training starts: a frozen prefix that needs no gradients (it runs on the
 // fast inference backend, and its outputs can be cached) and the suffix that trains. Keras
 // computes the same thing as one graph; the split only avoids work that cannot change anything.
+// Scoring a saved model splits it too: everything but its last layer runs on the fast runner.
 import * as tf from '@tensorflow/tfjs'
-import type { TransferModel } from '../model/build'
-import { lastCut, replay, type GraphNode } from '../model/graph'
+import type { PreprocessMode } from '../../shared/protocol'
+import { graphOf, lastCut, replay, type GraphNode } from '../model/graph'
 import type { PrefixSpec } from './prefix-runner'
+
+/** What a split needs of a model: a TransferModel is one; loadedView() makes one of a saved model. */
+export interface ModelView {
+  model: tf.LayersModel
+  /** Every layer in call order; graph[0] is the input. */
+  graph: GraphNode[]
+  /** The symbolic output of each layer inside `model`. */
+  tensors: Map<string, tf.SymbolicTensor>
+  inputSize: number
+}
+
+/** The view of a model loaded from a file (each layer called once). */
+export function loadedView(model: tf.LayersModel, inputSize: number): ModelView {
+  const tensors = new Map(model.layers.map((layer) => [layer.name, layer.output as tf.SymbolicTensor]))
+  return { model, graph: graphOf(model), tensors, inputSize }
+}
 
 export interface Partition {
   /** Name of the last prefix layer (the cache is keyed on it); null when nothing is frozen at the start. */
@@ -26,8 +43,9 @@ function isStatic(node: GraphNode): boolean {
   return node.layer.trainableWeights.length === 0 && node.layer.getClassName() !== 'Dropout'
 }
 
-export function partition(tm: TransferModel): Partition {
-  const cut = lastCut(tm.graph, isStatic)
+/** `inPrefix`: which layers may go before the cut (by default those that training cannot change). */
+export function partition(tm: ModelView, inPrefix: (node: GraphNode) => boolean = isStatic): Partition {
+  const cut = lastCut(tm.graph, inPrefix)
   if (cut === 0) {
     return {
       cutLayer: null,
@@ -51,13 +69,13 @@ export function partition(tm: TransferModel): Partition {
 }
 
 /** What a runner needs to run the prefix, or null when there is none. */
-export function prefixSpec(tm: TransferModel, part: Partition): PrefixSpec | null {
+export function prefixSpec(tm: ModelView, part: Partition, preprocess: PreprocessMode): PrefixSpec | null {
   if (!part.prefix) return null
   return {
     model: part.prefix,
     nodes: part.prefixNodes,
     shapeOf: (layer) => tm.tensors.get(layer)!.shape,
     size: tm.inputSize,
-    preprocess: tm.backbone.preprocess
+    preprocess
   }
 }

@@ -107,7 +107,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   emit({ event: 'path', path: cached ? 'cached-features' : 'end-to-end', reason: pathReason(part, augment !== null, config.cacheFeatures) })
 
   let augmentRandom = seededRandom(config.seed)
-  const spec = prefixSpec(tm, part)
+  const spec = prefixSpec(tm, part, tm.backbone.preprocess)
   // Made when first needed (cached features may make it unnecessary), closed once.
   let runner: Promise<PrefixRunner> | null = null
   const getRunner = async (): Promise<PrefixRunner> => {

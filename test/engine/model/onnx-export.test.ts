@@ -27,13 +27,14 @@ afterAll(() => {
   }
 })
 
-async function frozenPrefix(backbone: string, freeze: FreezeSpec = { kind: 'all' }, inputSize?: number) {
+async function frozenPrefix(backbone: string, freeze: FreezeSpec = { kind: 'all' }, inputSize?: number, head: Partial<HeadConfig> = {}, everything = false) {
   const loaded = await loadBackbone(backbone, options)
-  const tm = buildTransferModel(loaded, { classes: ['a', 'b'], head: HeadConfig.parse({}), inputSize: inputSize ?? loaded.spec.inputSize, seed: 1 })
+  const tm = buildTransferModel(loaded, { classes: ['a', 'b'], head: HeadConfig.parse(head), inputSize: inputSize ?? loaded.spec.inputSize, seed: 1 })
   made.push({ tm, loaded })
   applyFreeze(tm, freeze)
-  const part = partition(tm)
-  return { tm, part, spec: prefixSpec(tm, part)! }
+  // `everything`: all but the last layer, as scoring a saved model splits it.
+  const part = everything ? partition(tm, () => true) : partition(tm)
+  return { tm, part, spec: prefixSpec(tm, part, tm.backbone.preprocess)! }
 }
 
 async function photos(names: string[], size: number): Promise<Uint8Array> {
@@ -85,6 +86,14 @@ describe('frozen layers on onnxruntime', () => {
     const { spec, part } = await frozenPrefix('mobilenet_v1_0.25_224', { kind: 'all' }, 32)
     expect(part.prefixNodes.map((n) => n.layer.name)).toContain('upsample')
     await expectSameFeatures(spec, await photos(['chelsea.png', 'coffee.png'], 32), 2)
+  })
+
+  it('runs a head\'s BatchNormalization, Dense and Dropout layers too (scoring a saved model does)', async () => {
+    const head = { dropout: 0.1, dense: [{ units: 16, activation: 'relu' as const, batchNorm: true, dropout: 0.2 }] }
+    const { spec, part } = await frozenPrefix('mobilenet_v1_0.25_224', { kind: 'all' }, undefined, head, true)
+    expect(part.cutLayer).toBe('head_dropout_1')
+    expect(part.prefixNodes.map((n) => n.layer.getClassName())).toEqual(expect.arrayContaining(['BatchNormalization', 'Dense', 'Dropout']))
+    await expectSameFeatures(spec, await photos(['chelsea.png', 'coffee.png'], 224), 2)
   })
 
   it('names the layer it cannot translate, and the run falls back to tfjs-wasm with a notice', async () => {
