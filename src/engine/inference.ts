@@ -57,7 +57,6 @@ export async function evaluateModel(modelDir: string, dataDir: string): Promise<
       featureShape: part.featureShape,
       size: metadata.inputSize,
       preprocess: metadata.preprocess,
-      inferenceBackend: backend.inference,
       augment: null,
       random: Math.random,
       onBroken: (file, reason) => skipped.push({ file, reason })

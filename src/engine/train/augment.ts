@@ -1,7 +1,6 @@
 // Random augmentation of a training batch, as Keras' ImageDataGenerator does it: flips, rotation,
 // zoom, shear (one projective transform per image, edges filled with the nearest pixel) and
 // brightness. Parameters come from the run's seeded generator, so a seed repeats a run exactly.
-import * as tf from '@tensorflow/tfjs'
 import type { Augmentation } from '../../shared/protocol'
 
 export function isAugmenting(a: Augmentation | null): a is Augmentation {
@@ -34,17 +33,50 @@ export function transformFor(a: Augmentation, size: number, random: () => number
   return [a00, a01, c - a00 * c - a01 * c, a10, a11, c - a10 * c - a11 * c, 0, 0]
 }
 
-/** `pixels`: float RGB 0..255, [N, H, W, 3]. Returns a new tensor in the same range. */
-export function augmentBatch(pixels: tf.Tensor4D, a: Augmentation, random: () => number): tf.Tensor4D {
-  const [n, size] = pixels.shape
-  const transforms = Array.from({ length: n }, () => transformFor(a, size, random))
-  const deltas = Array.from({ length: n }, () => (random() * 2 - 1) * a.brightness * 255)
-  return tf.tidy(() => {
-    let out: tf.Tensor4D = pixels
-    if (a.rotate > 0 || a.zoom > 0 || a.shear > 0 || a.flipHorizontal || a.flipVertical) {
-      out = tf.image.transform(out, tf.tensor2d(transforms, [n, 8]), 'bilinear', 'nearest')
+/**
+ * `pixels`: RGB values 0..255, N x size x size x 3. Returns new values in the same range.
+ * The warp is tf.image.transform's (bilinear, edges filled with the nearest pixel), written out
+ * here: tfjs' wasm kernel took about 5 s for a batch of 32 at 224x224 (its cpu kernel transforms
+ * only the first image of a batch), which made augmented training crawl.
+ */
+export function augmentPixels(pixels: Uint8Array | Float32Array, count: number, size: number, a: Augmentation, random: () => number): Float32Array {
+  const transforms = Array.from({ length: count }, () => transformFor(a, size, random))
+  const deltas = Array.from({ length: count }, () => (random() * 2 - 1) * a.brightness * 255)
+  const geometric = a.rotate > 0 || a.zoom > 0 || a.shear > 0 || a.flipHorizontal || a.flipVertical
+  const out = new Float32Array(count * size * size * 3)
+  const last = size - 1
+  for (let n = 0; n < count; n++) {
+    const image = n * size * size * 3
+    const [t0, t1, t2, t3, t4, t5, t6, t7] = transforms[n]
+    const delta = deltas[n]
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const o = image + (y * size + x) * 3
+        if (!geometric) {
+          for (let c = 0; c < 3; c++) out[o + c] = clamp(pixels[o + c] + delta, 0, 255)
+          continue
+        }
+        const k = t6 * x + t7 * y + 1
+        const sx = clamp((t0 * x + t1 * y + t2) / k, 0, last)
+        const sy = clamp((t3 * x + t4 * y + t5) / k, 0, last)
+        const x0 = Math.floor(sx)
+        const y0 = Math.floor(sy)
+        const fx = sx - x0
+        const fy = sy - y0
+        // At the last row or column the far neighbour has weight 0: reading the edge again is exact.
+        const i00 = image + (y0 * size + x0) * 3
+        const i01 = image + (y0 * size + Math.min(x0 + 1, last)) * 3
+        const i10 = image + (Math.min(y0 + 1, last) * size + x0) * 3
+        const i11 = image + (Math.min(y0 + 1, last) * size + Math.min(x0 + 1, last)) * 3
+        for (let c = 0; c < 3; c++) {
+          const top = (1 - fx) * pixels[i00 + c] + fx * pixels[i01 + c]
+          const bottom = (1 - fx) * pixels[i10 + c] + fx * pixels[i11 + c]
+          out[o + c] = clamp((1 - fy) * top + fy * bottom + delta, 0, 255)
+        }
+      }
     }
-    if (a.brightness > 0) out = out.add(tf.tensor4d(deltas, [n, 1, 1, 1])).clipByValue(0, 255) as tf.Tensor4D
-    return out
-  })
+  }
+  return out
 }
+
+const clamp = (v: number, low: number, high: number): number => (v < low ? low : v > high ? high : v)

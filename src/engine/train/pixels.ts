@@ -36,16 +36,7 @@ export async function decodeBatch(items: readonly LabelledImage[], size: number,
   return { pixels, kept }
 }
 
-/** RGB values 0..255 to the preprocessed float batch the backbone expects, optionally changed first. */
-export function modelInput(
-  pixels: Uint8Array | Float32Array,
-  count: number,
-  size: number,
-  mode: PreprocessMode,
-  change?: (batch: tf.Tensor4D) => tf.Tensor4D
-): tf.Tensor {
-  return tf.tidy(() => {
-    const batch = tf.tensor4d(pixels, [count, size, size, 3], pixels instanceof Uint8Array ? 'int32' : 'float32').toFloat()
-    return preprocess(change ? change(batch) : batch, mode)
-  })
+/** RGB values 0..255 to the preprocessed float batch the backbone expects. */
+export function modelInput(pixels: Uint8Array | Float32Array, count: number, size: number, mode: PreprocessMode): tf.Tensor {
+  return tf.tidy(() => preprocess(tf.tensor4d(pixels, [count, size, size, 3], pixels instanceof Uint8Array ? 'int32' : 'float32'), mode))
 }

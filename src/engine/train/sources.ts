@@ -2,9 +2,8 @@
 // and run through the frozen prefix for every batch (the end-to-end path).
 import * as tf from '@tensorflow/tfjs'
 import type { Augmentation, PreprocessMode } from '../../shared/protocol'
-import { onBackend } from '../backend'
 import { describeRef, type LabelledImage } from '../datasets/types'
-import { augmentBatch } from './augment'
+import { augmentPixels } from './augment'
 import type { CachedFeatures } from './features'
 import { decodeBatch, modelInput, type OnBroken } from './pixels'
 import type { PrefixRunner } from './prefix-runner'
@@ -42,7 +41,6 @@ export interface StreamOptions {
   featureShape: readonly number[]
   size: number
   preprocess: PreprocessMode
-  inferenceBackend: string
   augment: Augmentation | null
   random: () => number
   onBroken: OnBroken
@@ -54,21 +52,15 @@ export function streamingSource(items: readonly LabelledImage[], options: Stream
     async batch(indices, training) {
       const chosen = indices.map((i) => items[i])
       const { pixels, kept } = await decodeBatch(chosen, options.size, options.onBroken)
-      const change = training && options.augment ? (b: tf.Tensor4D) => augmentBatch(b, options.augment!, options.random) : undefined
+      const input = training && options.augment ? augmentPixels(pixels, kept.length, options.size, options.augment, options.random) : pixels
       let x: tf.Tensor
       if (options.runner) {
         const runner = await options.runner()
-        // Frozen layers need no gradients (nor does augmenting their input): both run off the
-        // training backend, and only the numbers come back.
-        const input = change
-          ? onBackend(options.inferenceBackend, () =>
-              tf.tidy(() => change(tf.tensor4d(pixels, [kept.length, options.size, options.size, 3], 'int32').toFloat()).dataSync() as Float32Array)
-            )
-          : pixels
+        // Frozen layers need no gradients: they run off the training backend, only numbers come back.
         const values = kept.length > 0 ? await runner.run(input, kept.length) : new Float32Array(0)
         x = tf.tensor(values, [kept.length, ...options.featureShape])
       } else {
-        x = modelInput(pixels, kept.length, options.size, options.preprocess, change)
+        x = modelInput(input, kept.length, options.size, options.preprocess)
       }
       return {
         x,

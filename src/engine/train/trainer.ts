@@ -125,7 +125,6 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   const sources = await makeSources(tm, part, data, config, {
     cached,
     home,
-    inferenceBackend: backend.inference,
     runner: spec ? getRunner : null,
     augment,
     random: () => augmentRandom(),
@@ -362,7 +361,6 @@ function pathReason(part: Partition, augmenting: boolean, cacheAllowed: boolean)
 interface SourceOptions {
   cached: boolean
   home: string
-  inferenceBackend: string
   /** What runs the frozen prefix (made on first use), or null when there is none. */
   runner: (() => Promise<PrefixRunner>) | null
   augment: TrainConfig['augment']
@@ -383,7 +381,6 @@ async function makeSources(tm: TransferModel, part: Partition, data: TrainingDat
         featureShape: part.featureShape,
         size: tm.inputSize,
         preprocess: tm.backbone.preprocess,
-        inferenceBackend: options.inferenceBackend,
         augment: name === 'train' ? options.augment : null,
         random: options.random,
         onBroken: options.onBroken
