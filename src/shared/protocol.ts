@@ -180,7 +180,10 @@ export const TrainConfig = z.object({
   out: z.string().min(1).max(4096).optional(),
   /** Run the frozen layers once per image and train on their outputs, when the model allows it. */
   cacheFeatures: z.boolean().default(true),
-  /** Memory for cached backbone features before they spill to disk. */
+  /**
+   * Memory for cached backbone features before they spill to disk; on the end-to-end path, for
+   * each split's decoded images kept between epochs.
+   */
   featureCacheMB: z.number().int().min(0).default(1024)
 })
 export type TrainConfig = z.infer<typeof TrainConfig>

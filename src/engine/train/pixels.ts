@@ -20,19 +20,28 @@ export interface DecodedBatch {
 export type OnBroken = (file: string, reason: string) => void
 
 export async function decodeBatch(items: readonly LabelledImage[], size: number, onBroken: OnBroken): Promise<DecodedBatch> {
-  const images = await mapLimit(items, DECODE_CONCURRENCY, async (item) => {
+  return joinImages(await decodeEach(items, size, onBroken), size)
+}
+
+/** Each image's RGB bytes at `size` x `size`, or null (reported) when it cannot be decoded. */
+export function decodeEach(items: readonly LabelledImage[], size: number, onBroken: OnBroken): Promise<Array<Uint8Array | null>> {
+  return mapLimit(items, DECODE_CONCURRENCY, async (item) => {
     try {
-      return await loadPixels(item.ref, size)
+      return (await loadPixels(item.ref, size)).data
     } catch (error) {
       if (!(error instanceof ImageDecodeError)) throw error
       onBroken(describeRef(item.ref), error.reason)
       return null
     }
   })
+}
+
+/** One batch of the images that decoded, and where they were in the list. */
+export function joinImages(images: ReadonlyArray<Uint8Array | null>, size: number): DecodedBatch {
   const kept = images.flatMap((image, i) => (image ? [i] : []))
   const perImage = size * size * 3
   const pixels = new Uint8Array(kept.length * perImage)
-  kept.forEach((i, k) => pixels.set(images[i]!.data, k * perImage))
+  kept.forEach((i, k) => pixels.set(images[i]!, k * perImage))
   return { pixels, kept }
 }
 

@@ -5,7 +5,7 @@ import type { Augmentation, PreprocessMode } from '../../shared/protocol'
 import { describeRef, type LabelledImage } from '../datasets/types'
 import { augmentPixels } from './augment'
 import type { CachedFeatures } from './features'
-import { decodeBatch, modelInput, type OnBroken } from './pixels'
+import { decodeEach, joinImages, modelInput, type DecodedBatch, type OnBroken } from './pixels'
 import type { PrefixRunner } from './prefix-runner'
 
 export interface Batch {
@@ -44,14 +44,37 @@ export interface StreamOptions {
   augment: Augmentation | null
   random: () => number
   onBroken: OnBroken
+  /**
+   * Decoded images are kept for later epochs up to this many bytes (as tf.data's cache() would):
+   * on this path decoding costs about as much as the frozen layers. 0 keeps none.
+   */
+  pixelCacheBytes?: number
 }
 
 export function streamingSource(items: readonly LabelledImage[], options: StreamOptions): BatchSource {
+  // Broken images are remembered too (as null): they are reported once and never decoded again.
+  const decoded = new Map<number, Uint8Array | null>()
+  let cachedBytes = 0
+  const decode = async (indices: readonly number[]): Promise<DecodedBatch> => {
+    const missing = indices.filter((i) => !decoded.has(i))
+    const fresh = await decodeEach(missing.map((i) => items[i]), options.size, options.onBroken)
+    const now = new Map(missing.map((index, k) => [index, fresh[k]]))
+    for (const [index, image] of now) {
+      if (image && cachedBytes + image.byteLength > (options.pixelCacheBytes ?? 0)) continue
+      // A view into a larger buffer (a CIFAR batch file) would keep all of it alive: keep a copy.
+      decoded.set(index, image && image.byteLength !== image.buffer.byteLength ? image.slice() : image)
+      cachedBytes += image?.byteLength ?? 0
+    }
+    return joinImages(
+      indices.map((i) => (now.has(i) ? now.get(i)! : decoded.get(i)!)),
+      options.size
+    )
+  }
   return {
     size: items.length,
     async batch(indices, training) {
       const chosen = indices.map((i) => items[i])
-      const { pixels, kept } = await decodeBatch(chosen, options.size, options.onBroken)
+      const { pixels, kept } = await decode(indices)
       const input = training && options.augment ? augmentPixels(pixels, kept.length, options.size, options.augment, options.random) : pixels
       let x: tf.Tensor
       if (options.runner) {

@@ -383,7 +383,8 @@ async function makeSources(tm: TransferModel, part: Partition, data: TrainingDat
         preprocess: tm.backbone.preprocess,
         augment: name === 'train' ? options.augment : null,
         random: options.random,
-        onBroken: options.onBroken
+        onBroken: options.onBroken,
+        pixelCacheBytes: config.featureCacheMB * 1024 * 1024
       })
     }
     const key = featureCacheKey({

@@ -1,0 +1,72 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import * as tf from '@tensorflow/tfjs'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { initBackend } from '../../../src/engine/backend'
+import { loadDataset } from '../../../src/engine/datasets/scan'
+import { streamingSource } from '../../../src/engine/train/sources'
+import { DATA, linkTree, tempDir } from '../../helpers'
+
+beforeAll(initBackend)
+
+const weather = path.join(DATA, 'mini', 'weather', 'train')
+
+/** Four real photos and one broken file, as links in a folder of their own that the test may change. */
+async function smallSet() {
+  const photos = fs.readdirSync(path.join(weather, 'cloudy')).slice(0, 4)
+  // The first 2 KiB of a real photo: a JPEG header that passes the scan, then nothing to decode.
+  const cut = path.join(tempDir(), 'cut.jpg')
+  fs.writeFileSync(cut, fs.readFileSync(path.join(weather, 'rain', fs.readdirSync(path.join(weather, 'rain'))[0])).subarray(0, 2048))
+  const root = linkTree({
+    ...Object.fromEntries(photos.map((f) => [`cloudy/${f}`, path.join(weather, 'cloudy', f)])),
+    'rain/cut.jpg': cut
+  })
+  const { train, val } = await loadDataset(root, { valSplit: 0.5 })
+  return { root, items: [...train, ...val] }
+}
+
+function source(items: Awaited<ReturnType<typeof smallSet>>['items'], pixelCacheBytes: number, broken: string[]) {
+  return streamingSource(items, {
+    runner: null,
+    featureShape: [],
+    size: 32,
+    preprocess: 'tf',
+    augment: null,
+    random: Math.random,
+    onBroken: (file) => broken.push(file),
+    pixelCacheBytes
+  })
+}
+
+describe('streaming source', () => {
+  it('keeps decoded images for later epochs: the second epoch reads no file', async () => {
+    const { root, items } = await smallSet()
+    const all = items.map((_, i) => i)
+    const broken: string[] = []
+    const cached = source(items, 1 << 20, broken)
+    const first = await cached.batch(all, false)
+    expect(first.labels.length).toBe(4)
+    expect(broken).toHaveLength(1)
+    // Every file gone: a cached epoch still has all four images, the same numbers, and no new report.
+    fs.rmSync(root, { recursive: true })
+    const second = await cached.batch(all, false)
+    expect(second.files).toEqual(first.files)
+    expect(Array.from(second.x.dataSync())).toEqual(Array.from(first.x.dataSync()))
+    expect(broken).toHaveLength(1)
+    tf.dispose([first.x, second.x])
+  })
+
+  it('decodes again beyond its budget, and with no budget', async () => {
+    const { root, items } = await smallSet()
+    const all = items.map((_, i) => i)
+    const broken: string[] = []
+    // Room for one 32x32 image: the other three are read again next time.
+    const small = source(items, 32 * 32 * 3, broken)
+    tf.dispose((await small.batch(all, false)).x)
+    fs.rmSync(root, { recursive: true })
+    const again = await small.batch(all, false)
+    expect(again.labels.length).toBe(1)
+    expect(broken.length).toBe(4)
+    tf.dispose(again.x)
+  })
+})
