@@ -112,11 +112,17 @@ function convert(g: GraphBuilder, layer: tf.layers.Layer, args: Value[], inShape
       const channelAxis = Array.isArray(axis) ? axis[0] : axis
       if (channelAxis !== -1 && channelAxis !== (x.rank === 4 ? 3 : 1)) throw new UnsupportedLayerError(layer, `normalises axis ${JSON.stringify(axis)}`)
       const mean = weight(layer, 'moving_mean')!
-      const ones = (): tf.Tensor => tf.onesLike(mean)
-      const zeros = (): tf.Tensor => tf.zerosLike(mean)
-      const gamma = weight(layer, 'gamma') ?? ones()
-      const beta = weight(layer, 'beta') ?? zeros()
-      const inputs = [x.name, g.constant(gamma), g.constant(beta), g.constant(mean), g.constant(weight(layer, 'moving_variance')!)]
+      const channels = mean.size
+      // scale=False / center=False layers have no gamma / beta: ONNX wants ones / zeros instead.
+      const gamma = weight(layer, 'gamma')
+      const beta = weight(layer, 'beta')
+      const inputs = [
+        x.name,
+        gamma ? g.constant(gamma) : g.float(new Array<number>(channels).fill(1)),
+        beta ? g.constant(beta) : g.float(new Array<number>(channels).fill(0)),
+        g.constant(mean),
+        g.constant(weight(layer, 'moving_variance')!)
+      ]
       return { name: g.node('BatchNormalization', inputs, { epsilon: config.epsilon as number }), rank: x.rank }
     }
     case 'Activation':

@@ -96,6 +96,41 @@ describe('frozen layers on onnxruntime', () => {
     await expectSameFeatures(spec, await photos(['chelsea.png', 'coffee.png'], 224), 2)
   })
 
+  it('translates layers our backbones do not use: BatchNormalization without scale and centre, pooling, concatenation', async () => {
+    // A small graph of its own (no pretrained weights have these), with moving statistics set away from 0 and 1.
+    const input = tf.input({ shape: [16, 16, 3], name: 'image' })
+    const conv = tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'conv' })
+    const bn = tf.layers.batchNormalization({ scale: false, center: false, name: 'bn' })
+    const avg = tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same', name: 'avg' })
+    const max = tf.layers.maxPooling2d({ poolSize: 2, name: 'max' })
+    const up = tf.layers.upSampling2d({ size: [2, 2], name: 'up' })
+    const join = tf.layers.concatenate({ name: 'join' })
+    const pool = tf.layers.globalMaxPooling2d({ name: 'pool' })
+    const c = conv.apply(input) as tf.SymbolicTensor
+    const b = bn.apply(c) as tf.SymbolicTensor
+    const a = avg.apply(b) as tf.SymbolicTensor
+    const m = up.apply(max.apply(b) as tf.SymbolicTensor) as tf.SymbolicTensor
+    const j = join.apply([a, m]) as tf.SymbolicTensor
+    const out = pool.apply(j) as tf.SymbolicTensor
+    bn.setWeights([tf.randomUniform([4], -1, 1, 'float32', 3), tf.randomUniform([4], 0.5, 2, 'float32', 4)])
+    const model = tf.model({ inputs: input, outputs: out })
+    const tensors: Record<string, tf.SymbolicTensor> = { image: input, conv: c, bn: b, avg: a, max: max.output as tf.SymbolicTensor, up: m, join: j, pool: out }
+    const nodes = [
+      { layer: input.sourceLayer as tf.layers.Layer, inputs: [] },
+      { layer: conv, inputs: ['image'] },
+      { layer: bn, inputs: ['conv'] },
+      { layer: avg, inputs: ['bn'] },
+      { layer: max, inputs: ['bn'] },
+      { layer: up, inputs: ['max'] },
+      { layer: join, inputs: ['avg', 'up'] },
+      { layer: pool, inputs: ['join'] }
+    ]
+    const spec: PrefixSpec = { model, nodes, shapeOf: (name) => tensors[name].shape, size: 16, preprocess: 'torch' }
+    const pixels = Uint8Array.from({ length: 2 * 16 * 16 * 3 }, (_, i) => (i * 37) % 256)
+    await expectSameFeatures(spec, pixels, 2)
+    model.dispose()
+  })
+
   it('names the layer it cannot translate, and the run falls back to tfjs-wasm with a notice', async () => {
     const input = tf.input({ shape: [8, 8, 3], name: 'image' })
     const crop = tf.layers.cropping2D({ cropping: 1, name: 'crop' })
