@@ -13,10 +13,10 @@ import { loadBackbone } from '../src/engine/backbones/load'
 import { backboneSpec } from '../src/engine/backbones/registry'
 import { loadDataset } from '../src/engine/datasets/scan'
 import { decodeImage } from '../src/engine/images/decode'
-import { preprocess } from '../src/engine/preprocess'
 import { buildTransferModel } from '../src/engine/model/build'
 import { applyFreeze } from '../src/engine/model/freeze'
 import { partition, prefixSpec } from '../src/engine/train/partition'
+import { modelInput } from '../src/engine/train/pixels'
 import { OnnxPrefix } from '../src/engine/train/prefix-onnx'
 import { PrefixPool } from '../src/engine/train/prefix-pool'
 import { mainThreadRunner, type PrefixRunner, type PrefixSpec } from '../src/engine/train/prefix-runner'
@@ -107,7 +107,7 @@ function torchFeatures(spec: PrefixSpec, modelDir: string, feature: string, pixe
 
 /** What the backbone sees: Keras' preprocess_input of the pixels. */
 function preprocessed(spec: PrefixSpec, pixels: Uint8Array, count: number): Float32Array {
-  return tf.tidy(() => preprocess(tf.tensor4d(pixels, [count, spec.size, spec.size, 3], 'int32'), spec.preprocess).dataSync() as Float32Array)
+  return tf.tidy(() => modelInput(pixels, count, spec.size, spec.preprocess).dataSync() as Float32Array)
 }
 
 async function extraction(mirror: string, home: string, torch: boolean, threadCounts: number[]) {

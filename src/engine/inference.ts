@@ -7,7 +7,7 @@ import type { ImageSource } from './images/decode'
 import { loadModel } from './model/store'
 import { evaluationReport, score } from './train/evaluate'
 import { loadedView, partition, prefixSpec, type Partition } from './train/partition'
-import { createPrefixRunner, type PrefixRunner } from './train/prefix-runner'
+import { createPrefixRunner, lazyPrefixRunner } from './train/prefix-runner'
 import { streamingSource } from './train/sources'
 
 const EVALUATION_BATCH = 32
@@ -30,7 +30,7 @@ export async function evaluateModel(modelDir: string, dataDir: string): Promise<
   const backend = await initBackend()
   const { model, metadata } = await loadModel(modelDir)
   let part: Partition | null = null
-  let runner: Promise<PrefixRunner> | null = null
+  let runner: ReturnType<typeof lazyPrefixRunner> | null = null
   try {
     const dataset = await loadDataset(dataDir, { valSplit: 0.5 })
     const { report } = dataset
@@ -50,10 +50,9 @@ export async function evaluateModel(modelDir: string, dataDir: string): Promise<
     const view = loadedView(model, metadata.inputSize)
     part = partition(view, () => true)
     const spec = prefixSpec(view, part, metadata.preprocess)
-    const made = spec ? createPrefixRunner(spec, { inferenceBackend: backend.inference }) : null
-    runner = made
+    runner = spec && lazyPrefixRunner(() => createPrefixRunner(spec, { inferenceBackend: backend.inference }))
     const source = streamingSource(relabelled, {
-      runner: made && (() => made),
+      runner: runner?.get ?? null,
       featureShape: part.featureShape,
       size: metadata.inputSize,
       preprocess: metadata.preprocess,
@@ -64,7 +63,7 @@ export async function evaluateModel(modelDir: string, dataDir: string): Promise<
     const scored = await score(part.suffix, source, EVALUATION_BATCH, metadata.labels.length)
     return evaluationReport(scored, metadata.labels, skipped)
   } finally {
-    await (await runner?.catch(() => null))?.close()
+    await runner?.close()
     part?.dispose()
     model.dispose()
   }

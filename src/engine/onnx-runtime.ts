@@ -1,6 +1,6 @@
 // onnxruntime-node, loaded once on demand. It is a dependency, but its native library may still be
 // missing or refuse to load on some machine: then callers get the reason and use tfjs-wasm.
-type Ort = typeof import('onnxruntime-node')
+export type Ort = typeof import('onnxruntime-node')
 
 let loaded: Promise<Ort | string> | undefined
 

@@ -49,3 +49,8 @@ export function joinImages(images: ReadonlyArray<Uint8Array | null>, size: numbe
 export function modelInput(pixels: Uint8Array | Float32Array, count: number, size: number, mode: PreprocessMode): tf.Tensor {
   return tf.tidy(() => preprocess(tf.tensor4d(pixels, [count, size, size, 3], pixels instanceof Uint8Array ? 'int32' : 'float32'), mode))
 }
+
+/** A tfjs model's outputs for `count` images of RGB values 0..255, as numbers. */
+export function prefixOutputs(model: tf.LayersModel, pixels: Uint8Array | Float32Array, count: number, size: number, mode: PreprocessMode): Float32Array {
+  return tf.tidy(() => (model.predict(modelInput(pixels, count, size, mode)) as tf.Tensor).dataSync() as Float32Array)
+}

@@ -3,10 +3,8 @@
 // (bench/). Optional: when the package or its library cannot load, callers use the wasm runners.
 import type { InferenceSession } from 'onnxruntime-node'
 import { exportOnnx, ONNX_INPUT, ONNX_OUTPUT } from '../model/onnx-export'
-import { loadOnnxRuntime, onnxDescription } from '../onnx-runtime'
+import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
 import type { PrefixRunner, PrefixSpec } from './prefix-runner'
-
-type Ort = typeof import('onnxruntime-node')
 
 export class OnnxPrefix implements PrefixRunner {
   readonly parallel = 1

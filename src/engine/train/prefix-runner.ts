@@ -2,12 +2,12 @@
 // an ONNX translation and its numbers match tfjs' on a probe image), then one tfjs-wasm worker per
 // core, then this thread. Native TensorFlow (tfjs-node) is multi-threaded already: it runs here.
 import os from 'node:os'
-import * as tf from '@tensorflow/tfjs'
+import type * as tf from '@tensorflow/tfjs'
 import type { PreprocessMode } from '../../shared/protocol'
 import { onBackend } from '../backend'
 import type { GraphNode } from '../model/graph'
 import { seededRandom } from '../util/random'
-import { modelInput } from './pixels'
+import { prefixOutputs } from './pixels'
 import { OnnxPrefix } from './prefix-onnx'
 import { PrefixPool } from './prefix-pool'
 
@@ -42,10 +42,7 @@ export function mainThreadRunner(spec: PrefixSpec, inferenceBackend: string): Pr
   return {
     description: `tfjs ${inferenceBackend} (this thread)`,
     parallel: 1,
-    run: async (pixels, count) =>
-      onBackend(inferenceBackend, () =>
-        tf.tidy(() => (spec.model.predict(modelInput(pixels, count, spec.size, spec.preprocess)) as tf.Tensor).dataSync() as Float32Array)
-      ),
+    run: async (pixels, count) => onBackend(inferenceBackend, () => prefixOutputs(spec.model, pixels, count, spec.size, spec.preprocess)),
     close: async () => {}
   }
 }
@@ -57,6 +54,19 @@ export interface RunnerOptions {
   /** Only this kind (TRANSFER_STUDIO_PREFIX_RUNNER by default); the next one down when it cannot run. */
   only?: RunnerKind
   threads?: number
+}
+
+/** A runner made on first use (cached features may make it unnecessary) and closed once. */
+export function lazyPrefixRunner(make: () => Promise<PrefixRunner>): { get: () => Promise<PrefixRunner>; close: () => Promise<void> } {
+  let made: Promise<PrefixRunner> | null = null
+  return {
+    get: () => (made ??= make()),
+    close: async () => {
+      const runner = made
+      made = null
+      await (await runner?.catch(() => null))?.close()
+    }
+  }
 }
 
 export async function createPrefixRunner(spec: PrefixSpec, options: RunnerOptions): Promise<PrefixRunner> {

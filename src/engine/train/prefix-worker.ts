@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import * as tf from '@tensorflow/tfjs'
 import type { PreprocessMode } from '../../shared/protocol'
 import { initBackend } from '../backend'
-import { modelInput } from './pixels'
+import { prefixOutputs } from './pixels'
 
 interface Job {
   id: number
@@ -17,7 +17,8 @@ await initBackend()
 const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts))
 parentPort!.on('message', (job: Job) => {
   try {
-    const values = tf.tidy(() => Float32Array.from((model.predict(modelInput(job.pixels, job.count, size, preprocess)) as tf.Tensor).dataSync() as Float32Array))
+    // Transferred to the parent: a buffer of our own, never memory the backend may own.
+    const values = Float32Array.from(prefixOutputs(model, job.pixels, job.count, size, preprocess))
     parentPort!.postMessage({ id: job.id, values }, [values.buffer])
   } catch (error) {
     parentPort!.postMessage({ id: job.id, error: (error as Error).message })

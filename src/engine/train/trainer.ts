@@ -22,7 +22,7 @@ import { extractFeatures, featureCacheKey, weightsDigest } from './features'
 import { categoricalCrossentropy, countCorrect } from './loss'
 import { makeOptimizer, setLearningRate } from './optimizer'
 import { partition, prefixSpec, type Partition } from './partition'
-import { createPrefixRunner, type PrefixRunner } from './prefix-runner'
+import { createPrefixRunner, lazyPrefixRunner, type PrefixRunner } from './prefix-runner'
 import { loadRunState, saveRunState, type RunState } from './run-state'
 import { cachedSource, streamingSource, type BatchSource } from './sources'
 
@@ -108,30 +108,21 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
 
   let augmentRandom = seededRandom(config.seed)
   const spec = prefixSpec(tm, part, tm.backbone.preprocess)
-  // Made when first needed (cached features may make it unnecessary), closed once.
-  let runner: Promise<PrefixRunner> | null = null
-  const getRunner = async (): Promise<PrefixRunner> => {
-    runner ??= createPrefixRunner(spec!, { inferenceBackend: backend.inference, onNotice: (message) => emit({ event: 'notice', message }) }).then((made) => {
-      emit({ event: 'notice', message: `Frozen layers (up to ${part.cutLayer}) run on ${made.description}` })
-      return made
-    })
-    return runner
-  }
-  const closeRunner = async (): Promise<void> => {
-    const made = runner
-    runner = null
-    await (await made?.catch(() => null))?.close()
-  }
+  const runner = lazyPrefixRunner(async () => {
+    const made = await createPrefixRunner(spec!, { inferenceBackend: backend.inference, onNotice: (message) => emit({ event: 'notice', message }) })
+    emit({ event: 'notice', message: `Frozen layers (up to ${part.cutLayer}) run on ${made.description}` })
+    return made
+  })
   const sources = await makeSources(tm, part, data, config, {
     cached,
     home,
-    runner: spec ? getRunner : null,
+    runner: spec ? runner.get : null,
     augment,
     random: () => augmentRandom(),
     onBroken,
     emit,
     signal: options.signal
-  }).finally(() => (cached ? closeRunner() : undefined))
+  }).finally(() => (cached ? runner.close() : undefined))
 
   const optimizer = makeOptimizer(config)
   const monitor = config.earlyStopping?.monitor ?? 'val_loss'
@@ -322,7 +313,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     sources.train.close()
     sources.val?.close()
     sources.test?.close()
-    await closeRunner()
+    await runner.close()
     part.dispose()
     if (!options.keepModel) tm.model.dispose()
     // The loaded backbone still holds its ImageNet top and a reference to every shared layer.
