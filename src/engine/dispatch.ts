@@ -6,6 +6,7 @@ import {
   describeModel,
   engineInfo,
   evaluateModel,
+  findLearningRate,
   listBackbones,
   listImages,
   listRuns,
@@ -69,6 +70,15 @@ export async function dispatch(requestId: number, body: unknown, emit: Emit): Pr
           onEvent: (data) => emit({ event: 'train', requestId, data })
         })
         return { ...result, model: undefined }
+      } finally {
+        training = null
+      }
+    }
+    case 'findLearningRate': {
+      if (training) throw new Error('A training run is in progress: the learning-rate finder would compete for the same cores')
+      training = new AbortController()
+      try {
+        return await findLearningRate(command.config, { signal: training.signal, onEvent: (data) => emit({ event: 'train', requestId, data }) })
       } finally {
         training = null
       }

@@ -75,6 +75,7 @@ export async function admit(body: unknown, folders: AllowedFolders): Promise<Eng
       await check(command.model)
       break
     case 'train':
+    case 'findLearningRate':
       await Promise.all([command.config.data, command.config.val, command.config.test, command.config.out].map(check))
       break
     case 'resumeTraining':

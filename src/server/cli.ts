@@ -4,11 +4,11 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { BACKBONES } from '../engine/backbones/registry'
-import { classifyImageNet, engineInfo, evaluateModel, predictWithModel, scanDataset, train } from '../engine/api'
+import { classifyImageNet, engineInfo, evaluateModel, findLearningRate, predictWithModel, scanDataset, train } from '../engine/api'
 import { studioHome } from '../engine/home'
 import { APP_VERSION } from '../engine/version'
 import type { DownloadProgress, TrainEvent } from '../shared/protocol'
-import { formatEvaluation, formatInfo, formatPrediction, formatScan, formatTrainEvent } from './format'
+import { formatEvaluation, formatInfo, formatLrFinder, formatPrediction, formatScan, formatTrainEvent } from './format'
 import { startServer } from './serve'
 import { parseAugment, parseDense, parseFreeze, trainConfigFromFlags, type TrainFlags } from './train-options'
 
@@ -76,6 +76,32 @@ function run<A extends any[]>(action: (...args: A) => Promise<number | void>) {
       process.exitCode = 1
     }
   }
+}
+
+/** The options that say what to train and how: `train` and `lr-find` share them. */
+function withTrainingOptions(command: Command): Command {
+  return command
+    .option('--data <dir>', 'training images: class folders, train/val/test folders, or CIFAR-10 batches')
+    .addOption(new Option('--backbone <id>', 'ImageNet backbone').choices(BACKBONES.map((b) => b.id)))
+    .option('--val <dir>', 'validation images (class folders)')
+    .option('--val-split <fraction>', 'share of train held out for validation when there is no validation folder', fraction)
+    .option('--test <dir>', 'test images (class folders)')
+    .option('--freeze <what>', 'all (the backbone), none, or a layer name: freeze up to and including it', parseFreeze, { kind: 'all' })
+    .option('--epochs <n>', 'epochs', positiveInt('--epochs'))
+    .option('--batch-size <n>', 'batch size', positiveInt('--batch-size'))
+    .option('--lr <rate>', 'learning rate', positiveNumber('--lr'))
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'rmsprop', 'sgd']))
+    .option('--momentum <m>', 'momentum of sgd', Number)
+    .option('--augment <list>', 'augment the training images: flip,vflip,rotate[=deg],zoom[=f],shear[=deg],brightness[=f]', parseAugment)
+    .option('--early-stopping <patience>', 'stop when val_loss has not improved for this many epochs (best weights restored)', wholeNumber('--early-stopping'))
+    .option('--reduce-lr <patience>', 'divide the learning rate by 10 when val_loss has not improved for this many epochs', wholeNumber('--reduce-lr'))
+    .addOption(new Option('--pooling <kind>', 'how the head pools backbone features').choices(['avg', 'flatten']))
+    .option('--dense <units>', 'Dense layers of the head, such as 256,128', parseDense)
+    .option('--dropout <rate>', 'dropout after each Dense layer (or after pooling without Dense layers)', Number)
+    .option('--batch-norm', 'BatchNormalization before each Dense layer')
+    .option('--no-cache', 'run the frozen layers every epoch instead of caching their outputs')
+    .addOption(new Option('--head-init <kind>', "the classifier's initial weights: zeros (starts from even odds), pytorch, or keras (Glorot, as Keras' Dense)").choices(['zeros', 'pytorch', 'keras']))
+    .option('--seed <n>', 'seed for the split, initial weights, shuffling, dropout and augmentation', wholeNumber('--seed'))
 }
 
 export function buildProgram(): Command {
@@ -147,29 +173,7 @@ export function buildProgram(): Command {
       })
     )
 
-  program
-    .command('train')
-    .description('train a classifier on a folder of labelled images (transfer learning)')
-    .option('--data <dir>', 'training images: class folders, train/val/test folders, or CIFAR-10 batches')
-    .addOption(new Option('--backbone <id>', 'ImageNet backbone').choices(BACKBONES.map((b) => b.id)))
-    .option('--val <dir>', 'validation images (class folders)')
-    .option('--val-split <fraction>', 'share of train held out for validation when there is no validation folder', fraction)
-    .option('--test <dir>', 'test images (class folders)')
-    .option('--freeze <what>', 'all (the backbone), none, or a layer name: freeze up to and including it', parseFreeze, { kind: 'all' })
-    .option('--epochs <n>', 'epochs', positiveInt('--epochs'))
-    .option('--batch-size <n>', 'batch size', positiveInt('--batch-size'))
-    .option('--lr <rate>', 'learning rate', positiveNumber('--lr'))
-    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'rmsprop', 'sgd']))
-    .option('--momentum <m>', 'momentum of sgd', Number)
-    .option('--augment <list>', 'augment the training images: flip,vflip,rotate[=deg],zoom[=f],shear[=deg],brightness[=f]', parseAugment)
-    .option('--early-stopping <patience>', 'stop when val_loss has not improved for this many epochs (best weights restored)', wholeNumber('--early-stopping'))
-    .option('--reduce-lr <patience>', 'divide the learning rate by 10 when val_loss has not improved for this many epochs', wholeNumber('--reduce-lr'))
-    .addOption(new Option('--pooling <kind>', 'how the head pools backbone features').choices(['avg', 'flatten']))
-    .option('--dense <units>', 'Dense layers of the head, such as 256,128', parseDense)
-    .option('--dropout <rate>', 'dropout after each Dense layer (or after pooling without Dense layers)', Number)
-    .option('--batch-norm', 'BatchNormalization before each Dense layer')
-    .option('--no-cache', 'run the frozen layers every epoch instead of caching their outputs')
-    .option('--seed <n>', 'seed for the split, initial weights, shuffling, dropout and augmentation', wholeNumber('--seed'))
+  withTrainingOptions(program.command('train').description('train a classifier on a folder of labelled images (transfer learning)'))
     .option('--out <model-dir>', 'where to save the model (default: a run folder under the studio home)')
     .option('--resume <run-dir>', 'continue a stopped or crashed run from its last completed epoch')
     .option('--json', 'print one JSON object per event')
@@ -195,6 +199,29 @@ export function buildProgram(): Command {
           if (line) print(line)
         }
         await train(opts.resume ? null : trainConfigFromFlags(opts), { onEvent, signal: controller.signal, resume: opts.resume })
+      })
+    )
+
+  withTrainingOptions(
+    program
+      .command('lr-find')
+      .description('find a learning rate: a short run with a rising rate, the loss at each, and a suggestion (nothing is saved)')
+  )
+    .option('--json', 'print the rates, losses and suggestion as one JSON object')
+    .action(
+      run(async (opts: TrainFlags & { json?: boolean }) => {
+        if (!opts.data || !opts.backbone) {
+          warn('error: lr-find needs --data <dir> and --backbone <id>')
+          return 1
+        }
+        const result = await findLearningRate(trainConfigFromFlags(opts), {
+          onEvent: (event) => {
+            const line = opts.json || event.event === 'status' ? null : formatTrainEvent(event)
+            if (line) print(line)
+          }
+        })
+        if (opts.json) printJson(result)
+        else print(formatLrFinder(result))
       })
     )
 

@@ -1,6 +1,7 @@
 // Plain-text renderings of engine results for people at a terminal (--json skips all of this).
 import path from 'node:path'
-import type { BackendInfo, DatasetReport, EvaluationReport, PredictionResult, TrainEvent } from '../shared/protocol'
+import { intervalNote } from '../shared/confidence'
+import type { BackendInfo, DatasetReport, EvaluationReport, LrFinderResult, PredictionResult, TrainEvent } from '../shared/protocol'
 
 const LAYOUTS: Record<DatasetReport['layout'], string> = {
   classes: 'one folder per class',
@@ -85,17 +86,18 @@ export function formatTrainEvent(event: TrainEvent): string | null {
     case 'notice':
       return event.message
     case 'done':
-      return `Saved ${event.model} after ${event.epochs} epochs (${event.stopped}): val_acc ${fixed(event.val_acc)}, test_acc ${fixed(event.test_acc)}, ${event.seconds.toFixed(1)} s`
+      return `Saved ${event.model} after ${event.epochs} epochs (${event.stopped}): val_acc ${fixed(event.val_acc)}${intervalNote(event.val_acc, event.val_count)}, test_acc ${fixed(event.test_acc)}, ${event.seconds.toFixed(1)} s`
     case 'batch':
       return null
   }
 }
 
 export function formatEvaluation(report: EvaluationReport): string {
+  const images = report.confusion.flat().reduce((a, b) => a + b, 0)
   const width = Math.max(9, ...report.classes.map((c) => c.length))
   const cell = (v: string | number): string => String(v).padStart(Math.max(6, width))
   const lines = [
-    `accuracy ${report.accuracy.toFixed(4)}   loss ${report.loss.toFixed(4)}   images ${report.confusion.flat().reduce((a, b) => a + b, 0)}`,
+    `accuracy ${report.accuracy.toFixed(4)}${intervalNote(report.accuracy, images)}   loss ${report.loss.toFixed(4)}   images ${images}`,
     '',
     `confusion (rows: true class, columns: predicted)`,
     `  ${''.padEnd(width)}${report.classes.map(cell).join('')}`,
@@ -113,5 +115,23 @@ export function formatEvaluation(report: EvaluationReport): string {
     }
   }
   for (const s of report.skipped) lines.push(`skipped ${s.file}: ${s.reason}`)
+  return lines.join('\n')
+}
+
+/** The loss against the learning rate, one line per tenfold step, and the suggestion. */
+export function formatLrFinder(result: LrFinderResult): string {
+  const lines = ['learning rate   smoothed loss']
+  let next = 0
+  result.lrs.forEach((lr, i) => {
+    if (Math.log10(lr) >= next - 1e-9 || i === 0 || i === result.lrs.length - 1) {
+      lines.push(`${lr.toExponential(1).padStart(13)}   ${result.losses[i].toFixed(4)}`)
+      next = Math.floor(Math.log10(lr)) + 1
+    }
+  })
+  lines.push(
+    result.suggestion === null
+      ? 'No suggestion: the loss did not fall at any rate tried (keep the default, or check the data)'
+      : `Suggested learning rate: ${result.suggestion.toPrecision(2)} (where the loss falls fastest; use it with --lr)`
+  )
   return lines.join('\n')
 }

@@ -52,6 +52,7 @@ export interface TrainFlags {
   dense?: number[]
   dropout?: number
   batchNorm?: boolean
+  headInit?: HeadConfig['init']
   cache: boolean
 }
 
@@ -61,7 +62,8 @@ export function trainConfigFromFlags(flags: TrainFlags): TrainConfigInput {
     pooling: flags.pooling ?? 'avg',
     // With Dense layers, --dropout follows each of them (the Keras recipes); without, it follows pooling.
     dropout: flags.dense?.length ? 0 : dropout,
-    dense: (flags.dense ?? []).map((units) => ({ units, activation: 'relu' as const, batchNorm: flags.batchNorm ?? false, dropout }))
+    dense: (flags.dense ?? []).map((units) => ({ units, activation: 'relu' as const, batchNorm: flags.batchNorm ?? false, dropout })),
+    init: flags.headInit
   }
   return {
     data: flags.data,

@@ -114,7 +114,15 @@ export const HeadConfig = z.object({
   pooling: z.enum(['avg', 'flatten']).default('avg'),
   /** Dropout right after pooling, before any Dense layer; 0 for none. */
   dropout: z.number().min(0).max(0.95).default(0),
-  dense: z.array(DenseLayerConfig).max(8).default([])
+  dense: z.array(DenseLayerConfig).max(8).default([]),
+  /**
+   * Initial weights of the classifier (the last Dense layer). 'zeros' starts from uniform
+   * predictions, where Glorot's random logits (Keras' default) take more steps to wash out than a
+   * few photos a class give (docs/adr/0004-classifier-initialisation.md). 'pytorch' is
+   * U(±1/sqrt(fan_in)) as PyTorch's Linear; 'keras' is Dense's Glorot-uniform, to reproduce a
+   * Keras script exactly.
+   */
+  init: z.enum(['zeros', 'pytorch', 'keras']).default('zeros')
 })
 export type HeadConfig = z.infer<typeof HeadConfig>
 
@@ -154,7 +162,9 @@ export const TrainConfig = z.object({
   test: z.string().min(1).max(4096).optional(),
   valSplit: z.number().gt(0).lt(1).default(0.2),
   seed: z.number().int().min(0).default(42),
-  head: HeadConfig.default({ pooling: 'avg', dropout: 0, dense: [] }),
+  /** Seed of the held-out validation split, when it differs from `seed` (the same split, other initial weights and order). */
+  splitSeed: z.number().int().min(0).optional(),
+  head: HeadConfig.default({ pooling: 'avg', dropout: 0, dense: [], init: 'zeros' }),
   freeze: FreezeSpec.default({ kind: 'all' }),
   epochs: z.number().int().min(1).max(10_000).default(10),
   batchSize: z.number().int().min(1).max(4096).default(32),
@@ -188,6 +198,14 @@ export const TrainConfig = z.object({
 })
 export type TrainConfig = z.infer<typeof TrainConfig>
 export type TrainConfigInput = z.input<typeof TrainConfig>
+
+/** The learning-rate range test: the smoothed loss at each rate tried, and the rate it suggests. */
+export const LrFinderResult = z.object({
+  lrs: z.array(z.number()),
+  losses: z.array(z.number()),
+  suggestion: z.number().nullable()
+})
+export type LrFinderResult = z.infer<typeof LrFinderResult>
 
 export const LayerNode = z.object({
   name: z.string(),
@@ -224,6 +242,8 @@ export const EpochMetrics = z.object({
   acc: z.number(),
   val_loss: z.number().nullable(),
   val_acc: z.number().nullable(),
+  /** Validation images scored: on a few dozen, an accuracy is shown with its interval. */
+  val_count: z.number().int().nullable().optional(),
   lr: z.number(),
   seconds: z.number()
 })
@@ -278,6 +298,7 @@ export const ModelMetadata = z.object({
     acc: z.number().nullable(),
     val_loss: z.number().nullable(),
     val_acc: z.number().nullable(),
+    val_count: z.number().int().nullable().optional(),
     test_acc: z.number().nullable(),
     epochs: z.number().int()
   }),
@@ -312,6 +333,7 @@ export const TrainEvent = z.discriminatedUnion('event', [
   z.object({
     event: z.literal('done'),
     val_acc: z.number().nullable(),
+    val_count: z.number().int().nullable().optional(),
     test_acc: z.number().nullable(),
     seconds: z.number(),
     model: z.string(),
@@ -388,6 +410,7 @@ export const EngineCommand = z.discriminatedUnion('command', [
     inputSize: z.number().int().min(8).max(1024).optional()
   }),
   z.object({ command: z.literal('train'), config: TrainConfig }),
+  z.object({ command: z.literal('findLearningRate'), config: TrainConfig }),
   z.object({ command: z.literal('resumeTraining'), runDir: Path }),
   z.object({ command: z.literal('stopTraining') }),
   z.object({ command: z.literal('evaluateModel'), model: Path, data: Path }),

@@ -19,7 +19,7 @@ vi.mock('chart.js', () => {
     }
     destroy() {}
   }
-  return { Chart, Legend: {}, LinearScale: {}, LineController: {}, LineElement: {}, PointElement: {}, Tooltip: {} }
+  return { Chart, Legend: {}, LinearScale: {}, LogarithmicScale: {}, LineController: {}, LineElement: {}, PointElement: {}, Tooltip: {} }
 })
 
 const { default: LineChart } = await import('../../src/renderer/src/components/LineChart.vue')

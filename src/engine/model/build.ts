@@ -113,13 +113,15 @@ function headNodes(from: string, { head, classes, seed }: BuildOptions): GraphNo
     )
     if (dense.dropout > 0) add(tf.layers.dropout({ rate: dense.dropout, name: `head_dropout_${n}` }))
   })
-  add(
-    tf.layers.dense({
-      units: classes.length,
-      activation: 'softmax',
-      kernelInitializer: tf.initializers.glorotUniform({ seed }),
-      name: OUTPUT_LAYER
-    })
-  )
+  add(tf.layers.dense({ units: classes.length, activation: 'softmax', ...classifierInitializers(head.init, seed), name: OUTPUT_LAYER }))
   return nodes
+}
+
+/** The classifier's initial weights (HeadConfig.init says why 'zeros' is the default); biases start at zero. */
+function classifierInitializers(init: HeadConfig['init'], seed: number): { kernelInitializer: ReturnType<typeof tf.initializers.zeros> | 'zeros' } {
+  if (init === 'keras') return { kernelInitializer: tf.initializers.glorotUniform({ seed }) }
+  if (init === 'zeros') return { kernelInitializer: 'zeros' }
+  // Variance 1/(3·fan_in), uniform, is U(±1/sqrt(fan_in)): PyTorch's Linear weights (its bias,
+  // as small, is left at zero as in Keras).
+  return { kernelInitializer: tf.initializers.varianceScaling({ scale: 1 / 3, mode: 'fanIn', distribution: 'uniform', seed }) }
 }

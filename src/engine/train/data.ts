@@ -15,8 +15,8 @@ export interface TrainingData {
   skipped: SkippedFile[]
 }
 
-export async function prepareTrainingData(config: Pick<TrainConfig, 'data' | 'val' | 'test' | 'valSplit' | 'seed'>): Promise<TrainingData> {
-  const main = await loadDataset(config.data, { valSplit: config.valSplit, seed: config.seed })
+export async function prepareTrainingData(config: Pick<TrainConfig, 'data' | 'val' | 'test' | 'valSplit' | 'seed' | 'splitSeed'>): Promise<TrainingData> {
+  const main = await loadDataset(config.data, { valSplit: config.valSplit, seed: config.splitSeed ?? config.seed })
   const classes = main.classes
   const skipped = [...main.report.skipped]
   let train = main.train

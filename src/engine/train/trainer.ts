@@ -7,28 +7,20 @@ import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { describeSchemaError, TrainConfig, type EpochMetrics, type ModelMetadata, type TrainConfigInput, type TrainEvent } from '../../shared/protocol'
 import { initBackend } from '../backend'
-import { loadBackbone } from '../backbones/load'
 import { studioHome } from '../home'
-import { buildTransferModel, type TransferModel } from '../model/build'
-import { applyFreeze, frozenLayers } from '../model/freeze'
+import type { TransferModel } from '../model/build'
+import { frozenLayers } from '../model/freeze'
 import { saveModel } from '../model/store'
 import { seededRandom, shuffled } from '../util/random'
 import { APP_VERSION } from '../version'
-import { isAugmenting } from './augment'
 import { plateauRate, shouldStop, Tracker, watched } from './callbacks'
-import { prepareTrainingData, type TrainingData } from './data'
 import { evaluationReport, score } from './evaluate'
-import { extractFeatures, featureCacheKey, weightsDigest } from './features'
-import { categoricalCrossentropy, countCorrect } from './loss'
 import { makeOptimizer, setLearningRate } from './optimizer'
-import { partition, prefixSpec, type Partition } from './partition'
-import { createPrefixRunner, lazyPrefixRunner, type PrefixRunner } from './prefix-runner'
 import { loadRunState, saveRunState, type RunState } from './run-state'
-import { cachedSource, streamingSource, type BatchSource } from './sources'
+import { prepareModel, prepareSources } from './session'
+import { trainableVariables, trainStep } from './step'
 
 const BATCH_EVENT_INTERVAL_MS = 250
-/** Images per batch through the frozen prefix when caching features (bench/: throughput flattens out by here). */
-const EXTRACT_BATCH = 8
 export const CHECKPOINT_DIR = 'checkpoint'
 export const MODEL_DIR = 'model'
 
@@ -77,52 +69,20 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   if (!resumed && !input) throw new TrainError('Nothing to train: give training settings or a run to resume')
   const config = resumed ? resumed.state.config : parseTrainConfig(input!)
 
-  emit({ event: 'status', phase: 'loading', message: `Scanning ${config.data}` })
-  const data = await prepareTrainingData(config)
-  const reported = new Set<string>()
-  const onBroken = (file: string, reason: string): void => {
-    if (reported.has(file)) return
-    reported.add(file)
-    data.skipped.push({ file, reason })
-    emit({ event: 'skipped', file, reason })
-  }
-
-  emit({ event: 'status', phase: 'loading', message: `Loading ${config.backbone}` })
-  const loaded = await loadBackbone(config.backbone, {
-    home,
-    mirror: options.mirror,
-    onProgress: (p) => emit({ event: 'status', phase: 'loading', message: `Downloading ${p.backbone}`, done: p.bytes, total: p.totalBytes ?? undefined }),
-    onNotice: (message) => emit({ event: 'notice', message })
-  })
-  const inputSize = data.nativeSize ?? loaded.spec.inputSize
-  const tm = buildTransferModel(loaded, { classes: data.classes, head: config.head, inputSize, seed: config.seed })
-  applyFreeze(tm, config.freeze)
-  const part = partition(tm)
+  const prepared = await prepareModel(config, { home, mirror: options.mirror, emit })
+  const { data, loaded, tm, part } = prepared
 
   const runDir = options.resume ?? (await newRunDir(home, config.backbone))
   emit({ event: 'run', runDir, resumed: resumed !== null })
   const modelDir = config.out ? path.resolve(config.out) : path.join(runDir, MODEL_DIR)
-  const augment = isAugmenting(config.augment) ? config.augment : null
-  const cached = part.prefix !== null && augment === null && config.cacheFeatures
-  emit({ event: 'path', path: cached ? 'cached-features' : 'end-to-end', reason: pathReason(part, augment !== null, config.cacheFeatures) })
-
   let augmentRandom = seededRandom(config.seed)
-  const spec = prefixSpec(tm, part, tm.backbone.preprocess)
-  const runner = lazyPrefixRunner(async () => {
-    const made = await createPrefixRunner(spec!, { inferenceBackend: backend.inference, onNotice: (message) => emit({ event: 'notice', message }) })
-    emit({ event: 'notice', message: `Frozen layers (up to ${part.cutLayer}) run on ${made.description}` })
-    return made
-  })
-  const sources = await makeSources(tm, part, data, config, {
-    cached,
+  const { sources, runner, cached } = await prepareSources(prepared, config, {
     home,
-    runner: spec ? runner.get : null,
-    augment,
+    inferenceBackend: backend.inference,
     random: () => augmentRandom(),
-    onBroken,
     emit,
     signal: options.signal
-  }).finally(() => (cached ? runner.close() : undefined))
+  })
 
   const optimizer = makeOptimizer(config)
   const monitor = config.earlyStopping?.monitor ?? 'val_loss'
@@ -153,7 +113,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   await fs.writeFile(path.join(runDir, 'run.json'), JSON.stringify({ config, appVersion: APP_VERSION, startedAt: new Date().toISOString() }, null, 2))
 
   const dropouts = part.suffix.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as Array<{ seed?: number }>
-  const trainable = part.suffix.trainableWeights.map((w) => w.read() as tf.Variable)
+  const trainable = trainableVariables(part)
   const classCount = data.classes.length
   let stopped: TrainResult['stopped'] = 'completed'
   const epochSeconds: number[] = []
@@ -189,7 +149,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
           continue
         }
         for (const dropout of dropouts) dropout.seed = Math.floor(dropoutRandom() * 2 ** 31)
-        const { loss, right } = step(part, optimizer, trainable, batch.x, batch.labels, classCount)
+        const { loss, right } = trainStep(part, optimizer, trainable, batch.x, batch.labels, classCount)
         changedSinceScore = true
         batch.x.dispose()
         lossSum += loss * batch.labels.length
@@ -223,6 +183,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         acc: correct / seen,
         val_loss: val?.loss ?? null,
         val_acc: val?.accuracy ?? null,
+        val_count: val?.labels.length ?? null,
         lr,
         seconds
       }
@@ -282,6 +243,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         acc: last?.acc ?? null,
         val_loss: finalVal?.loss ?? null,
         val_acc: finalVal?.accuracy ?? null,
+        val_count: finalVal?.labels.length ?? null,
         test_acc: test?.accuracy ?? null,
         epochs: history.length
       }),
@@ -303,7 +265,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
       seconds,
       model: options.keepModel ? tm : undefined
     }
-    emit({ event: 'done', val_acc: result.valAcc, test_acc: result.testAcc, seconds, model: modelDir, epochs: history.length, stopped })
+    emit({ event: 'done', val_acc: result.valAcc, val_count: finalVal?.labels.length ?? null, test_acc: result.testAcc, seconds, model: modelDir, epochs: history.length, stopped })
     return result
   } finally {
     await tf.setBackend(backend.inference)
@@ -319,88 +281,6 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     // The loaded backbone still holds its ImageNet top and a reference to every shared layer.
     loaded.model.dispose()
   }
-}
-
-/** One optimizer step on the suffix; returns the batch's mean loss and correct count. */
-function step(part: Partition, optimizer: tf.Optimizer, trainable: tf.Variable[], x: tf.Tensor, labels: Int32Array, classCount: number) {
-  let right = 0
-  const loss = tf.tidy(() => {
-    const target = tf.tensor1d(labels, 'int32')
-    const oneHot = tf.oneHot(target, classCount)
-    const cost = optimizer.minimize(
-      () => {
-        const probabilities = part.suffix.apply(x, { training: true }) as tf.Tensor
-        right = countCorrect(target, probabilities).dataSync()[0]
-        return categoricalCrossentropy(oneHot, probabilities)
-      },
-      true,
-      trainable
-    )!
-    return cost.dataSync()[0]
-  })
-  return { loss, right }
-}
-
-function pathReason(part: Partition, augmenting: boolean, cacheAllowed: boolean): string {
-  if (part.prefix === null) return 'training starts at the first layer, so every batch runs the whole model with gradients'
-  const frozen = `layers up to ${part.cutLayer} are frozen`
-  if (augmenting) return `${frozen}, but augmentation changes the images every epoch: they run through the frozen layers each batch`
-  if (!cacheAllowed) return `${frozen}; feature caching is turned off, so they run every batch`
-  return `${frozen}: their outputs are computed once per image and reused every epoch`
-}
-
-interface SourceOptions {
-  cached: boolean
-  home: string
-  /** What runs the frozen prefix (made on first use), or null when there is none. */
-  runner: (() => Promise<PrefixRunner>) | null
-  augment: TrainConfig['augment']
-  random: () => number
-  onBroken: (file: string, reason: string) => void
-  emit: (event: TrainEvent) => void
-  signal?: AbortSignal
-}
-
-async function makeSources(tm: TransferModel, part: Partition, data: TrainingData, config: TrainConfig, options: SourceOptions) {
-  const splits = { train: data.train, val: data.val, test: data.test }
-  const make = async (name: keyof typeof splits): Promise<BatchSource | null> => {
-    const items = splits[name]
-    if (items.length === 0) return null
-    if (!options.cached || !part.prefix || !options.runner) {
-      return streamingSource(items, {
-        runner: options.runner,
-        featureShape: part.featureShape,
-        size: tm.inputSize,
-        preprocess: tm.backbone.preprocess,
-        augment: name === 'train' ? options.augment : null,
-        random: options.random,
-        onBroken: options.onBroken,
-        pixelCacheBytes: config.featureCacheMB * 1024 * 1024
-      })
-    }
-    const key = featureCacheKey({
-      backbone: tm.backbone.id,
-      cutLayer: part.cutLayer!,
-      preprocess: tm.backbone.preprocess,
-      inputSize: tm.inputSize,
-      prefixWeights: weightsDigest(part.prefix),
-      items
-    })
-    const features = await extractFeatures(part.featureShape, items, {
-      key,
-      size: tm.inputSize,
-      batchSize: EXTRACT_BATCH,
-      budgetBytes: config.featureCacheMB * 1024 * 1024,
-      cacheDir: path.join(options.home, 'cache', 'features'),
-      onProgress: (done, total) => options.emit({ event: 'status', phase: 'extracting', message: `Computing ${name} features`, done, total }),
-      onBroken: options.onBroken,
-      onNotice: (message) => options.emit({ event: 'notice', message }),
-      signal: options.signal,
-      runner: options.runner
-    })
-    return cachedSource(features, part.featureShape)
-  }
-  return { train: (await make('train'))!, val: await make('val'), test: await make('test') }
 }
 
 function metadataFor(tm: TransferModel, config: TrainConfig, history: EpochMetrics[], metrics: ModelMetadata['metrics'] | null) {
@@ -425,6 +305,7 @@ function metadataFor(tm: TransferModel, config: TrainConfig, history: EpochMetri
       acc: last?.acc ?? null,
       val_loss: last?.val_loss ?? null,
       val_acc: last?.val_acc ?? null,
+      val_count: last?.val_count ?? null,
       test_acc: null,
       epochs: history.length
     }

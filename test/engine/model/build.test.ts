@@ -151,4 +151,22 @@ describe('freezing and where training starts', () => {
     expect(part.featureShape).toEqual([56, 56, 256])
     part.dispose()
   })
+
+  it("starts the classifier as HeadConfig.init says: zeros, PyTorch's U(±1/sqrt(fan_in)), or Keras' Glorot", async () => {
+    const kernel = async (init: HeadConfig['init']): Promise<Float32Array> => {
+      const tm = await build('mobilenet_v1_0.25_224', { init }, 4)
+      return tm.model.getLayer('predictions').getWeights()[0].dataSync() as Float32Array
+    }
+    const fanIn = 256
+    const largest = (w: Float32Array): number => w.reduce((m, v) => Math.max(m, Math.abs(v)), 0)
+    expect(HeadConfig.parse({}).init).toBe('zeros')
+    expect(largest(await kernel('zeros'))).toBe(0)
+    const pytorch = await kernel('pytorch')
+    expect(largest(pytorch)).toBeLessThanOrEqual(1 / Math.sqrt(fanIn))
+    expect(largest(pytorch)).toBeGreaterThan(0.9 / Math.sqrt(fanIn))
+    const keras = await kernel('keras')
+    const glorot = Math.sqrt(6 / (fanIn + 4))
+    expect(largest(keras)).toBeLessThanOrEqual(glorot)
+    expect(largest(keras)).toBeGreaterThan(0.9 * glorot)
+  })
 })

@@ -2,12 +2,12 @@
 // answers with the layer tree; toggles change the frozen set here and the totals follow at once.
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import type { FreezeSpec, HeadConfig, ModelSummary } from '../../../shared/protocol'
+import { HeadConfig, type FreezeSpec, type ModelSummary } from '../../../shared/protocol'
 import { client } from '../client'
 
 export const useModelStore = defineStore('model', () => {
   const backbone = ref('mobilenet_v1_0.25_224')
-  const head = ref<HeadConfig>({ pooling: 'avg', dropout: 0, dense: [] })
+  const head = ref<HeadConfig>(HeadConfig.parse({}))
   const summary = ref<ModelSummary | null>(null)
   /** Names of layers that do not train. */
   const frozen = ref(new Set<string>())

@@ -2,7 +2,7 @@
 // in plain arrays the charts read), progress, and the outcome.
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef, triggerRef } from 'vue'
-import type { Augmentation, EpochMetrics, TrainConfigInput, TrainEvent } from '../../../shared/protocol'
+import type { Augmentation, EpochMetrics, LrFinderResult, TrainConfigInput, TrainEvent } from '../../../shared/protocol'
 import { client } from '../client'
 import { useDatasetStore } from './dataset'
 import { useModelStore } from './model'
@@ -135,10 +135,26 @@ export const useTrainingStore = defineStore('training', () => {
     }
   }
 
+  /** The learning-rate range test on the current settings; its curve and suggestion stay until the next. */
+  const lrFinder = ref<LrFinderResult | null>(null)
+  async function findLearningRate(): Promise<void> {
+    running.value = true
+    error.value = null
+    lrFinder.value = null
+    try {
+      lrFinder.value = await client.request<LrFinderResult>({ command: 'findLearningRate', config: config() })
+      status.value = lrFinder.value.suggestion === null ? 'The loss did not fall at any learning rate tried' : `Suggested learning rate: ${lrFinder.value.suggestion.toPrecision(2)}`
+    } catch (e) {
+      error.value = (e as Error).message
+    } finally {
+      running.value = false
+    }
+  }
+
   async function stop(): Promise<void> {
     status.value = 'Stopping after this batch; the best model so far will be kept'
     await client.request({ command: 'stopTraining' })
   }
 
-  return { settings, running, error, status, path, epochs, batches, progress, fraction, skipped, outcome, lastRunDir, start, stop }
+  return { settings, running, error, status, path, epochs, batches, progress, fraction, skipped, outcome, lastRunDir, lrFinder, start, stop, findLearningRate }
 })
