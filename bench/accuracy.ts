@@ -32,6 +32,8 @@ export interface AccuracyOptions {
   inits?: Array<HeadConfig['init']>
   /** Settings on top of the defaults (the defaults are what this benchmark is about). */
   overrides?: Partial<TrainConfigInput>
+  /** Told after each cell, with every row so far. */
+  onRow?: (rows: AccuracyRow[]) => void
 }
 
 export interface AccuracyRow {
@@ -50,10 +52,12 @@ export async function accuracyBench(options: AccuracyOptions): Promise<AccuracyR
   console.log(`Validation accuracy, mean ± sd over seeds ${options.seeds.join(',')} (${options.seeds.length} runs a cell); frozen backbone, default settings`)
   console.log(`ours: ${inits.map((i) => `head init '${i}'${i === defaults.init ? ' (default)' : ''}`).join(', ')}; pytorch: Linear head, its default init, Adam, same epochs and batch size, same features`)
   console.log(`${'dataset'.padEnd(24)}${'backbone'.padEnd(24)}${'train/val'.padStart(10)}${inits.map((i) => `ours ${i}`.padStart(16)).join('')}${'pytorch'.padStart(16)}  ours ≥ pytorch`)
-  for (const dataset of options.datasets ?? ACCURACY_DATASETS) {
-    for (const backbone of options.backbones ?? ACCURACY_BACKBONES) {
+  // Backbone by backbone, cheapest first: a long run still reports every cell it finished.
+  for (const backbone of options.backbones ?? ACCURACY_BACKBONES) {
+    for (const dataset of options.datasets ?? ACCURACY_DATASETS) {
       const row = await cell(dataset, backbone, inits, options)
       rows.push(row)
+      options.onRow?.(rows)
       const fmt = (s: { mean: number; sd: number } | null): string => (s ? `${s.mean.toFixed(3)} ± ${s.sd.toFixed(3)}` : '-').padStart(16)
       const first = row.ours[inits[0]]
       const verdict = row.pytorch ? (first.mean >= row.pytorch.mean ? 'yes' : first.mean >= row.pytorch.mean - row.pytorch.sd ? 'within 1 sd' : 'NO') : '-'
@@ -75,6 +79,8 @@ async function cell(dataset: string, backbone: string, inits: Array<HeadConfig['
       for (const seed of options.seeds) {
         const result = await train({ ...base, seed, head: { ...(options.overrides?.head ?? {}), init } }, { home, mirror: options.mirror })
         accs.push(result.valAcc!)
+        // Each run saves its model (ResNet50's is 100 MB); the feature cache is what the next run needs.
+        fs.rmSync(result.runDir, { recursive: true, force: true })
       }
       ours[init] = { val_accs: accs, mean: mean(accs), sd: standardDeviation(accs) }
     }

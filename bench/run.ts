@@ -223,7 +223,9 @@ async function main(): Promise<void> {
   report.peak_rss_mb = process.resourceUsage().maxRSS / 1024
   report.tensors_alive = tf.memory().numTensors
   console.log(`\nPeak RSS of the whole benchmark (every backbone, worker pools and sessions) ${(report.peak_rss_mb as number).toFixed(0)} MB; tensors alive at the end: ${report.tensors_alive}`)
-  writeReport('speed', report)
+  const out = reportFile('speed')
+  writeReport(out, report)
+  console.log(`Written to ${path.relative(ROOT, out)}`)
 }
 
 /** `npm run bench` runs both; `npm run bench -- speed` or `-- accuracy` one of them. */
@@ -232,6 +234,8 @@ async function accuracy(): Promise<void> {
   const torch = hasTorch()
   if (!torch) console.log('PyTorch peer not available: apt-get install python3-torch python3-torchvision (ours is still measured)\n')
   const list = (name: string) => process.env[name]?.split(',').filter(Boolean)
+  const date = new Date().toISOString()
+  const out = reportFile('accuracy')
   const rows = await accuracyBench({
     mirror: weightsMirror(),
     seeds: SEEDS,
@@ -239,16 +243,20 @@ async function accuracy(): Promise<void> {
     threads: os.availableParallelism(),
     datasets: list('BENCH_DATASETS'),
     backbones: list('BENCH_BACKBONES'),
-    inits: list('BENCH_INITS') as Array<HeadConfig['init']> | undefined
+    inits: list('BENCH_INITS') as Array<HeadConfig['init']> | undefined,
+    onRow: (rows) => writeReport(out, { date, seeds: SEEDS, complete: false, rows })
   })
-  writeReport('accuracy', { date: new Date().toISOString(), seeds: SEEDS, rows })
+  writeReport(out, { date, seeds: SEEDS, complete: true, rows })
+  console.log(`Written to ${path.relative(ROOT, out)}`)
 }
 
-function writeReport(kind: string, report: object): void {
-  const out = path.join(ROOT, 'bench', 'results', `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+function reportFile(kind: string): string {
+  return path.join(ROOT, 'bench', 'results', `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+}
+
+function writeReport(out: string, report: object): void {
   fs.mkdirSync(path.dirname(out), { recursive: true })
   fs.writeFileSync(out, JSON.stringify(report, null, 2))
-  console.log(`Written to ${path.relative(ROOT, out)}`)
 }
 
 const which = process.argv[2] ?? 'all'
