@@ -11,8 +11,8 @@ export interface ServerProcess {
   token: string
   home: string
   child: ChildProcess
-  /** Resident memory of the server process after a full garbage collection. */
-  rss(): Promise<number>
+  /** Memory use of the server process after a full garbage collection. */
+  memory(): Promise<NodeJS.MemoryUsage>
   /** Whether the process is still running; each attack asserts it is, then that it still answers. */
   alive(): boolean
   /** What the process wrote to stderr (a crash's stack). */
@@ -35,10 +35,10 @@ export async function startServerProcess(env: NodeJS.ProcessEnv = {}): Promise<S
   return {
     ...ready,
     child,
-    rss: () =>
+    memory: () =>
       new Promise((resolve) => {
-        child.once('message', (m) => resolve((m as { rss: number }).rss))
-        child.send({ ask: 'rss' })
+        child.once('message', (m) => resolve(m as NodeJS.MemoryUsage))
+        child.send({ ask: 'memory' })
       }),
     alive: () => child.exitCode === null && child.signalCode === null,
     stop: async () => {
