@@ -56,7 +56,7 @@ async function openRegularFile(file: string): Promise<{ handle: fs.FileHandle; s
   const refusal = !stat.isFile()
     ? 'not a regular file'
     : stat.size > MAX_THUMBNAIL_SOURCE_BYTES
-      ? `${(stat.size / 2 ** 20).toFixed(0)} MiB is more than a preview reads (${MAX_THUMBNAIL_SOURCE_BYTES / 2 ** 20} MiB)`
+      ? `${(stat.size / 2 ** 20).toFixed(1)} MiB, more than the ${MAX_THUMBNAIL_SOURCE_BYTES / 2 ** 20} MiB a preview reads`
       : null
   if (refusal) {
     await handle.close()
