@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { admit, AllowedFolders } from '../server/allowed'
 import { EngineConnection, type EngineChild } from '../server/engine-connection'
 import { thumbnail, THUMBNAIL_SIZES } from '../server/thumbnails'
+import { devRendererUrl } from './dev-renderer'
 import { createMainWindow } from './window'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -46,8 +47,10 @@ ipcMain.handle('dialog:choose-folder', async (event) => {
 })
 
 app.whenReady().then(() => {
-  // Deny every permission (camera, notifications, …): the app needs none.
+  // Deny every permission (camera, notifications, …): the app needs none. Requests ask; checks
+  // are the synchronous queries (such as navigator.permissions) that would otherwise say granted.
   session.defaultSession.setPermissionRequestHandler((_webContents, _permission, callback) => callback(false))
+  session.defaultSession.setPermissionCheckHandler(() => false)
   protocol.handle('studio-thumb', async (request) => {
     try {
       const url = new URL(request.url)
@@ -59,7 +62,11 @@ app.whenReady().then(() => {
       return new Response((error as Error).message, { status: 403 })
     }
   })
-  window = createMainWindow(path.join(here, '../preload/index.cjs'), process.env.ELECTRON_RENDERER_URL, path.join(here, '../renderer/index.html'))
+  const rendererUrl = devRendererUrl(process.env.ELECTRON_RENDERER_URL, app.isPackaged)
+  if (process.env.ELECTRON_RENDERER_URL && !rendererUrl) {
+    console.warn(`Ignored ELECTRON_RENDERER_URL=${process.env.ELECTRON_RENDERER_URL}: only an unpackaged build loads a dev server, and only http on this machine`)
+  }
+  window = createMainWindow(path.join(here, '../preload/index.cjs'), rendererUrl ?? undefined, path.join(here, '../renderer/index.html'))
 })
 
 app.on('window-all-closed', () => {

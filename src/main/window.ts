@@ -29,7 +29,7 @@ export function createMainWindow(preload: string, rendererUrl: string | undefine
   window.webContents.on('will-navigate', (event) => event.preventDefault())
   // The app has no links to follow: every new window is refused.
   window.webContents.setWindowOpenHandler(() => ({ action: 'deny' }))
-  // Only the dev server (electron-vite dev) or the packaged files: never remote content.
+  // Only the dev server (electron-vite dev; checked by devRendererUrl) or the packaged files: never remote content.
   if (rendererUrl) void window.loadURL(rendererUrl)
   else void window.loadFile(path.resolve(rendererFile))
   return window

@@ -2,15 +2,17 @@
 // loopback by default, behind a token printed once (like a notebook server). Train on a machine
 // with a GPU, watch from a laptop; and how the UI is tested end to end here.
 import { fork } from 'node:child_process'
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import path from 'node:path'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { EngineEvent } from '../shared/protocol'
 import { admit, AllowedFolders } from './allowed'
 import { EngineConnection, type EngineChild } from './engine-connection'
+import { allowedHostnames, hostAllowed, originAllowed, tokenMatches } from './request-guards'
+import { staticFiles } from './static-files'
 import { thumbnail, THUMBNAIL_SIZES } from './thumbnails'
 
 export interface ServeOptions {
@@ -31,17 +33,15 @@ export interface RunningServer {
   close(): Promise<void>
 }
 
-/** Largest WebSocket message: a batch of dropped photos, base64. */
+/** Largest WebSocket message: one dropped photo (base64) or a few small ones, with room to spare. */
 const MAX_MESSAGE_BYTES = 80 * 1024 * 1024
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.woff2': 'font/woff2',
-  '.json': 'application/json'
+/** On every HTTP answer: no sniffing, no framing, and no Referer carrying the token in its URL. */
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer'
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
@@ -57,30 +57,50 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
   const engine = new EngineConnection(() => forkEngine(options), broadcast)
 
-  const tokenOk = (given: string | null): boolean => {
-    if (!given || given.length !== token.length) return false
-    return timingSafeEqual(Buffer.from(given), Buffer.from(token))
-  }
+  const tokenOk = (given: string | null): boolean => tokenMatches(given, token)
+  const hostnames = allowedHostnames(options.host)
+  let port = options.port
+  const hostOk = (req: http.IncomingMessage): boolean => hostAllowed(req.headers.host, hostnames, port)
+  const serveStatic = staticFiles(options.rendererDir)
 
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
+  const route = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value)
+    if (!hostOk(req)) return void res.writeHead(403).end('This server answers only to its own address (such as 127.0.0.1).')
+    const url = requestUrl(req)
+    if (!url) return void res.writeHead(400).end('Bad request address.')
     if (url.pathname.startsWith('/api/')) {
       if (!tokenOk(url.searchParams.get('token'))) return void res.writeHead(401).end('A valid token is required.')
       if (url.pathname === '/api/thumb') return void serveThumbnail(url, folders, options.home, res)
       return void res.writeHead(404).end()
     }
-    void serveStatic(options.rendererDir, url.pathname, res)
+    serveStatic(req, res)
+  }
+  const server = http.createServer((req, res) => {
+    try {
+      route(req, res)
+    } catch {
+      // No request, however malformed, may end the process and every run in it.
+      if (!res.headersSent) res.writeHead(400)
+      res.end()
+    }
   })
 
   const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES })
-  server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    if (url.pathname !== '/ws' || !tokenOk(url.searchParams.get('token'))) {
-      socket.end('HTTP/1.1 401 Unauthorized\r\n\r\n')
-      return
-    }
+  server.on('upgrade', (req, socket: Socket, head) => {
+    // The peer may reset the connection before our answer is written: that error is theirs to have.
+    socket.on('error', () => socket.destroy())
+    const url = requestUrl(req)
+    const refusal = !hostOk(req) || !originAllowed(req.headers.origin, req.headers.host)
+      ? '403 Forbidden'
+      : url?.pathname !== '/ws' || !tokenOk(url.searchParams.get('token'))
+        ? '401 Unauthorized'
+        : null
+    if (refusal) return void socket.end(`HTTP/1.1 ${refusal}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
     sockets.handleUpgrade(req, socket, head, (ws) => {
       clients.add(ws)
+      // Protocol errors (an oversized frame, bad UTF-8, an unknown opcode): ws has already sent the
+      // close code and drops the connection; without a listener the error would end the process.
+      ws.on('error', () => clients.delete(ws))
       ws.on('close', () => clients.delete(ws))
       ws.on('message', (data) => void answer(ws, data.toString(), folders, engine))
     })
@@ -90,7 +110,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     server.once('error', reject)
     server.listen(options.port, options.host, resolve)
   })
-  const port = (server.address() as AddressInfo).port
+  port = (server.address() as AddressInfo).port
   const shownHost = options.host.includes(':') ? `[${options.host}]` : options.host
   return {
     url: `http://${shownHost}:${port}/?token=${token}`,
@@ -140,19 +160,16 @@ async function serveThumbnail(url: URL, folders: AllowedFolders, home: string, r
     const data = await thumbnail(file, size, path.join(home, 'cache', 'thumbnails'))
     res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'private, max-age=3600' }).end(data)
   } catch (error) {
-    const refused = (error as Error).name === 'PathRefused'
+    const refused = ['PathRefused', 'ThumbnailRefused'].includes((error as Error).name)
     res.writeHead(refused ? 403 : 415, { 'content-type': 'text/plain; charset=utf-8' }).end((error as Error).message)
   }
 }
 
-async function serveStatic(root: string, pathname: string, res: http.ServerResponse): Promise<void> {
-  const relative = decodeURIComponent(pathname === '/' ? '/index.html' : pathname)
-  const file = path.resolve(root, `.${relative}`)
-  if (!file.startsWith(path.resolve(root) + path.sep)) return void res.writeHead(403).end()
+/** The request's path and query, or null when its target is not a URL at all (such as `//`). */
+function requestUrl(req: http.IncomingMessage): URL | null {
   try {
-    const data = await fs.readFile(file)
-    res.writeHead(200, { 'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(data)
+    return new URL(req.url ?? '/', 'http://localhost')
   } catch {
-    res.writeHead(404).end('Not found')
+    return null
   }
 }

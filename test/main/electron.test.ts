@@ -9,6 +9,8 @@ const recorded = {
   windowOpenHandler: null as null | Handler,
   ipc: new Map<string, Handler>(),
   permissionHandler: null as null | Handler,
+  permissionCheckHandler: null as null | Handler,
+  loaded: [] as string[],
   ready: null as null | (() => void),
   window: null as null | { webContents: { mainFrame: unknown } }
 }
@@ -27,16 +29,19 @@ vi.mock('electron', () => {
       recorded.window = this
     }
     once() {}
-    loadURL() {
+    loadURL(url: string) {
+      recorded.loaded.push(`url ${url}`)
       return Promise.resolve()
     }
-    loadFile() {
+    loadFile(file: string) {
+      recorded.loaded.push(`file ${file}`)
       return Promise.resolve()
     }
   }
   return {
     app: {
       getPath: () => '/tmp/transfer-studio-test-home',
+      isPackaged: false,
       whenReady: () => ({ then: (fn: () => void) => (recorded.ready = fn) }),
       on: () => {},
       quit: () => {}
@@ -45,12 +50,19 @@ vi.mock('electron', () => {
     dialog: { showOpenDialog: async () => ({ canceled: true, filePaths: [] }) },
     ipcMain: { handle: (channel: string, handler: Handler) => recorded.ipc.set(channel, handler) },
     protocol: { registerSchemesAsPrivileged: () => {}, handle: () => {} },
-    session: { defaultSession: { setPermissionRequestHandler: (handler: Handler) => (recorded.permissionHandler = handler) } },
+    session: {
+      defaultSession: {
+        setPermissionRequestHandler: (handler: Handler) => (recorded.permissionHandler = handler),
+        setPermissionCheckHandler: (handler: Handler) => (recorded.permissionCheckHandler = handler)
+      }
+    },
     utilityProcess: { fork: () => ({ postMessage: () => {}, on: () => {}, kill: () => {} }) }
   }
 })
 
 beforeAll(async () => {
+  // Set as a hostile environment would: even unpackaged, a remote page is never loaded.
+  process.env.ELECTRON_RENDERER_URL = 'https://attacker.example/'
   await import('../../src/main/index')
   recorded.ready!()
 })
@@ -75,10 +87,18 @@ describe('Electron window and IPC', () => {
     expect(recorded.windowOpenHandler!({ url: 'file:///etc/passwd' })).toEqual({ action: 'deny' })
   })
 
-  it('denies permission requests', () => {
+  it('denies permission requests and permission checks', () => {
     const callback = vi.fn()
     recorded.permissionHandler!({}, 'media', callback)
     expect(callback).toHaveBeenCalledWith(false)
+    for (const permission of ['media', 'notifications', 'clipboard-read', 'geolocation']) {
+      expect(recorded.permissionCheckHandler!({}, permission, 'file://', {})).toBe(false)
+    }
+  })
+
+  it('loads the built files when ELECTRON_RENDERER_URL is not a local dev server', () => {
+    expect(recorded.loaded).toHaveLength(1)
+    expect(recorded.loaded[0]).toMatch(/^file .*renderer\/index\.html$/)
   })
 
   it('refuses IPC from other senders or frames, and malformed commands from ours', async () => {
@@ -106,5 +126,28 @@ describe('Content-Security-Policy', () => {
     expect(directives['script-src']).toEqual(["'self'"])
     expect(directives['object-src']).toEqual(["'none'"])
     expect(directives['connect-src']).toEqual(["'self'"])
+  })
+})
+
+describe('ELECTRON_RENDERER_URL', () => {
+  it('is a dev server only in an unpackaged build, and only plain http on this machine', async () => {
+    const { devRendererUrl } = await import('../../src/main/dev-renderer')
+    expect(devRendererUrl('http://localhost:5173', false)).toBe('http://localhost:5173/')
+    expect(devRendererUrl('http://127.0.0.1:5173/', false)).toBe('http://127.0.0.1:5173/')
+    expect(devRendererUrl('http://[::1]:5173/', false)).toBe('http://[::1]:5173/')
+    expect(devRendererUrl('http://localhost:5173', true)).toBeNull()
+    expect(devRendererUrl(undefined, false)).toBeNull()
+    for (const hostile of [
+      'https://localhost:5173',
+      'http://attacker.example:5173',
+      'http://localhost.attacker.example/',
+      'http://localhost@attacker.example/',
+      'http://user:pass@localhost:5173/',
+      'file:///etc/passwd',
+      'javascript:alert(1)',
+      'not a url'
+    ]) {
+      expect([hostile, devRendererUrl(hostile, false)]).toEqual([hostile, null])
+    }
   })
 })

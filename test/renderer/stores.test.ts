@@ -19,6 +19,10 @@ vi.mock('../../src/renderer/src/client', () => ({
 
 const { useModelStore } = await import('../../src/renderer/src/stores/model')
 const { useTrainingStore } = await import('../../src/renderer/src/stores/training')
+const { useResultsStore } = await import('../../src/renderer/src/stores/results')
+const { client } = await import('../../src/renderer/src/client')
+const { MAX_UPLOAD_BYTES, MAX_UPLOAD_CHARS, uploadBatches } = await import('../../src/renderer/src/upload-batches')
+const { ImageUpload } = await import('../../src/shared/protocol')
 
 beforeEach(() => {
   setActivePinia(createPinia())
@@ -60,3 +64,52 @@ describe('training store', () => {
     expect(training.path).toEqual({ path: 'cached-features', reason: 'frozen' })
   })
 })
+
+describe('results store: dropped photos', () => {
+  it('sends them in groups that each fit the message cap, never all in one message', async () => {
+    const sent: string[] = []
+    vi.mocked(client.request).mockImplementation(async (command) => {
+      sent.push(JSON.stringify({ id: sent.length + 1, body: command }))
+      const images = (command as { images: Array<{ name: string; data: string }> }).images
+      return images.map((image) => ({ file: image.name, predictions: [{ label: `bytes ${base64Length(image.data)}`, probability: 1 }] }))
+    })
+    const MiB = 1024 * 1024
+    // ~60 MB of photos, the drop that once overflowed the 80 MiB cap, plus one too large to send at all.
+    const sizes = [7 * MiB, 7 * MiB, 7 * MiB, 20 * MiB, 19 * MiB, 1024, 2048, MAX_UPLOAD_BYTES + 1]
+    const files = sizes.slice(0, -1).map((size, i) => new File([new Uint8Array(size)], `photo-${i}.jpg`, { type: 'image/jpeg' }))
+    // The oversized one is never read, only measured: its size alone says so.
+    files.push(Object.defineProperty(new File([], 'photo-7.jpg'), 'size', { value: sizes.at(-1) }))
+    const results = useResultsStore()
+    await results.classify(files, 'mobilenet_v1_0.25_224')
+
+    expect(sent).toHaveLength(6)
+    for (const message of sent) expect(message.length).toBeLessThan(80 * MiB)
+    expect(sent.map((m) => JSON.parse(m).body.images.map((i: { name: string }) => i.name))).toEqual([
+      ['photo-0.jpg'],
+      ['photo-1.jpg'],
+      ['photo-2.jpg'],
+      ['photo-3.jpg'],
+      ['photo-4.jpg'],
+      ['photo-5.jpg', 'photo-6.jpg']
+    ])
+    // Every card got its own photo's answer, in order; the oversized one a reason instead.
+    const cards = results.predictions.map((p) => p.result)
+    expect(cards.slice(0, 7).map((r) => (r && 'predictions' in r ? r.predictions[0].label : null))).toEqual(sizes.slice(0, 7).map((s) => `bytes ${s}`))
+    expect(cards[7]).toMatchObject({ file: 'photo-7.jpg', error: expect.stringMatching(/^photo-7\.jpg is 52\.5 MB: photos up to 52\.5 MB can be classified here$/) })
+    expect(results.predicting).toBe(false)
+    expect(results.predictError).toBeNull()
+  })
+
+  it('groups by bytes and by count, and a photo larger than a group goes alone', () => {
+    expect(uploadBatches([5, 5, 5, 20, 1, 1], 10, 100)).toEqual([[0, 1], [2], [3], [4, 5]])
+    expect(uploadBatches([1, 1, 1, 1, 1], 100, 2)).toEqual([[0, 1], [2, 3], [4]])
+    expect(uploadBatches([], 10, 2)).toEqual([])
+    // The renderer's limit is the protocol's.
+    expect(ImageUpload.shape.data.maxLength).toBe(MAX_UPLOAD_CHARS)
+  })
+})
+
+/** Decoded length of base64 text, without decoding it (this file is typed for the browser). */
+function base64Length(text: string): number {
+  return (text.length / 4) * 3 - (text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0)
+}

@@ -43,8 +43,14 @@ describe('headless server', () => {
   })
 
   it('serves the app shell, and nothing outside it', async () => {
-    expect((await fetch(`${base}/`)).status).toBe(200)
-    expect((await fetch(`${base}/..%2F..%2Fpackage.json`)).status).toBe(403)
+    const shell = await fetch(`${base}/`)
+    expect(shell.status).toBe(200)
+    expect(shell.headers.get('content-type')).toBe('text/html;charset=utf-8')
+    expect(shell.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(shell.headers.get('referrer-policy')).toBe('no-referrer')
+    expect(shell.headers.get('content-security-policy')).toBe("frame-ancestors 'none'")
+    // Only files found in the built UI at start are served; anything else is simply not there.
+    expect((await fetch(`${base}/..%2F..%2Fpackage.json`)).status).toBe(404)
     expect((await fetch(`${base}/%2e%2e/%2e%2e/package.json`)).status).toBe(404)
   })
 
