@@ -44,7 +44,8 @@ function useGivenFolder() {
   })
   const origin = root.kind === 'env' ? `$TRANSFER_STUDIO_FIXTURES (${root.dir})` : shown(root.dir)
   if (problems.length > 0) {
-    fail(`${origin} is not a complete fixtures folder (${problems.length} problems):\n  ${problems.slice(0, 20).join('\n  ')}`)
+    const more = problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''
+    fail(`${origin} is not a complete fixtures folder (${problems.length} problems):\n  ${problems.slice(0, 20).join('\n  ')}${more}`)
   }
   const bytes = manifest.files.reduce((sum, entry) => sum + fs.statSync(path.join(root.dir, entry.path)).size, 0)
   console.log(`fixtures: using ${origin}: all ${manifest.files.length} files present (${mb(bytes)}); no network used`)
