@@ -114,10 +114,14 @@ async function fillCache() {
 
   // A mirror is laid out like ../shared, so it serves even rebuilt files as they are; recipes from
   // npm packages and generated files need no network at all.
-  /** @type {{ url: string, dest: string, size: number, sha256: string }[]} */
+  /** @type {{ url: string, dest: string, size: number, sha256: string, copies: string[] }[]} */
   const fetches = []
+  // Each address is fetched once: the mini datasets are files of the full ones, at the same URLs.
   const want = (/** @type {{ url: string, dest: string, size: number, sha256: string }} */ f) => {
-    if (!fs.existsSync(f.dest) && !fetches.some((other) => other.dest === f.dest)) fetches.push(f)
+    if (fs.existsSync(f.dest) || fetches.some((other) => other.dest === f.dest || other.copies.includes(f.dest))) return
+    const same = fetches.find((other) => other.url === f.url)
+    if (same) same.copies.push(f.dest)
+    else fetches.push({ ...f, copies: [] })
   }
   /** @type {Entry[]} */
   const derived = []
@@ -138,7 +142,14 @@ async function fillCache() {
   if (fetches.length > 0) {
     const bar = progress(total, fetches.length)
     try {
-      await eachLimited(fetches, (f) => download(f.url, f.dest, { size: f.size, sha256: f.sha256, onBytes: bar.add }))
+      await eachLimited(fetches, async (f) => {
+        await download(f.url, f.dest, { size: f.size, sha256: f.sha256, onBytes: bar.add })
+        for (const copy of f.copies) {
+          fs.mkdirSync(path.dirname(copy), { recursive: true })
+          fs.copyFileSync(f.dest, `${copy}.part`)
+          fs.renameSync(`${copy}.part`, copy)
+        }
+      })
     } catch (error) {
       bar.stop()
       fail(`download failed: ${error instanceof Error ? error.message : String(error)}`)
