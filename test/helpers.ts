@@ -28,13 +28,19 @@ export function weightsMirror(): string {
   fs.mkdirSync(dir, { recursive: true })
   for (const [id, target] of Object.entries(links)) {
     const link = path.join(dir, id)
-    if (!fs.existsSync(link)) {
-      try {
-        fs.symlinkSync(target, link, 'dir')
-      } catch (error) {
-        // Another test file made it in the meantime.
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      }
+    let current: string | undefined
+    try {
+      current = fs.readlinkSync(link)
+    } catch {
+      current = undefined
+    }
+    if (current !== target) {
+      // Made fresh, or left pointing at another fixtures folder (../shared came or went): replaced in
+      // one rename, so test files doing this at the same time never see it missing.
+      const temp = `${link}.${process.pid}`
+      fs.rmSync(temp, { force: true })
+      fs.symlinkSync(target, temp, 'dir')
+      fs.renameSync(temp, link)
     }
   }
   return dir
