@@ -5,11 +5,12 @@
 // - otherwise: .cache/fixtures/shared, filled with what is missing: downloaded (resumable, size and
 //   SHA-256 checked), rebuilt by recipe, or generated from real photos.
 // $TRANSFER_STUDIO_FIXTURES_BASE_URL points every download at a mirror laid out like ../shared.
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import cliProgress from 'cli-progress'
 import { RECIPES } from './fixtures/derive.mjs'
-import { download, sha256File } from './fixtures/download.mjs'
+import { download } from './fixtures/download.mjs'
 import { GENERATORS } from './fixtures/generate.mjs'
 import { CACHE, MANIFEST, ROOT, fixturesRoot } from './fixtures/root.mjs'
 
@@ -118,7 +119,7 @@ async function fillCache() {
   const fetches = []
   // Each address is fetched once: the mini datasets are files of the full ones, at the same URLs.
   const want = (/** @type {{ url: string, dest: string, size: number, sha256: string }} */ f) => {
-    if (fs.existsSync(f.dest) || fetches.some((other) => other.dest === f.dest || other.copies.includes(f.dest))) return
+    if (fetches.some((other) => other.dest === f.dest || other.copies.includes(f.dest))) return
     const same = fetches.find((other) => other.url === f.url)
     if (same) same.copies.push(f.dest)
     else fetches.push({ ...f, copies: [] })
@@ -134,7 +135,8 @@ async function fillCache() {
     } else if (entry.derive?.input) {
       derived.push(entry)
       const input = entry.derive.input
-      want({ url: input.url, dest: inputFile(input), size: input.size, sha256: input.sha256 })
+      const dest = inputFile(input)
+      if (!fs.existsSync(dest) || fs.statSync(dest).size !== input.size) want({ url: input.url, dest, size: input.size, sha256: input.sha256 })
     }
   }
 
@@ -161,12 +163,10 @@ async function fillCache() {
   for (const entry of rebuilt) {
     const recipe = /** @type {Record<string, (input?: Buffer) => Buffer>} */ (RECIPES)[/** @type {{ recipe: string }} */ (entry.derive).recipe]
     const input = entry.derive?.input ? fs.readFileSync(inputFile(entry.derive.input)) : undefined
-    writeAtomically(target(entry), recipe(input))
-    const digest = await sha256File(target(entry))
-    if (digest !== entry.sha256) {
-      fs.rmSync(target(entry))
-      fail(`${entry.path}: rebuilt with ${entry.derive?.recipe}, SHA-256 ${digest}, expected ${entry.sha256}`)
-    }
+    const bytes = recipe(input)
+    const digest = crypto.createHash('sha256').update(bytes).digest('hex')
+    if (digest !== entry.sha256) fail(`${entry.path}: rebuilt with ${entry.derive?.recipe}, SHA-256 ${digest}, expected ${entry.sha256}`)
+    writeAtomically(target(entry), bytes)
   }
 
   const generated = missing.filter((entry) => entry.generate)
@@ -177,7 +177,8 @@ async function fillCache() {
   }
 
   const present = manifest.files.length - missing.length
-  const fetched = fetches.length > 0 ? `downloaded ${fetches.length} files (${mb(total)}) from ${base ?? 'their public sources'}` : 'downloaded nothing'
+  const files = `${fetches.length} file${fetches.length === 1 ? '' : 's'}`
+  const fetched = fetches.length > 0 ? `downloaded ${files} (${mb(total)}) from ${base ?? 'their public sources'}` : 'downloaded nothing'
   console.log(
     `fixtures: ${fetched} into ${shown(root.dir)}; rebuilt ${rebuilt.length}, generated ${generated.length}, ` +
       `${present} of ${manifest.files.length} already there (${seconds()})`
