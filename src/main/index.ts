@@ -2,6 +2,7 @@
 import { app, dialog, ipcMain, protocol, session, utilityProcess, type BrowserWindow, type IpcMainInvokeEvent } from 'electron'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { IPC_CHANNELS } from '../shared/ipc-channels'
 import { admit, AllowedFolders } from '../server/allowed'
 import { EngineConnection, type EngineChild } from '../server/engine-connection'
 import { thumbnail, THUMBNAIL_SIZES } from '../server/thumbnails'
@@ -28,19 +29,19 @@ function startEngine(): EngineChild {
   }
 }
 
-const engine = new EngineConnection(startEngine, (event) => window?.webContents.send('engine:event', event))
+const engine = new EngineConnection(startEngine, (event) => window?.webContents.send(IPC_CHANNELS.engineEvent, event))
 
 /** Only our own window's main frame may talk to the main process. */
 export function fromOurWindow(event: IpcMainInvokeEvent, ours: BrowserWindow | undefined): boolean {
   return ours !== undefined && event.sender === ours.webContents && event.senderFrame === ours.webContents.mainFrame
 }
 
-ipcMain.handle('engine:request', async (event, body: unknown) => {
+ipcMain.handle(IPC_CHANNELS.engineRequest, async (event, body: unknown) => {
   if (!fromOurWindow(event, window)) throw new Error('Refused a request from an unknown sender.')
   return engine.request(await admit(body, folders))
 })
 
-ipcMain.handle('dialog:choose-folder', async (event) => {
+ipcMain.handle(IPC_CHANNELS.chooseFolder, async (event) => {
   if (!fromOurWindow(event, window) || !window) throw new Error('Refused a request from an unknown sender.')
   const result = await dialog.showOpenDialog(window, { properties: ['openDirectory'] })
   return result.canceled ? null : result.filePaths[0]

@@ -1,16 +1,17 @@
 // The renderer's only door to the rest of the app: a typed client of the engine protocol.
 import { contextBridge, ipcRenderer } from 'electron'
+import { IPC_CHANNELS } from '../shared/ipc-channels'
 import type { EngineCommandInput, EngineEvent } from '../shared/protocol'
 import type { StudioClient } from './client'
 
 const client: StudioClient = {
-  request: (command: EngineCommandInput) => ipcRenderer.invoke('engine:request', command),
+  request: (command: EngineCommandInput) => ipcRenderer.invoke(IPC_CHANNELS.engineRequest, command),
   onEvent: (listener: (event: EngineEvent) => void) => {
     const handler = (_: Electron.IpcRendererEvent, event: EngineEvent): void => listener(event)
-    ipcRenderer.on('engine:event', handler)
-    return () => void ipcRenderer.off('engine:event', handler)
+    ipcRenderer.on(IPC_CHANNELS.engineEvent, handler)
+    return () => void ipcRenderer.off(IPC_CHANNELS.engineEvent, handler)
   },
-  chooseFolder: () => ipcRenderer.invoke('dialog:choose-folder')
+  chooseFolder: () => ipcRenderer.invoke(IPC_CHANNELS.chooseFolder)
 }
 
 contextBridge.exposeInMainWorld('studio', client)

@@ -1,6 +1,7 @@
 // The Electron glue with the electron module replaced by recorders: the window's security
 // settings, navigation and pop-up handling, sender checks on IPC, and permission requests.
 import { beforeAll, describe, expect, it, vi } from 'vitest'
+import { IPC_CHANNELS } from '../../src/shared/ipc-channels'
 
 type Handler = (...args: any[]) => any // eslint-disable-line @typescript-eslint/no-explicit-any
 const recorded = {
@@ -68,6 +69,10 @@ beforeAll(async () => {
 })
 
 describe('Electron window and IPC', () => {
+  it('handles exactly the channels of the registry the preload uses', () => {
+    expect([...recorded.ipc.keys()].sort()).toEqual([IPC_CHANNELS.chooseFolder, IPC_CHANNELS.engineRequest].sort())
+  })
+
   it('isolates and sandboxes the page, with no Node integration', () => {
     expect(recorded.windowOptions!.webPreferences).toMatchObject({
       contextIsolation: true,
@@ -102,7 +107,7 @@ describe('Electron window and IPC', () => {
   })
 
   it('refuses IPC from other senders or frames, and malformed commands from ours', async () => {
-    const handler = recorded.ipc.get('engine:request')!
+    const handler = recorded.ipc.get(IPC_CHANNELS.engineRequest)!
     const stranger = { sender: { id: 'other' }, senderFrame: {} }
     await expect(handler(stranger, { command: 'info' })).rejects.toThrow('Refused a request from an unknown sender.')
     const webContents = recorded.window!.webContents
