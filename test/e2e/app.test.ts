@@ -15,6 +15,9 @@ let page: Page
 const pageErrors: string[] = []
 
 beforeAll(async () => {
+  if (!fs.existsSync(path.join(ROOT, 'out', 'renderer', 'index.html'))) {
+    throw new Error('The built renderer is missing: run `npm run build` first (`npm test` does)')
+  }
   server = await startTestServer()
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
