@@ -3,7 +3,9 @@
 // inferred from that schema so the two can never drift apart.
 import { z } from 'zod'
 
-export const PreprocessMode = z.enum(['tf', 'caffe', 'torch'])
+// Keras' preprocess_input modes (tf: -1..1), plus the scalings Keras models of one's own use:
+// unit (x / 255, 0..1) and raw (0..255 as they are).
+export const PreprocessMode = z.enum(['tf', 'caffe', 'torch', 'unit', 'raw'])
 export type PreprocessMode = z.infer<typeof PreprocessMode>
 
 export const BackendInfo = z.object({
@@ -272,7 +274,12 @@ export const ModelMetadata = z.object({
   head: HeadConfig,
   freeze: FreezeSpec,
   frozenLayers: z.array(z.string()),
-  training: TrainConfig.omit({ out: true }),
+  /** How it was trained here; null for a model imported from a Keras file and not trained since. */
+  training: TrainConfig.omit({ out: true }).nullable(),
+  /** The Keras file an imported model came from. */
+  source: z
+    .object({ kind: z.literal('keras'), file: z.string(), format: z.string(), kerasVersion: z.string().nullable(), sha256: z.string() })
+    .optional(),
   metrics: z.object({
     loss: z.number().nullable(),
     acc: z.number().nullable(),
