@@ -28,6 +28,10 @@ export async function writeKerasH5(model: tf.LayersModel, file: string): Promise
     throw new KerasExportError(`${file}: ${(error as Error).message}`)
   }
   const { File } = await h5()
+  const folder = path.dirname(file)
+  if (!(await fs.stat(folder).catch(() => null))?.isDirectory()) throw new KerasExportError(`Could not write ${file}: the folder ${folder} does not exist`)
+  // A Sequential model's input layer is implicit in Keras: it has no entry in the weights.
+  const layers = model.layers.filter((layer) => !(topology.class_name === 'Sequential' && layer.getClassName() === 'InputLayer'))
   const staged = path.join(path.dirname(file), `.${path.basename(file)}.partial-${process.pid}`)
   try {
     const out = new File(staged, 'w')
@@ -38,8 +42,8 @@ export async function writeKerasH5(model: tf.LayersModel, file: string): Promise
       const weights = out.create_group('model_weights')
       weights.create_attribute('keras_version', KERAS_VERSION)
       weights.create_attribute('backend', KERAS_BACKEND)
-      weights.create_attribute('layer_names', model.layers.map((layer) => layer.name))
-      for (const layer of model.layers) writeLayer(weights.create_group(layer.name), layer)
+      weights.create_attribute('layer_names', layers.map((layer) => layer.name))
+      for (const layer of layers) writeLayer(weights.create_group(layer.name), layer)
     } finally {
       out.close()
     }
