@@ -6,6 +6,8 @@ import {
   describeModel,
   engineInfo,
   evaluateModel,
+  exportKerasModel,
+  importKerasModel,
   listBackbones,
   listImages,
   listRuns,
@@ -84,5 +86,9 @@ export async function dispatch(requestId: number, body: unknown, emit: Emit): Pr
       return listRuns()
     case 'readModel':
       return readMetadata(command.model)
+    case 'importKeras':
+      return importKerasModel(command.file, command.out, command)
+    case 'exportKeras':
+      return exportKerasModel(command.model, command.out).then(() => ({ file: command.out }))
   }
 }

@@ -400,7 +400,18 @@ export const EngineCommand = z.discriminatedUnion('command', [
   z.object({ command: z.literal('evaluateModel'), model: Path, data: Path }),
   z.object({ command: z.literal('readEvaluation'), runDir: Path }),
   z.object({ command: z.literal('listRuns') }),
-  z.object({ command: z.literal('readModel'), model: Path })
+  z.object({ command: z.literal('readModel'), model: Path }),
+  /** A Keras model file (.h5, .keras; or save_weights .h5 + its to_json architecture) saved as a studio model in `out`. */
+  z.object({
+    command: z.literal('importKeras'),
+    file: Path,
+    out: Path,
+    preprocess: PreprocessMode,
+    labels: z.array(z.string().min(1).max(500)).min(2).max(100_000).optional(),
+    architecture: Path.optional()
+  }),
+  /** A studio model written as a Keras HDF5 file. */
+  z.object({ command: z.literal('exportKeras'), model: Path, out: Path })
 ])
 export type EngineCommand = z.infer<typeof EngineCommand>
 /** What a sender writes: defaults may be left out. */
