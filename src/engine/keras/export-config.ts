@@ -26,7 +26,11 @@ function fixInitializers(config: Json): void {
   }
 }
 
+const MODEL_CLASSES = new Set(['Model', 'Functional', 'Sequential'])
+
 function kerasLayer(entry: LayerEntry): LayerEntry {
+  // A model used as a layer (a backbone inside a Sequential): its own layers are respelled too.
+  if (MODEL_CLASSES.has(entry.class_name)) return { ...entry, ...kerasTopology(entry) }
   const config: Json = { ...entry.config }
   const name = String(config.name)
   if (!('dtype' in config)) config.dtype = 'float32'
@@ -48,7 +52,7 @@ function kerasLayer(entry: LayerEntry): LayerEntry {
 /** `topology`: what tfjs' model.toJSON(null, false) returns. */
 export function kerasTopology(topology: unknown): { class_name: string; config: Json } {
   const top = topology as { class_name: string; config: { name: string; layers: LayerEntry[] } & Json }
-  if (top.class_name !== 'Model' && top.class_name !== 'Functional' && top.class_name !== 'Sequential') {
+  if (!MODEL_CLASSES.has(top.class_name)) {
     throw new KerasExportError(`a ${top.class_name} cannot be written as a Keras model`)
   }
   return {

@@ -185,3 +185,33 @@ describe('a model trained in the studio, exported', () => {
     model.dispose()
   })
 })
+
+describe('a model nested in another (a backbone inside a Sequential, as many Keras recipes build it)', () => {
+  it('is written as Keras nests it, respelled inside too, and reads back with the same predictions', async () => {
+    const input = tf.input({ shape: [8, 8, 3], name: 'inner_input' })
+    let y = tf.layers.conv2d({ filters: 4, kernelSize: 3, name: 'c1' }).apply(input) as tf.SymbolicTensor
+    y = tf.layers.batchNormalization({ name: 'bn1' }).apply(y) as tf.SymbolicTensor
+    y = tf.layers.activation({ activation: 'relu6', name: 'r1' }).apply(y) as tf.SymbolicTensor
+    const inner = tf.model({ inputs: input, outputs: y, name: 'backbone' })
+    inner.getLayer('c1').trainable = false
+    const outer = tf.sequential({ layers: [inner, tf.layers.flatten({ name: 'f' }), tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' })] })
+    const bn = inner.getLayer('bn1')
+    bn.setWeights(bn.getWeights().map((w, i) => tf.randomUniform(w.shape, 0.5, 1.5, 'float32', i)))
+    const file = path.join(tempDir(), 'nested.h5')
+    await writeKerasH5(outer, file)
+
+    const ours = layoutOf(file)
+    expect(ours.layer_names).toEqual(['backbone', 'f', 'out'])
+    // Keras saves a layer's trainable weights first, then the rest: the frozen conv comes after BN's gamma and beta.
+    expect(ours.layers.backbone.weights.map((w) => w[0])).toEqual(['bn1/gamma:0', 'bn1/beta:0', 'c1/kernel:0', 'c1/bias:0', 'bn1/moving_mean:0', 'bn1/moving_variance:0'])
+    const config = JSON.parse(spawnSync('/usr/bin/python3', ['-c', 'import h5py,sys; print(h5py.File(sys.argv[1])["/"].attrs["model_config"])', file], { encoding: 'utf8' }).stdout)
+    expect(config.config.layers[0].class_name).toBe('Functional')
+    expect(config.config.layers[0].config.layers.map((l: { class_name: string }) => l.class_name)).toEqual(['InputLayer', 'Conv2D', 'BatchNormalization', 'ReLU'])
+
+    const again = await readKerasModel(file)
+    const x = tf.randomUniform([2, 8, 8, 3], 0, 1, 'float32', 1)
+    expect(Array.from((again.model.predict(x) as tf.Tensor).dataSync())).toEqual(Array.from((outer.predict(x) as tf.Tensor).dataSync()))
+    outer.dispose()
+    again.model.dispose()
+  })
+})

@@ -2,6 +2,7 @@
 // reads, and the three CIFAR-10 models, saved as studio models and scored by the studio's own
 // evaluate path on the 1017-image test batch, reach the accuracy an independent NumPy forward
 // pass reached (README: 88.0 %, 88.5 %, 54.1 %, from 895, 900 and 550 correct).
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
@@ -128,5 +129,41 @@ describe('refusals', () => {
     expect(metadata.labels).toEqual(CIFAR10_CLASSES)
     expect(metadata.training).toBeNull()
     model.dispose()
+  })
+})
+
+describe('damaged weights', () => {
+  /** A copy of the ResNet-8 file changed by `edit`, a Python statement on the h5py group `w` (model_weights). */
+  function damaged(edit: string): string {
+    const copy = path.join(tempDir(), 'resnet8.h5')
+    fs.copyFileSync(file('resnet8_cifar10_keras2.4.0_functional.h5'), copy)
+    const result = spawnSync('/usr/bin/python3', ['-c', `import h5py, numpy as np\nwith h5py.File(${JSON.stringify(copy)}, 'a') as f:\n    w = f['model_weights']\n    ${edit}`], { encoding: 'utf8' })
+    if (result.status !== 0) throw new Error(result.stderr)
+    return copy
+  }
+
+  it('a tensor of the wrong shape is named with both shapes', async () => {
+    const copy = damaged("del w['dense/dense/kernel:0']; w['dense/dense'].create_dataset('kernel:0', data=np.zeros((32, 10), 'float32'))")
+    await expect(readKerasModel(copy)).rejects.toThrow(`${copy}: weight "dense/kernel:0" of layer "dense" (Dense) has shape [32,10], the layer expects [64,10]`)
+  })
+
+  it('a missing tensor, and a layer without its weights, are named', async () => {
+    const gone = damaged("del w['conv2d_1/conv2d_1/bias:0']")
+    await expect(readKerasModel(gone)).rejects.toThrow(`${gone}: weight "conv2d_1/bias:0" of layer "conv2d_1" is missing`)
+    const unlisted = damaged("w.attrs['layer_names'] = [n for n in w.attrs['layer_names'] if n != b'batch_normalization_3']")
+    await expect(readKerasModel(unlisted)).rejects.toThrow(`${unlisted}: has no weights for layer "batch_normalization_3" (BatchNormalization)`)
+  })
+
+  it('weights listed out of order are placed by their names (the Keras loader goes by list order; real files never differ)', async () => {
+    // weight_names lists moving_mean before gamma; placed by list order the predictions would change.
+    const swapped = damaged(
+      "g = w['batch_normalization']; names = list(g.attrs['weight_names']); names[0], names[2] = names[2], names[0]; g.attrs['weight_names'] = names"
+    )
+    const a = await readKerasModel(file('resnet8_cifar10_keras2.4.0_functional.h5'))
+    const b = await readKerasModel(swapped)
+    const x = tf.randomUniform([2, 32, 32, 3], 0, 255, 'float32', 4)
+    expect(Array.from((b.model.predict(x) as tf.Tensor).dataSync())).toEqual(Array.from((a.model.predict(x) as tf.Tensor).dataSync()))
+    a.model.dispose()
+    b.model.dispose()
   })
 })
