@@ -58,13 +58,15 @@ function keras2InboundNodes(nodes: unknown[]): unknown[] {
   return nodes.map((node) => {
     if (Array.isArray(node)) return node
     const { args, kwargs } = node as { args?: unknown[]; kwargs?: Json }
+    // Keras 3 writes unset call arguments (mask=None) that tfjs would pass on.
+    const callKwargs = Object.fromEntries(Object.entries(kwargs ?? {}).filter(([, value]) => value !== null))
     const inbound: unknown[] = []
     const collect = (value: unknown): void => {
       if (Array.isArray(value)) value.forEach(collect)
       else if (typeof value === 'object' && value !== null) {
         const object = value as Json
         const history = (object.config as Json | undefined)?.keras_history
-        if (object.class_name === '__keras_tensor__' && Array.isArray(history)) inbound.push([...history, kwargs ?? {}])
+        if (object.class_name === '__keras_tensor__' && Array.isArray(history)) inbound.push([...history, callKwargs])
       }
     }
     collect(args ?? [])
