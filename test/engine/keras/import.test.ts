@@ -13,6 +13,8 @@ import { evaluateModel } from '../../../src/engine/inference'
 import { readKerasModel } from '../../../src/engine/keras/import'
 import { importKerasModel } from '../../../src/engine/keras/model-io'
 import { loadModel } from '../../../src/engine/model/store'
+import { loadedView, partition, prefixSpec } from '../../../src/engine/train/partition'
+import { createPrefixRunner, disagreement, mainThreadRunner } from '../../../src/engine/train/prefix-runner'
 import { DATA, MODELS, tempDir } from '../../helpers'
 
 const KERAS = path.join(MODELS, 'keras-h5')
@@ -165,5 +167,26 @@ describe('damaged weights', () => {
     expect(Array.from((b.model.predict(x) as tf.Tensor).dataSync())).toEqual(Array.from((a.model.predict(x) as tf.Tensor).dataSync()))
     a.model.dispose()
     b.model.dispose()
+  })
+})
+
+describe('imported models on the fast frozen-layer engine', () => {
+  it.each([
+    ['resnet8_cifar10_keras2.4.0_functional.h5', 'raw', undefined],
+    ['cifar10_bn_keras2.8.0_weights_only.h5', 'unit', 'cifar10_bn_keras2.8.0_weights_only.model.json']
+  ] as const)('%s: onnxruntime runs all but its last layer, scaling "%s" included, as tfjs does', async (name, preprocess, architecture) => {
+    const { model } = await readKerasModel(file(name), { architecture: architecture && file(architecture) })
+    const view = loadedView(model, 32)
+    const part = partition(view, () => true)
+    const spec = prefixSpec(view, part, preprocess)!
+    const notices: string[] = []
+    const runner = await createPrefixRunner(spec, { inferenceBackend: 'wasm', only: 'onnx', threads: 1, onNotice: (n) => notices.push(n) })
+    expect(notices).toEqual([])
+    expect(runner.description).toMatch(/onnx/i)
+    const reference = mainThreadRunner(spec, 'wasm')
+    expect(await disagreement(spec, runner, reference)).toBeLessThan(1e-4)
+    await runner.close()
+    part.dispose()
+    model.dispose()
   })
 })
