@@ -89,6 +89,6 @@ export async function dispatch(requestId: number, body: unknown, emit: Emit): Pr
     case 'importKeras':
       return importKerasModel(command.file, command.out, command)
     case 'exportKeras':
-      return exportKerasModel(command.model, command.out).then(() => ({ file: command.out }))
+      return { file: await exportKerasModel(command.model, command.out) }
   }
 }

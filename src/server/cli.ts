@@ -260,11 +260,10 @@ export function buildProgram(): Command {
     .command('export-keras')
     .description('write a saved model as a Keras HDF5 file (keras.models.load_model reads it)')
     .requiredOption('--model <model-dir>', 'a model saved by train or import-keras')
-    .requiredOption('--out <file.h5>', 'the Keras file to write')
+    .option('--out <file.h5>', 'the Keras file to write (default: model.h5 in the model folder)')
     .action(
-      run(async (opts: { model: string; out: string }) => {
-        await exportKerasModel(opts.model, opts.out)
-        print(`wrote ${opts.out}`)
+      run(async (opts: { model: string; out?: string }) => {
+        print(`wrote ${await exportKerasModel(opts.model, opts.out)}`)
       })
     )
 

@@ -410,8 +410,8 @@ export const EngineCommand = z.discriminatedUnion('command', [
     labels: z.array(z.string().min(1).max(500)).min(2).max(100_000).optional(),
     architecture: Path.optional()
   }),
-  /** A studio model written as a Keras HDF5 file. */
-  z.object({ command: z.literal('exportKeras'), model: Path, out: Path })
+  /** A studio model written as a Keras HDF5 file (model.h5 in the model's folder when `out` is absent). */
+  z.object({ command: z.literal('exportKeras'), model: Path, out: Path.optional() })
 ])
 export type EngineCommand = z.infer<typeof EngineCommand>
 /** What a sender writes: defaults may be left out. */

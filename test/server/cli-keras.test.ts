@@ -35,6 +35,13 @@ describe('transfer-studio import-keras / export-keras', () => {
     expect(exported.stdout.trim()).toBe(`wrote ${out}`)
     const check = spawnSync('/usr/bin/python3', [path.join(import.meta.dirname, '..', 'engine', 'keras', 'keras_h5.py'), 'same-weights', RESNET8, out], { encoding: 'utf8' })
     expect(JSON.parse(check.stdout)).toMatchObject({ keys_equal: true, values_equal: true })
+
+    // Without --out the Keras file goes beside the TensorFlow.js model; the model still loads.
+    const beside = studio('export-keras', '--model', model)
+    expect(beside.code).toBe(0)
+    expect(beside.stdout.trim()).toBe(`wrote ${path.join(model, 'model.h5')}`)
+    const again = spawnSync('/usr/bin/python3', [path.join(import.meta.dirname, '..', 'engine', 'keras', 'keras_h5.py'), 'same-weights', out, path.join(model, 'model.h5')], { encoding: 'utf8' })
+    expect(JSON.parse(again.stdout)).toMatchObject({ keys_equal: true, values_equal: true })
   })
 
   it('a file that is not a Keras model is one line naming it and the reason', () => {

@@ -7,7 +7,7 @@ import path from 'node:path'
 import type * as tf from '@tensorflow/tfjs'
 import { HeadConfig, type ModelMetadata, type PreprocessMode } from '../../shared/protocol'
 import { initBackend } from '../backend'
-import { loadModel, readMetadata, saveModel } from '../model/store'
+import { loadModel, METADATA_FILE, readMetadata, saveModel } from '../model/store'
 import { APP_VERSION } from '../version'
 import { writeKerasH5 } from './export'
 import { KerasImportError, readKerasModel } from './import'
@@ -28,9 +28,24 @@ function endsInSoftmax(model: tf.LayersModel): boolean {
   return last.getClassName() === 'Softmax' || config.activation === 'softmax'
 }
 
+/**
+ * Saving replaces the folder `out` whole; a folder that holds anything but a studio model is not
+ * ours to replace.
+ */
+async function checkReplaceable(out: string): Promise<void> {
+  const entries = await fs.readdir(out).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return []
+    throw new KerasImportError(`${out}: cannot be used for the model: ${error.message}`)
+  })
+  if (entries.length > 0 && !entries.includes(METADATA_FILE)) {
+    throw new KerasImportError(`${out} already holds files and is not a Transfer Studio model folder: choose a new or empty folder`)
+  }
+}
+
 /** Imports the Keras file `file` as a studio model saved in `out`; returns its metadata. */
 export async function importKerasModel(file: string, out: string, options: KerasImportOptions): Promise<ModelMetadata> {
   await initBackend()
+  await checkReplaceable(out)
   const { model, format, kerasVersion } = await readKerasModel(file, { architecture: options.architecture })
   try {
     const refuse = (reason: string): never => {
@@ -71,12 +86,16 @@ export async function importKerasModel(file: string, out: string, options: Keras
   }
 }
 
-/** Writes the studio model in `modelDir` as the Keras HDF5 file `file`. */
-export async function exportKerasModel(modelDir: string, file: string): Promise<void> {
+/** Where export-keras writes when not told: beside the TensorFlow.js model in its folder. */
+export const KERAS_FILE = 'model.h5'
+
+/** Writes the studio model in `modelDir` as the Keras HDF5 file `file`; returns the file's path. */
+export async function exportKerasModel(modelDir: string, file = path.join(modelDir, KERAS_FILE)): Promise<string> {
   await initBackend()
   const { model } = await loadModel(modelDir)
   try {
     await writeKerasH5(model, file)
+    return file
   } finally {
     model.dispose()
   }

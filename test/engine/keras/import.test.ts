@@ -104,6 +104,15 @@ describe('refusals', () => {
     )
   })
 
+  it('a folder holding anything but a studio model is not replaced', async () => {
+    const folder = tempDir()
+    fs.writeFileSync(path.join(folder, 'notes.txt'), 'mine')
+    await expect(importKerasModel(file('resnet8_cifar10_keras2.4.0_functional.h5'), folder, { preprocess: 'raw' })).rejects.toThrow(
+      `${folder} already holds files and is not a Transfer Studio model folder: choose a new or empty folder`
+    )
+    expect(fs.readdirSync(folder)).toEqual(['notes.txt'])
+  })
+
   it('a layer TensorFlow.js lacks is named with its class', async () => {
     const dir = tempDir()
     const json = JSON.parse(fs.readFileSync(file('cifar10_bn_keras2.8.0_weights_only.model.json'), 'utf8'))
