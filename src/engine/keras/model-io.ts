@@ -34,7 +34,7 @@ function endsInSoftmax(model: tf.LayersModel): boolean {
  */
 async function checkReplaceable(out: string): Promise<void> {
   const entries = await fs.readdir(out).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return []
+    if (error.code === 'ENOENT') return [] as string[]
     throw new KerasImportError(`${out}: cannot be used for the model: ${error.message}`)
   })
   if (entries.length > 0 && !entries.includes(METADATA_FILE)) {
