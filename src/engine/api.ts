@@ -15,6 +15,7 @@ import { summarize } from './model/summary'
 
 export { classifyImageNet } from './imagenet'
 export { evaluateModel, predictWithModel } from './inference'
+export { exportKerasModel, importKerasModel, type KerasImportOptions } from './keras/model-io'
 export { listRuns, readEvaluation } from './runs'
 export { readMetadata } from './model/store'
 export { train, type TrainOptions, type TrainResult } from './train/trainer'

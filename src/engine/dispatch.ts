@@ -6,7 +6,9 @@ import {
   describeModel,
   engineInfo,
   evaluateModel,
+  exportKerasModel,
   findLearningRate,
+  importKerasModel,
   listBackbones,
   listImages,
   listRuns,
@@ -94,5 +96,9 @@ export async function dispatch(requestId: number, body: unknown, emit: Emit): Pr
       return listRuns()
     case 'readModel':
       return readMetadata(command.model)
+    case 'importKeras':
+      return importKerasModel(command.file, command.out, command)
+    case 'exportKeras':
+      return { file: await exportKerasModel(command.model, command.out) }
   }
 }

@@ -18,6 +18,10 @@ export function preprocess(pixels: tf.Tensor, mode: PreprocessMode): tf.Tensor {
         return x.reverse(-1).sub(tf.tensor1d(CAFFE_BGR_MEAN))
       case 'torch':
         return x.div(255).sub(tf.tensor1d(TORCH_MEAN)).div(tf.tensor1d(TORCH_STD))
+      case 'unit':
+        return x.div(255)
+      case 'raw':
+        return x
     }
   })
 }

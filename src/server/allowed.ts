@@ -88,6 +88,12 @@ export async function admit(body: unknown, folders: AllowedFolders): Promise<Eng
     case 'readModel':
       await check(command.model)
       break
+    case 'importKeras':
+      await Promise.all([check(command.file), check(command.out), check(command.architecture)])
+      break
+    case 'exportKeras':
+      await Promise.all([check(command.model), check(command.out)])
+      break
   }
   return body as EngineCommandInput
 }

@@ -1,13 +1,14 @@
 // The `transfer-studio` command line (contract in DESIGN.md). Each command runs the engine in
 // this process: a terminal session has no window to protect from a crash.
+import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { BACKBONES } from '../engine/backbones/registry'
-import { classifyImageNet, engineInfo, evaluateModel, findLearningRate, predictWithModel, scanDataset, train } from '../engine/api'
+import { classifyImageNet, engineInfo, evaluateModel, exportKerasModel, findLearningRate, importKerasModel, predictWithModel, scanDataset, train } from '../engine/api'
 import { studioHome } from '../engine/home'
 import { APP_VERSION } from '../engine/version'
-import type { DownloadProgress, TrainEvent } from '../shared/protocol'
+import type { DownloadProgress, PreprocessMode, TrainEvent } from '../shared/protocol'
 import { formatEvaluation, formatInfo, formatLrFinder, formatPrediction, formatScan, formatTrainEvent } from './format'
 import { startServer } from './serve'
 import { parseAugment, parseDense, parseFreeze, trainConfigFromFlags, type TrainFlags } from './train-options'
@@ -55,6 +56,30 @@ function fraction(value: string): number {
   const n = Number(value)
   if (!(n > 0 && n < 1)) throw new InvalidArgumentError('must be a number between 0 and 1, such as 0.2')
   return n
+}
+
+// The input scalings a Keras model may have been trained with, by the names people use for them.
+const SCALINGS: Record<string, PreprocessMode> = { '0..1': 'unit', unit: 'unit', '-1..1': 'tf', tf: 'tf', raw: 'raw', '0..255': 'raw', caffe: 'caffe', torch: 'torch' }
+
+function scaling(value: string): PreprocessMode {
+  const mode = SCALINGS[value]
+  if (!mode) throw new InvalidArgumentError(`must be one of ${Object.keys(SCALINGS).join(', ')}`)
+  return mode
+}
+
+/** "a,b,c", or "@file" with one label per line. */
+function labelList(value: string): string[] {
+  let text = value
+  if (value.startsWith('@')) {
+    try {
+      text = fs.readFileSync(value.slice(1), 'utf8')
+    } catch (error) {
+      throw new InvalidArgumentError(`cannot read ${value.slice(1)}: ${(error as Error).message}`)
+    }
+  }
+  const labels = text.split(value.startsWith('@') ? /\r?\n/ : ',').map((l) => l.trim()).filter((l) => l.length > 0)
+  if (labels.length < 2) throw new InvalidArgumentError('needs at least two labels')
+  return labels
 }
 
 /** Download progress on stderr, so stdout stays clean for --json consumers. */
@@ -236,6 +261,36 @@ export function buildProgram(): Command {
         const report = await evaluateModel(opts.model, opts.data)
         if (opts.json) printJson(report)
         else print(formatEvaluation(report))
+      })
+    )
+
+  program
+    .command('import-keras')
+    .description('import a Keras model file (.h5 or .keras) as a model that predict and evaluate use')
+    .argument('<file>', 'a Keras model: model.save() .h5 or .keras, or a save_weights() .h5 with --architecture')
+    .requiredOption('--preprocess <scaling>', 'how the model expects pixels: 0..1, -1..1, raw (0..255), caffe or torch', scaling)
+    .requiredOption('--out <model-dir>', 'where to save the imported model')
+    .option('--labels <names>', 'class names in output order, comma-separated or @file with one per line (default 0, 1, …)', labelList)
+    .option('--architecture <json>', 'the model.to_json() file of a weights-only .h5')
+    .option('--json', 'print the saved metadata as one JSON object')
+    .action(
+      run(async (file: string, opts: { preprocess: PreprocessMode; out: string; labels?: string[]; architecture?: string; json?: boolean }) => {
+        const metadata = await importKerasModel(file, opts.out, opts)
+        if (opts.json) return printJson(metadata)
+        const source = metadata.source!
+        print(`imported ${file} (${source.format}, Keras ${source.kerasVersion ?? 'version not recorded'}) into ${opts.out}`)
+        print(`  ${metadata.labels.length} classes, ${metadata.inputSize}x${metadata.inputSize} RGB input, preprocessing "${metadata.preprocess}"`)
+      })
+    )
+
+  program
+    .command('export-keras')
+    .description('write a saved model as a Keras HDF5 file (keras.models.load_model reads it)')
+    .requiredOption('--model <model-dir>', 'a model saved by train or import-keras')
+    .option('--out <file.h5>', 'the Keras file to write (default: model.h5 in the model folder)')
+    .action(
+      run(async (opts: { model: string; out?: string }) => {
+        print(`wrote ${await exportKerasModel(opts.model, opts.out)}`)
       })
     )
 

@@ -3,7 +3,9 @@
 // inferred from that schema so the two can never drift apart.
 import { z } from 'zod'
 
-export const PreprocessMode = z.enum(['tf', 'caffe', 'torch'])
+// Keras' preprocess_input modes (tf: -1..1), plus the scalings Keras models of one's own use:
+// unit (x / 255, 0..1) and raw (0..255 as they are).
+export const PreprocessMode = z.enum(['tf', 'caffe', 'torch', 'unit', 'raw'])
 export type PreprocessMode = z.infer<typeof PreprocessMode>
 
 export const BackendInfo = z.object({
@@ -292,7 +294,12 @@ export const ModelMetadata = z.object({
   head: HeadConfig,
   freeze: FreezeSpec,
   frozenLayers: z.array(z.string()),
-  training: TrainConfig.omit({ out: true }),
+  /** How it was trained here; null for a model imported from a Keras file and not trained since. */
+  training: TrainConfig.omit({ out: true }).nullable(),
+  /** The Keras file an imported model came from. */
+  source: z
+    .object({ kind: z.literal('keras'), file: z.string(), format: z.string(), kerasVersion: z.string().nullable(), sha256: z.string() })
+    .optional(),
   metrics: z.object({
     loss: z.number().nullable(),
     acc: z.number().nullable(),
@@ -416,7 +423,18 @@ export const EngineCommand = z.discriminatedUnion('command', [
   z.object({ command: z.literal('evaluateModel'), model: Path, data: Path }),
   z.object({ command: z.literal('readEvaluation'), runDir: Path }),
   z.object({ command: z.literal('listRuns') }),
-  z.object({ command: z.literal('readModel'), model: Path })
+  z.object({ command: z.literal('readModel'), model: Path }),
+  /** A Keras model file (.h5, .keras; or save_weights .h5 + its to_json architecture) saved as a studio model in `out`. */
+  z.object({
+    command: z.literal('importKeras'),
+    file: Path,
+    out: Path,
+    preprocess: PreprocessMode,
+    labels: z.array(z.string().min(1).max(500)).min(2).max(100_000).optional(),
+    architecture: Path.optional()
+  }),
+  /** A studio model written as a Keras HDF5 file (model.h5 in the model's folder when `out` is absent). */
+  z.object({ command: z.literal('exportKeras'), model: Path, out: Path.optional() })
 ])
 export type EngineCommand = z.infer<typeof EngineCommand>
 /** What a sender writes: defaults may be left out. */

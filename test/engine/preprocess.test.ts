@@ -30,4 +30,9 @@ describe('Keras preprocess_input modes', () => {
     expect(out[1]).toBeCloseTo((128 / 255 - 0.456) / 0.224, 5)
     expect(out[2]).toBeCloseTo((0 - 0.406) / 0.225, 5)
   })
+
+  it('"unit" scales to [0, 1] and "raw" leaves 0..255 as it is (imported Keras models of one\'s own)', async () => {
+    expect(await values(preprocess(pixel(), 'unit'))).toEqual([1, 128 / 255, 0].map((v) => Math.fround(v)))
+    expect(await values(preprocess(pixel(), 'raw'))).toEqual([255, 128, 0])
+  })
 })

@@ -283,6 +283,10 @@ class GraphBuilder {
         const unit = this.node('Div', [x, this.add([], Float32Array.of(255))])
         return this.node('Div', [this.node('Sub', [unit, channels([0.485, 0.456, 0.406])]), channels([0.229, 0.224, 0.225])])
       }
+      case 'unit':
+        return this.node('Div', [x, this.add([], Float32Array.of(255))])
+      case 'raw':
+        return x
     }
   }
 
