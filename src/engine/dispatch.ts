@@ -1,6 +1,7 @@
 // Turns one validated protocol command into an engine call. Kept apart from the transport so the
 // same code serves Electron's utilityProcess, a forked child and tests.
-import { describeSchemaError, EngineCommand, type EngineEvent } from '../shared/protocol'
+import { describeSchemaError, EngineCommand, type DownloadProgress, type EngineEvent, type TrainEvent } from '../shared/protocol'
+import type { CommandName, CommandOf, CommandResult, TrainOutcome } from '../shared/results'
 import {
   classifyImageNet,
   describeModel,
@@ -16,7 +17,8 @@ import {
   readEvaluation,
   readMetadata,
   scanDataset,
-  train
+  train,
+  type TrainResult
 } from './api'
 
 export class ProtocolError extends Error {
@@ -28,77 +30,70 @@ export type Emit = (event: EngineEvent) => void
 // One training run at a time: the two cores are its, and Stop must know what it stops.
 let training: AbortController | null = null
 
+
+interface Context {
+  requestId: number
+  emit: Emit
+}
+
+type Handlers = { [C in CommandName]: (command: CommandOf<C>, context: Context) => Promise<CommandResult<C>> }
+
+/** One training-like run at a time (training or the learning-rate finder), so Stop knows what it stops. */
+async function exclusive<T>(what: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  if (training) throw new Error(`A training run is already in progress: stop it before ${what}`)
+  training = new AbortController()
+  try {
+    return await run(training.signal)
+  } finally {
+    training = null
+  }
+}
+
+const download = ({ requestId, emit }: Context) => (progress: DownloadProgress) => emit({ event: 'download', requestId, progress })
+const trainEvents = ({ requestId, emit }: Context) => (data: TrainEvent) => emit({ event: 'train', requestId, data })
+
+const handlers: Handlers = {
+  info: () => engineInfo(),
+  listBackbones: () => listBackbones(),
+  scan: (command, { requestId, emit }) =>
+    scanDataset(command.dir, { valSplit: command.valSplit, seed: command.seed, onProgress: (progress) => emit({ event: 'scan', requestId, progress }) }),
+  listImages: (command) => listImages(command.dir, command.split, command.label, command.offset, command.limit),
+  classifyImageNet: (command, context) => classifyImageNet(command.backbone, command.files, { top: command.top, onProgress: download(context) }),
+  classifyImages: async (command, context) => {
+    const images = command.images.map((image) => ({ name: image.name, bytes: Buffer.from(image.data, 'base64') }))
+    if (command.model) return predictWithModel(command.model, images, command.top)
+    if (command.backbone) return classifyImageNet(command.backbone, images, { top: command.top, onProgress: download(context) })
+    throw new ProtocolError('classifyImages needs a model or a backbone')
+  },
+  describeModel: (command) => describeModel(command),
+  train: (command, context) =>
+    exclusive('starting another', async (signal) => withoutModel(await train(command.config, { signal, onEvent: trainEvents(context) }))),
+  resumeTraining: (command, context) =>
+    exclusive('resuming one', async (signal) => withoutModel(await train(null, { signal, resume: command.runDir, onEvent: trainEvents(context) }))),
+  findLearningRate: (command, context) =>
+    exclusive('finding a learning rate (they would compete for the same cores)', (signal) => findLearningRate(command.config, { signal, onEvent: trainEvents(context) })),
+  stopTraining: async () => {
+    training?.abort()
+    return { stopping: training !== null }
+  },
+  evaluateModel: (command) => evaluateModel(command.model, command.data),
+  readEvaluation: (command) => readEvaluation(command.runDir),
+  listRuns: () => listRuns(),
+  readModel: (command) => readMetadata(command.model),
+  importKeras: (command) => importKerasModel(command.file, command.out, command),
+  exportKeras: async (command) => ({ file: await exportKerasModel(command.model, command.out) })
+}
+
+/** The result without the live model a caller in this process may keep (nothing else crosses a wire). */
+function withoutModel({ model: _model, ...outcome }: TrainResult): TrainOutcome {
+  return outcome
+}
+
 /** Validates `body` (anything that arrived on the wire) and runs it. */
-export async function dispatch(requestId: number, body: unknown, emit: Emit): Promise<unknown> {
+export async function dispatch(requestId: number, body: unknown, emit: Emit): Promise<CommandResult<CommandName>> {
   const parsed = EngineCommand.safeParse(body)
   if (!parsed.success) throw new ProtocolError(`Refused a malformed command: ${describeSchemaError(parsed.error)}`)
   const command = parsed.data
-  switch (command.command) {
-    case 'info':
-      return engineInfo()
-    case 'listBackbones':
-      return listBackbones()
-    case 'scan':
-      return scanDataset(command.dir, {
-        valSplit: command.valSplit,
-        seed: command.seed,
-        onProgress: (progress) => emit({ event: 'scan', requestId, progress })
-      })
-    case 'listImages':
-      return listImages(command.dir, command.split, command.label, command.offset, command.limit)
-    case 'classifyImageNet':
-      return classifyImageNet(command.backbone, command.files, {
-        top: command.top,
-        onProgress: (progress) => emit({ event: 'download', requestId, progress })
-      })
-    case 'classifyImages': {
-      const images = command.images.map((image) => ({ name: image.name, bytes: Buffer.from(image.data, 'base64') }))
-      if (command.model) return predictWithModel(command.model, images, command.top)
-      if (command.backbone) {
-        return classifyImageNet(command.backbone, images, { top: command.top, onProgress: (progress) => emit({ event: 'download', requestId, progress }) })
-      }
-      throw new ProtocolError('classifyImages needs a model or a backbone')
-    }
-    case 'describeModel':
-      return describeModel(command)
-    case 'train':
-    case 'resumeTraining': {
-      if (training) throw new Error('A training run is already in progress: stop it first')
-      training = new AbortController()
-      try {
-        const result = await train(command.command === 'train' ? command.config : null, {
-          signal: training.signal,
-          resume: command.command === 'resumeTraining' ? command.runDir : undefined,
-          onEvent: (data) => emit({ event: 'train', requestId, data })
-        })
-        return { ...result, model: undefined }
-      } finally {
-        training = null
-      }
-    }
-    case 'findLearningRate': {
-      if (training) throw new Error('A training run is in progress: the learning-rate finder would compete for the same cores')
-      training = new AbortController()
-      try {
-        return await findLearningRate(command.config, { signal: training.signal, onEvent: (data) => emit({ event: 'train', requestId, data }) })
-      } finally {
-        training = null
-      }
-    }
-    case 'stopTraining':
-      training?.abort()
-      return { stopping: training !== null }
-    case 'evaluateModel':
-      return evaluateModel(command.model, command.data)
-    case 'readEvaluation':
-      return readEvaluation(command.runDir)
-    case 'listRuns':
-      return listRuns()
-    case 'readModel':
-      return readMetadata(command.model)
-    case 'importKeras':
-      return importKerasModel(command.file, command.out, command)
-    case 'exportKeras':
-      return { file: await exportKerasModel(command.model, command.out) }
-  }
+  const handler = handlers[command.command] as (command: EngineCommand, context: Context) => Promise<CommandResult<CommandName>>
+  return handler(command, { requestId, emit })
 }

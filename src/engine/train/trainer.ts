@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
+import type { TrainOutcome } from '../../shared/results'
 import { describeSchemaError, TrainConfig, type EpochMetrics, type ModelMetadata, type TrainConfigInput, type TrainEvent } from '../../shared/protocol'
 import { initBackend } from '../backend'
 import { studioHome } from '../home'
@@ -40,15 +41,8 @@ export interface TrainOptions {
   keepModel?: boolean
 }
 
-export interface TrainResult {
-  runDir: string
-  modelDir: string
-  history: EpochMetrics[]
-  path: 'cached-features' | 'end-to-end'
-  stopped: 'completed' | 'early-stopping' | 'stopped'
-  valAcc: number | null
-  testAcc: number | null
-  seconds: number
+/** What a run ends with (the protocol's TrainOutcome), and the live model when asked for. */
+export interface TrainResult extends TrainOutcome {
   /** The trained model, when TrainOptions.keepModel asked for it. */
   model?: TransferModel
 }

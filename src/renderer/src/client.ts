@@ -1,9 +1,11 @@
 // The one way the renderer talks to the engine, whichever host it runs in: Electron's preload
 // (window.studio) or, in a browser, the headless server's WebSocket with its token.
-import type { EngineCommandInput, EngineEvent } from '../../shared/protocol'
+import type { EngineEvent } from '../../shared/protocol'
+import type { CommandInputOf, CommandName, CommandResult } from '../../shared/results'
 
 export interface Client {
-  request<T = unknown>(command: EngineCommandInput): Promise<T>
+  /** Sends one command; answers with that command's result type (src/shared/results.ts). */
+  request<C extends CommandName>(command: CommandInputOf<C>): Promise<CommandResult<C>>
   onEvent(listener: (event: EngineEvent) => void): () => void
   /** URL of a thumbnail the host makes for an image in an opened folder. */
   thumbnailUrl(file: string, size: number): string
@@ -45,11 +47,11 @@ function browserClient(): Client {
 
   return {
     host: 'browser',
-    async request<T>(command: EngineCommandInput): Promise<T> {
+    async request<C extends CommandName>(command: CommandInputOf<C>): Promise<CommandResult<C>> {
       socket ??= connect()
       const ws = await socket
       const id = nextId++
-      return new Promise<T>((resolve, reject) => {
+      return new Promise<CommandResult<C>>((resolve, reject) => {
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
         ws.send(JSON.stringify({ id, body: command }))
       })
@@ -66,7 +68,7 @@ function electronClient(): Client {
   const studio = window.studio
   return {
     host: 'electron',
-    request: <T>(command: EngineCommandInput) => studio.request(command) as Promise<T>,
+    request: <C extends CommandName>(command: CommandInputOf<C>) => studio.request(command) as Promise<CommandResult<C>>,
     onEvent: (listener) => studio.onEvent(listener),
     thumbnailUrl: (file, size) => `studio-thumb://image/?size=${size}&path=${encodeURIComponent(file)}`,
     chooseFolder: () => studio.chooseFolder()

@@ -1,7 +1,7 @@
 // The dataset the user opened: its scan report and the images of the class being browsed.
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import type { DatasetReport, ImagePage, SplitName } from '../../../shared/protocol'
+import type { DatasetReport, SplitName } from '../../../shared/protocol'
 import { client } from '../client'
 
 export const useDatasetStore = defineStore('dataset', () => {
@@ -34,7 +34,7 @@ export const useDatasetStore = defineStore('dataset', () => {
     error.value = null
     progress.value = { filesSeen: 0, imagesFound: 0 }
     try {
-      report.value = await client.request<DatasetReport>({ command: 'scan', dir: dir.value })
+      report.value = await client.request({ command: 'scan', dir: dir.value })
       dir.value = report.value.root
       await browse('train', report.value.classes[0])
     } catch (e) {
@@ -48,7 +48,7 @@ export const useDatasetStore = defineStore('dataset', () => {
   async function browse(which: SplitName, name: string): Promise<void> {
     split.value = which
     label.value = name
-    const page = await client.request<ImagePage>({ command: 'listImages', dir: dir.value, split: which, label: name, offset: 0, limit: 100_000 })
+    const page = await client.request({ command: 'listImages', dir: dir.value, split: which, label: name, offset: 0, limit: 100_000 })
     images.value = page.files
     imageCount.value = page.total
   }

@@ -16,8 +16,8 @@ export const useEngineStore = defineStore('engine', () => {
 
   async function refresh(): Promise<void> {
     try {
-      backend.value = await client.request<BackendInfo>({ command: 'info' })
-      backbones.value = await client.request<BackboneInfo[]>({ command: 'listBackbones' })
+      backend.value = await client.request({ command: 'info' })
+      backbones.value = await client.request({ command: 'listBackbones' })
       error.value = null
     } catch (e) {
       error.value = (e as Error).message

@@ -33,7 +33,7 @@ export const useModelStore = defineStore('model', () => {
     loading.value = true
     error.value = null
     try {
-      summary.value = await client.request<ModelSummary>({ command: 'describeModel', backbone: backbone.value, head: head.value, freeze: { kind: 'all' }, classes })
+      summary.value = await client.request({ command: 'describeModel', backbone: backbone.value, head: head.value, freeze: { kind: 'all' }, classes })
       frozen.value = new Set(layers.value.filter((l) => !l.trainable).map((l) => l.name))
     } catch (e) {
       error.value = (e as Error).message

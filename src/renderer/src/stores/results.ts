@@ -30,7 +30,7 @@ export const useResultsStore = defineStore('results', () => {
 
   async function loadEvaluation(runDir: string): Promise<void> {
     try {
-      evaluation.value = await client.request<EvaluationReport>({ command: 'readEvaluation', runDir })
+      evaluation.value = await client.request({ command: 'readEvaluation', runDir })
       evaluationError.value = null
     } catch (e) {
       evaluationError.value = (e as Error).message
@@ -53,7 +53,7 @@ export const useResultsStore = defineStore('results', () => {
       for (const batch of uploadBatches(sendable.map((i) => files[i].size))) {
         const chosen = batch.map((b) => sendable[b])
         const images = await Promise.all(chosen.map(async (i) => ({ name: files[i].name, data: await toBase64(files[i]) })))
-        const results = await client.request<PredictionResult[]>({ command: 'classifyImages', images, top: 5, ...target })
+        const results = await client.request({ command: 'classifyImages', images, top: 5, ...target })
         results.forEach((result, j) => (entries[chosen[j]].result = result))
         predictions.value = [...predictions.value]
       }
@@ -66,7 +66,7 @@ export const useResultsStore = defineStore('results', () => {
   }
 
   async function loadRuns(): Promise<void> {
-    runs.value = await client.request<RunSummary[]>({ command: 'listRuns' })
+    runs.value = await client.request({ command: 'listRuns' })
   }
 
   return { evaluation, evaluationError, predictions, predicting, predictError, predictModel, models, offerModel, runs, loadEvaluation, classify, loadRuns }

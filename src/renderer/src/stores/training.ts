@@ -3,6 +3,7 @@
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef, triggerRef } from 'vue'
 import type { Augmentation, EpochMetrics, LrFinderResult, TrainConfigInput, TrainEvent } from '../../../shared/protocol'
+import type { TrainOutcome } from '../../../shared/results'
 import { client } from '../client'
 import { useDatasetStore } from './dataset'
 import { useModelStore } from './model'
@@ -19,14 +20,6 @@ export interface Settings {
   seed: number
 }
 
-interface TrainOutcome {
-  runDir: string
-  modelDir: string
-  stopped: string
-  valAcc: number | null
-  testAcc: number | null
-  seconds: number
-}
 
 export const useTrainingStore = defineStore('training', () => {
   const settings = ref<Settings>({
@@ -126,7 +119,7 @@ export const useTrainingStore = defineStore('training', () => {
     }
     path.value = null
     try {
-      outcome.value = await client.request<TrainOutcome>(resumeDir ? { command: 'resumeTraining', runDir: resumeDir } : { command: 'train', config: config() })
+      outcome.value = await client.request(resumeDir ? { command: 'resumeTraining', runDir: resumeDir } : { command: 'train', config: config() })
       lastRunDir.value = outcome.value.runDir
     } catch (e) {
       error.value = (e as Error).message
@@ -142,7 +135,7 @@ export const useTrainingStore = defineStore('training', () => {
     error.value = null
     lrFinder.value = null
     try {
-      lrFinder.value = await client.request<LrFinderResult>({ command: 'findLearningRate', config: config() })
+      lrFinder.value = await client.request({ command: 'findLearningRate', config: config() })
       status.value = lrFinder.value.suggestion === null ? 'The loss did not fall at any learning rate tried' : `Suggested learning rate: ${lrFinder.value.suggestion.toPrecision(2)}`
     } catch (e) {
       error.value = (e as Error).message
