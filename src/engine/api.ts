@@ -29,23 +29,37 @@ export async function listBackbones(home = studioHome()): Promise<BackboneInfo[]
   return Promise.all(BACKBONES.map(async (spec) => ({ ...spec, cached: await isCached(spec, home) })))
 }
 
-// The datasets scanned last, so the thumbnail grid can page through one without scanning again.
-const scanned = new Map<string, Dataset>()
-const SCANNED_KEPT = 2
+/** The datasets scanned last, so the thumbnail grid can page through one without scanning again. */
+export class ScannedDatasets {
+  private readonly kept = new Map<string, Dataset>()
+  constructor(private readonly limit = 2) {}
 
-export async function scanDataset(dir: string, options: ScanOptions = {}): Promise<DatasetReport> {
+  remember(dataset: Dataset): void {
+    this.kept.delete(dataset.report.root)
+    this.kept.set(dataset.report.root, dataset)
+    while (this.kept.size > this.limit) this.kept.delete(this.kept.keys().next().value!)
+  }
+
+  get(root: string): Dataset | undefined {
+    return this.kept.get(root)
+  }
+
+  clear(): void {
+    this.kept.clear()
+  }
+}
+
+export async function scanDataset(dir: string, options: ScanOptions = {}, kept?: ScannedDatasets): Promise<DatasetReport> {
   const dataset = await loadDataset(dir, options)
-  scanned.delete(dataset.report.root)
-  scanned.set(dataset.report.root, dataset)
-  while (scanned.size > SCANNED_KEPT) scanned.delete(scanned.keys().next().value!)
+  kept?.remember(dataset)
   return dataset.report
 }
 
-/** One page of the images of `label` in `split`. */
-export async function listImages(dir: string, split: SplitName, label: string, offset: number, limit: number): Promise<ImagePage> {
+/** One page of the images of `label` in `split` (scanning the folder first when `kept` lacks it). */
+export async function listImages(kept: ScannedDatasets, dir: string, split: SplitName, label: string, offset: number, limit: number): Promise<ImagePage> {
   const root = path.resolve(dir)
-  if (!scanned.has(root)) await scanDataset(root)
-  const dataset = scanned.get(root)!
+  if (!kept.get(root)) await scanDataset(root, {}, kept)
+  const dataset = kept.get(root)!
   const index = dataset.classes.indexOf(label)
   if (index < 0) throw new Error(`No class "${label}" in ${root}`)
   const items = dataset[split].filter((item) => item.label === index)

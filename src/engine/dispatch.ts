@@ -17,6 +17,7 @@ import {
   readEvaluation,
   readMetadata,
   scanDataset,
+  ScannedDatasets,
   train,
   type TrainResult
 } from './api'
@@ -27,27 +28,14 @@ export class ProtocolError extends Error {
 
 export type Emit = (event: EngineEvent) => void
 
-// One training run at a time: the two cores are its, and Stop must know what it stops.
-let training: AbortController | null = null
-
 
 interface Context {
   requestId: number
   emit: Emit
+  session: EngineSession
 }
 
 type Handlers = { [C in CommandName]: (command: CommandOf<C>, context: Context) => Promise<CommandResult<C>> }
-
-/** One training-like run at a time (training or the learning-rate finder), so Stop knows what it stops. */
-async function exclusive<T>(what: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  if (training) throw new Error(`A training run is already in progress: stop it before ${what}`)
-  training = new AbortController()
-  try {
-    return await run(training.signal)
-  } finally {
-    training = null
-  }
-}
 
 const download = ({ requestId, emit }: Context) => (progress: DownloadProgress) => emit({ event: 'download', requestId, progress })
 const trainEvents = ({ requestId, emit }: Context) => (data: TrainEvent) => emit({ event: 'train', requestId, data })
@@ -55,9 +43,9 @@ const trainEvents = ({ requestId, emit }: Context) => (data: TrainEvent) => emit
 const handlers: Handlers = {
   info: () => engineInfo(),
   listBackbones: () => listBackbones(),
-  scan: (command, { requestId, emit }) =>
-    scanDataset(command.dir, { valSplit: command.valSplit, seed: command.seed, onProgress: (progress) => emit({ event: 'scan', requestId, progress }) }),
-  listImages: (command) => listImages(command.dir, command.split, command.label, command.offset, command.limit),
+  scan: (command, { requestId, emit, session }) =>
+    scanDataset(command.dir, { valSplit: command.valSplit, seed: command.seed, onProgress: (progress) => emit({ event: 'scan', requestId, progress }) }, session.datasets),
+  listImages: (command, { session }) => listImages(session.datasets, command.dir, command.split, command.label, command.offset, command.limit),
   classifyImageNet: (command, context) => classifyImageNet(command.backbone, command.files, { top: command.top, onProgress: download(context) }),
   classifyImages: async (command, context) => {
     const images = command.images.map((image) => ({ name: image.name, bytes: Buffer.from(image.data, 'base64') }))
@@ -67,15 +55,14 @@ const handlers: Handlers = {
   },
   describeModel: (command) => describeModel(command),
   train: (command, context) =>
-    exclusive('starting another', async (signal) => withoutModel(await train(command.config, { signal, onEvent: trainEvents(context) }))),
+    context.session.exclusive('starting another', async (signal) => withoutModel(await train(command.config, { signal, onEvent: trainEvents(context) }))),
   resumeTraining: (command, context) =>
-    exclusive('resuming one', async (signal) => withoutModel(await train(null, { signal, resume: command.runDir, onEvent: trainEvents(context) }))),
+    context.session.exclusive('resuming one', async (signal) => withoutModel(await train(null, { signal, resume: command.runDir, onEvent: trainEvents(context) }))),
   findLearningRate: (command, context) =>
-    exclusive('finding a learning rate (they would compete for the same cores)', (signal) => findLearningRate(command.config, { signal, onEvent: trainEvents(context) })),
-  stopTraining: async () => {
-    training?.abort()
-    return { stopping: training !== null }
-  },
+    context.session.exclusive('finding a learning rate (they would compete for the same cores)', (signal) =>
+      findLearningRate(command.config, { signal, onEvent: trainEvents(context) })
+    ),
+  stopTraining: async (_command, { session }) => ({ stopping: session.stop() }),
   evaluateModel: (command) => evaluateModel(command.model, command.data),
   readEvaluation: (command) => readEvaluation(command.runDir),
   listRuns: () => listRuns(),
@@ -89,11 +76,44 @@ function withoutModel({ model: _model, ...outcome }: TrainResult): TrainOutcome 
   return outcome
 }
 
-/** Validates `body` (anything that arrived on the wire) and runs it. */
-export async function dispatch(requestId: number, body: unknown, emit: Emit): Promise<CommandResult<CommandName>> {
-  const parsed = EngineCommand.safeParse(body)
-  if (!parsed.success) throw new ProtocolError(`Refused a malformed command: ${describeSchemaError(parsed.error)}`)
-  const command = parsed.data
-  const handler = handlers[command.command] as (command: EngineCommand, context: Context) => Promise<CommandResult<CommandName>>
-  return handler(command, { requestId, emit })
+/**
+ * The engine's state for one host connection: the run in progress and the datasets scanned last.
+ * The engine process makes one at start; tests make fresh ones.
+ */
+export class EngineSession {
+  /** The training run or learning-rate search in progress: one at a time, the cores are its. */
+  private running: AbortController | null = null
+  readonly datasets = new ScannedDatasets()
+
+  /** Validates `body` (anything that arrived on the wire) and runs it. */
+  async dispatch(requestId: number, body: unknown, emit: Emit): Promise<CommandResult<CommandName>> {
+    const parsed = EngineCommand.safeParse(body)
+    if (!parsed.success) throw new ProtocolError(`Refused a malformed command: ${describeSchemaError(parsed.error)}`)
+    const command = parsed.data
+    const handler = handlers[command.command] as (command: EngineCommand, context: Context) => Promise<CommandResult<CommandName>>
+    return handler(command, { requestId, emit, session: this })
+  }
+
+  /** Runs `run` unless another run is in progress; Stop aborts its signal. */
+  async exclusive<T>(what: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.running) throw new Error(`A training run is already in progress: stop it before ${what}`)
+    const controller = new AbortController()
+    this.running = controller
+    try {
+      return await run(controller.signal)
+    } finally {
+      this.running = null
+    }
+  }
+
+  /** Asks the run in progress to stop after its current batch; false when there is none. */
+  stop(): boolean {
+    this.running?.abort()
+    return this.running !== null
+  }
+
+  close(): void {
+    this.stop()
+    this.datasets.clear()
+  }
 }

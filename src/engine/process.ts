@@ -2,7 +2,7 @@
 // headless server with child_process.fork; both speak the protocol of src/shared. A crash here
 // ends this process only, never the window.
 import { EngineRequest, type EngineEvent, type EngineReply } from '../shared/protocol'
-import { dispatch } from './dispatch'
+import { EngineSession } from './dispatch'
 
 interface Transport {
   send(message: EngineReply | EngineEvent): void
@@ -27,6 +27,8 @@ function transport(): Transport {
 }
 
 const channel = transport()
+const session = new EngineSession()
+process.once('disconnect', () => session.close())
 
 channel.onMessage(async (message) => {
   const request = EngineRequest.safeParse(message)
@@ -37,7 +39,7 @@ channel.onMessage(async (message) => {
   }
   const { id, body } = request.data
   try {
-    const result = await dispatch(id, body, (event) => channel.send(event))
+    const result = await session.dispatch(id, body, (event) => channel.send(event))
     channel.send({ id, ok: true, result })
   } catch (error) {
     channel.send({ id, ok: false, error: (error as Error).message })

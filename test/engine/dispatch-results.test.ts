@@ -4,8 +4,10 @@ import path from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { EngineEvent } from '../../src/shared/protocol'
 import { CommandResults, type CommandName } from '../../src/shared/results'
-import { dispatch } from '../../src/engine/dispatch'
+import { EngineSession } from '../../src/engine/dispatch'
 import { DATA, tempDir, weightsMirror } from '../helpers'
+
+const session = new EngineSession()
 
 const weather = path.join(DATA, 'mini', 'weather')
 const events: EngineEvent[] = []
@@ -16,7 +18,7 @@ beforeAll(() => {
 })
 
 async function answer(command: { command: CommandName } & Record<string, unknown>) {
-  const result = await dispatch(1, command, (event) => events.push(event))
+  const result = await session.dispatch(1, command, (event) => events.push(event))
   const parsed = CommandResults[command.command].safeParse(result)
   expect(parsed.error?.issues ?? [], command.command).toEqual([])
   return result
@@ -36,6 +38,17 @@ describe('engine answers match the result schemas', () => {
     await answer({ command: 'listRuns' })
     await answer({ command: 'stopTraining' })
     expect(events.some((e) => e.event === 'train')).toBe(true)
+  })
+
+  it('keeps one run at a time per session, and a fresh session starts with none', async () => {
+    let release = (): void => {}
+    const busy = session.exclusive('a test', () => new Promise<void>((resolve) => (release = resolve)))
+    await expect(session.exclusive('another', async () => 1)).rejects.toThrow(/already in progress: stop it before another/)
+    expect(await new EngineSession().exclusive('another', async () => 1)).toBe(1)
+    expect(session.stop()).toBe(true)
+    release()
+    await busy
+    expect(session.stop()).toBe(false)
   })
 
   it('refuses a result that does not fit: the schemas are not too loose to notice', () => {
