@@ -12,7 +12,7 @@ export default defineConfig({
           index: resolve('src/main/index.ts'),
           engine: resolve('src/engine/process.ts'),
           // A worker thread entry: the prefix pool starts it by file name.
-          'prefix-worker': resolve('src/engine/train/prefix-worker.ts'),
+          'prefix-worker': resolve('src/engine/prefix/worker.ts'),
           cli: resolve('src/server/cli.ts')
         }
       }

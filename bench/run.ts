@@ -16,9 +16,10 @@ import { buildTransferModel } from '../src/engine/model/build'
 import { applyFreeze } from '../src/engine/model/freeze'
 import { partition, prefixSpec } from '../src/engine/train/partition'
 import { modelInput } from '../src/engine/train/pixels'
-import { OnnxPrefix } from '../src/engine/train/prefix-onnx'
-import { PrefixPool } from '../src/engine/train/prefix-pool'
-import { mainThreadRunner, type PrefixRunner, type PrefixSpec } from '../src/engine/train/prefix-runner'
+import { OnnxPrefix } from '../src/engine/prefix/onnx'
+import { PrefixPool } from '../src/engine/prefix/pool'
+import { mainThreadRunner } from '../src/engine/prefix/main-thread'
+import type { PrefixRunner, PrefixSpec } from '../src/engine/prefix/runner'
 import { train } from '../src/engine/train/trainer'
 import { mapLimit } from '../src/engine/util/concurrency'
 import { accuracyBench } from './accuracy'
@@ -106,7 +107,7 @@ async function extraction(mirror: string, home: string, torch: boolean, threadCo
     for (const threads of threadCounts) {
       const onnx = await OnnxPrefix.create(spec, threads)
       if (typeof onnx === 'string') throw new Error(onnx)
-      const wasm = threads === 1 ? mainThreadRunner(spec, 'wasm') : await PrefixPool.create(spec.model, spec.size, spec.preprocess, threads)
+      const wasm = threads === 1 ? mainThreadRunner(spec, 'wasm') : await PrefixPool.create(spec, threads)
       const peer = torch
         ? (torchPeer(['extract', '--model', modelDir, '--feature', featureLayer, '--pool', '--batch-sizes', BATCHES.join(','), '--threads', String(threads), '--seconds', String(SECONDS)]) as {
             results: Array<{ batch: number; images_per_second: number }>

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { evaluateModel } from '../../src/engine/inference'
+import { evaluateModel } from '../../src/engine/inference/saved-model'
 import { train } from '../../src/engine/train/trainer'
 import { DATA, tempDir, weightsMirror } from '../helpers'
 

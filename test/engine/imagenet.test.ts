@@ -4,9 +4,9 @@ import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { loadBackbone } from '../../src/engine/backbones/load'
 import { decodeImage } from '../../src/engine/images/decode'
-import { topK } from '../../src/engine/classify'
-import { classifyImageNet, imagenetClasses, shortName } from '../../src/engine/imagenet'
-import { preprocess } from '../../src/engine/preprocess'
+import { topK } from '../../src/engine/inference/classify'
+import { classifyImageNet, imagenetClasses, shortName } from '../../src/engine/inference/imagenet'
+import { preprocess } from '../../src/engine/inference/preprocess'
 import { MODELS, ODD, PHOTOS, tempDir, weightsMirror } from '../helpers'
 
 const CATS = ['tabby', 'tiger cat', 'Egyptian cat']

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from '../../src/engine/backend'
-import { preprocess } from '../../src/engine/preprocess'
+import { preprocess } from '../../src/engine/inference/preprocess'
 
 beforeAll(initBackend)
 

@@ -12,7 +12,7 @@ import { describeRef, type LabelledImage } from '../datasets/types'
 import { writeFileAtomic } from '../util/atomic'
 import { mapLimit } from '../util/concurrency'
 import { decodeBatch, type OnBroken } from './pixels'
-import type { PrefixRunner } from './prefix-runner'
+import type { PrefixRunner } from '../prefix/runner'
 
 /** Rows of floats, one per image, in memory or in a file. */
 export class FeatureStore {

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs'
 import type { PreprocessMode } from '../../shared/protocol'
 import { graphOf, lastCut, replay, type GraphNode } from '../model/graph'
-import type { PrefixSpec } from './prefix-runner'
+import type { PrefixSpec } from '../prefix/runner'
 
 /** What a split needs of a model: a TransferModel is one; loadedView() makes one of a saved model. */
 export interface ModelView {

@@ -4,7 +4,7 @@ import type { PreprocessMode } from '../../shared/protocol'
 import { loadPixels } from '../datasets/pixels'
 import { describeRef, type LabelledImage } from '../datasets/types'
 import { ImageDecodeError } from '../images/decode'
-import { preprocess } from '../preprocess'
+import { preprocess } from '../inference/preprocess'
 import { mapLimit } from '../util/concurrency'
 
 /** sharp decodes on libuv's thread pool (4 threads by default): more in flight would only queue. */

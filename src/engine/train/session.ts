@@ -11,7 +11,8 @@ import { isAugmenting } from './augment'
 import { prepareTrainingData, type TrainingData } from './data'
 import { extractFeatures, featureCacheKey, weightsDigest } from './features'
 import { partition, prefixSpec, type Partition } from './partition'
-import { createPrefixRunner, lazyPrefixRunner, type PrefixRunner, type RunnerOptions } from './prefix-runner'
+import { createPrefixRunner, lazyPrefixRunner, type RunnerOptions } from '../prefix/choose'
+import type { PrefixRunner } from '../prefix/runner'
 import { cachedSource, streamingSource, type BatchSource } from './sources'
 
 /** Images per batch through the frozen prefix when caching features (bench/: throughput flattens out by here). */

@@ -6,7 +6,7 @@ import { describeRef, type LabelledImage } from '../datasets/types'
 import { augmentPixels } from './augment'
 import type { CachedFeatures } from './features'
 import { decodeEach, joinImages, modelInput, type DecodedBatch, type OnBroken } from './pixels'
-import type { PrefixRunner } from './prefix-runner'
+import type { PrefixRunner } from '../prefix/runner'
 
 export interface Batch {
   /** Input of the trainable suffix, on the current (training) backend. */

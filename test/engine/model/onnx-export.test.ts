@@ -9,8 +9,10 @@ import { buildTransferModel, type TransferModel } from '../../../src/engine/mode
 import { applyFreeze } from '../../../src/engine/model/freeze'
 import { exportOnnx } from '../../../src/engine/model/onnx-export'
 import { partition, prefixSpec } from '../../../src/engine/train/partition'
-import { OnnxPrefix } from '../../../src/engine/train/prefix-onnx'
-import { createPrefixRunner, mainThreadRunner, type PrefixRunner, type PrefixSpec } from '../../../src/engine/train/prefix-runner'
+import { OnnxPrefix } from '../../../src/engine/prefix/onnx'
+import { createPrefixRunner } from '../../../src/engine/prefix/choose'
+import { mainThreadRunner } from '../../../src/engine/prefix/main-thread'
+import type { PrefixRunner, PrefixSpec } from '../../../src/engine/prefix/runner'
 import { PHOTOS, tempDir, weightsMirror } from '../../helpers'
 
 let options: { home: string; mirror: string }

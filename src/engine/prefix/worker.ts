@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import * as tf from '@tensorflow/tfjs'
 import type { PreprocessMode } from '../../shared/protocol'
 import { initBackend } from '../backend'
-import { prefixOutputs } from './pixels'
+import { prefixOutputs } from '../train/pixels'
 
 interface Job {
   id: number

@@ -1,8 +1,8 @@
 // Top-k classification of image files or uploads with any model that ends in a softmax: one
 // result per image, in order; an image that cannot be decoded gets its reason, the rest go on.
 import * as tf from '@tensorflow/tfjs'
-import type { PredictionResult, PreprocessMode } from '../shared/protocol'
-import { decodeImage, ImageDecodeError, sourceName, type ImageSource } from './images/decode'
+import type { PredictionResult, PreprocessMode } from '../../shared/protocol'
+import { decodeImage, ImageDecodeError, sourceName, type ImageSource } from '../images/decode'
 import { preprocess } from './preprocess'
 
 /** Indices of the `k` largest values, largest first. */

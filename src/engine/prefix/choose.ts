@@ -2,50 +2,14 @@
 // an ONNX translation and its numbers match tfjs' on a probe image), then one tfjs-wasm worker per
 // core, then this thread. Native TensorFlow (tfjs-node) is multi-threaded already: it runs here.
 import os from 'node:os'
-import type * as tf from '@tensorflow/tfjs'
-import type { PreprocessMode } from '../../shared/protocol'
-import { onBackend } from '../backend'
-import type { GraphNode } from '../model/graph'
 import { seededRandom } from '../util/random'
-import { prefixOutputs } from './pixels'
-import { OnnxPrefix } from './prefix-onnx'
-import { PrefixPool } from './prefix-pool'
-
-export interface PrefixRunner {
-  /** What runs the layers, for the run log. */
-  readonly description: string
-  /** Batches worth having in flight at once. */
-  readonly parallel: number
-  /** The prefix's outputs for `count` images of RGB values 0..255 (bytes, or floats once augmented). */
-  run(pixels: Uint8Array | Float32Array, count: number): Promise<Float32Array>
-  close(): Promise<void>
-}
-
-export interface PrefixSpec {
-  /** The prefix as a tfjs model: what workers and this thread run, and the reference for others. */
-  model: tf.LayersModel
-  /** Its layers in call order, nodes[0] the input. */
-  nodes: readonly GraphNode[]
-  /** Channels-last output shape of a layer, batch first. */
-  shapeOf: (layer: string) => readonly (number | null)[]
-  size: number
-  preprocess: PreprocessMode
-}
-
-export type RunnerKind = 'onnx' | 'workers' | 'main'
+import { mainThreadRunner } from './main-thread'
+import { OnnxPrefix } from './onnx'
+import { PrefixPool } from './pool'
+import type { PrefixRunner, PrefixSpec, RunnerKind } from './runner'
 
 /** Worst difference allowed between onnxruntime's and tfjs' outputs, relative to their size. */
 export const AGREEMENT_TOLERANCE = 1e-3
-
-/** This thread, on the inference backend. */
-export function mainThreadRunner(spec: PrefixSpec, inferenceBackend: string): PrefixRunner {
-  return {
-    description: `tfjs ${inferenceBackend} (this thread)`,
-    parallel: 1,
-    run: async (pixels, count) => onBackend(inferenceBackend, () => prefixOutputs(spec.model, pixels, count, spec.size, spec.preprocess)),
-    close: async () => {}
-  }
-}
 
 export interface RunnerOptions {
   inferenceBackend: string
@@ -80,7 +44,7 @@ export async function createPrefixRunner(spec: PrefixSpec, options: RunnerOption
     options.onNotice?.(`The frozen layers run on tfjs-wasm: ${onnx}`)
   }
   if (!only || only === 'onnx' || only === 'workers') {
-    const pool = await PrefixPool.create(spec.model, spec.size, spec.preprocess, threads)
+    const pool = await PrefixPool.create(spec, threads)
     if (pool) return pool
   }
   return main

@@ -5,7 +5,7 @@ import { initBackend } from '../../../src/engine/backend'
 import { loadBackbone } from '../../../src/engine/backbones/load'
 import { decodeImage } from '../../../src/engine/images/decode'
 import { modelInput } from '../../../src/engine/train/pixels'
-import { PrefixPool } from '../../../src/engine/train/prefix-pool'
+import { PrefixPool } from '../../../src/engine/prefix/pool'
 import { PHOTOS, tempDir, weightsMirror } from '../../helpers'
 
 describe('prefix worker pool', () => {
@@ -17,7 +17,7 @@ describe('prefix worker pool', () => {
     const pixels = Uint8Array.from(images.flatMap((i) => [...i.data]))
     const here = tf.tidy(() => Array.from((prefix.predict(modelInput(pixels, 3, 224, 'tf')) as tf.Tensor).dataSync()))
 
-    const pool = await PrefixPool.create(prefix, 224, 'tf', 2)
+    const pool = await PrefixPool.create({ model: prefix, size: 224, preprocess: 'tf' }, 2)
     expect(pool?.parallel).toBe(2)
     // Four jobs at once on two workers: both are used, and queueing works.
     const results = await Promise.all([0, 1, 2, 3].map(() => pool!.run(pixels, 3)))

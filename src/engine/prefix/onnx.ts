@@ -4,7 +4,7 @@
 import type { InferenceSession } from 'onnxruntime-node'
 import { exportOnnx, ONNX_INPUT, ONNX_OUTPUT } from '../model/onnx-export'
 import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
-import type { PrefixRunner, PrefixSpec } from './prefix-runner'
+import type { PrefixRunner, PrefixSpec } from './runner'
 
 export class OnnxPrefix implements PrefixRunner {
   readonly parallel = 1

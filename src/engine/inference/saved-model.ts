@@ -1,14 +1,14 @@
 // Using a saved model: classify image files with its own labels, or score it on a dataset.
-import type { EvaluationReport, PredictionResult } from '../shared/protocol'
-import { initBackend } from './backend'
-import { loadDataset } from './datasets/scan'
+import type { EvaluationReport, PredictionResult } from '../../shared/protocol'
+import { initBackend } from '../backend'
+import { loadDataset } from '../datasets/scan'
 import { classifyImages } from './classify'
-import type { ImageSource } from './images/decode'
-import { loadModel } from './model/store'
-import { evaluationReport, score } from './train/evaluate'
-import { loadedView, partition, prefixSpec, type Partition } from './train/partition'
-import { createPrefixRunner, lazyPrefixRunner } from './train/prefix-runner'
-import { streamingSource } from './train/sources'
+import type { ImageSource } from '../images/decode'
+import { loadModel } from '../model/store'
+import { evaluationReport, score } from '../train/evaluate'
+import { loadedView, partition, prefixSpec, type Partition } from '../train/partition'
+import { createPrefixRunner, lazyPrefixRunner } from '../prefix/choose'
+import { streamingSource } from '../train/sources'
 
 const EVALUATION_BATCH = 32
 

@@ -1,7 +1,7 @@
 // Keras' preprocess_input, one mode per backbone family. A backbone fed the wrong mode still
 // runs, and quietly gets most images wrong, so the mode travels with the backbone and the model.
 import * as tf from '@tensorflow/tfjs'
-import type { PreprocessMode } from '../shared/protocol'
+import type { PreprocessMode } from '../../shared/protocol'
 
 const CAFFE_BGR_MEAN = [103.939, 116.779, 123.68]
 const TORCH_MEAN = [0.485, 0.456, 0.406]

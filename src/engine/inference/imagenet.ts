@@ -1,10 +1,10 @@
 // Classification with a backbone's own ImageNet top, named as Keras' decode_predictions names
 // the classes (its first synonym: "tabby", "espresso").
 import { createRequire } from 'node:module'
-import type { PredictionResult } from '../shared/protocol'
-import { loadBackbone, type LoadOptions } from './backbones/load'
+import type { PredictionResult } from '../../shared/protocol'
+import { loadBackbone, type LoadOptions } from '../backbones/load'
 import { classifyImages } from './classify'
-import type { ImageSource } from './images/decode'
+import type { ImageSource } from '../images/decode'
 
 const require = createRequire(import.meta.url)
 

@@ -7,8 +7,7 @@ import os from 'node:os'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import * as tf from '@tensorflow/tfjs'
-import type { PreprocessMode } from '../../shared/protocol'
-import type { PrefixRunner } from './prefix-runner'
+import type { PrefixRunner, PrefixSpec } from './runner'
 
 type Reply = { id: number; values?: Float32Array; error?: string; ready?: boolean }
 
@@ -22,7 +21,7 @@ function workerEntry(): { code: string; eval: boolean } | null {
   if (here.endsWith('.ts')) {
     // The ES module entry of tsx's API (require.resolve would give its CommonJS twin).
     const tsx = pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href
-    const entry = new URL('./prefix-worker.ts', here).href
+    const entry = new URL('./worker.ts', here).href
     return { code: `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}) })`, eval: true }
   }
   for (const candidate of ['./prefix-worker.js', '../prefix-worker.js']) {
@@ -54,7 +53,7 @@ export class PrefixPool implements PrefixRunner {
   }
 
   /** Null when fewer than two cores, or when workers cannot start here. */
-  static async create(prefix: tf.LayersModel, size: number, preprocess: PreprocessMode, threads = os.availableParallelism()): Promise<PrefixPool | null> {
+  static async create({ model: prefix, size, preprocess }: Pick<PrefixSpec, 'model' | 'size' | 'preprocess'>, threads = os.availableParallelism()): Promise<PrefixPool | null> {
     const entry = workerEntry()
     if (threads < 2 || !entry) return null
     let artifacts: tf.io.ModelArtifacts | undefined
