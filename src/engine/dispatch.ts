@@ -66,6 +66,7 @@ export async function dispatch(requestId: number, body: unknown, emit: Emit): Pr
         const result = await train(command.command === 'train' ? command.config : null, {
           signal: training.signal,
           resume: command.command === 'resumeTraining' ? command.runDir : undefined,
+          openedFolders: command.command === 'resumeTraining' ? command.openedFolders : undefined,
           onEvent: (data) => emit({ event: 'train', requestId, data })
         })
         return { ...result, model: undefined }

@@ -170,7 +170,7 @@ export function buildProgram(): Command {
     .option('--batch-norm', 'BatchNormalization before each Dense layer')
     .option('--no-cache', 'run the frozen layers every epoch instead of caching their outputs')
     .option('--seed <n>', 'seed for the split, initial weights, shuffling, dropout and augmentation', wholeNumber('--seed'))
-    .option('--out <model-dir>', 'where to save the model (default: a run folder under the studio home)')
+    .option('--out <model-dir>', 'where to save the model: a new or empty folder, or a model saved earlier (default: the run folder under the studio home)')
     .option('--resume <run-dir>', 'continue a stopped or crashed run from its last completed epoch')
     .option('--json', 'print one JSON object per event')
     .action(
@@ -194,7 +194,9 @@ export function buildProgram(): Command {
           const line = formatTrainEvent(event)
           if (line) print(line)
         }
-        await train(opts.resume ? null : trainConfigFromFlags(opts), { onEvent, signal: controller.signal, resume: opts.resume })
+        // A resumed run saves into its own folder unless --out names a place again (a path read
+        // from the run's files is never written to).
+        await train(opts.resume ? null : trainConfigFromFlags(opts), { onEvent, signal: controller.signal, resume: opts.resume, out: opts.resume ? opts.out : undefined })
       })
     )
 

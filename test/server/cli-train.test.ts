@@ -42,7 +42,8 @@ describe('transfer-studio train / evaluate / predict --model', () => {
 
   it('train --resume continues a run in a new process from its saved state', () => {
     const runDir = trainRun.lines.map((l) => JSON.parse(l)).find((e) => e.event === 'run').runDir
-    const resumed = studio('train', '--resume', runDir, '--json')
+    // --out again: a resumed run writes only inside its own folder unless told where.
+    const resumed = studio('train', '--resume', runDir, '--out', modelDir, '--json')
     expect(resumed.stderr).toBe('')
     expect(resumed.code).toBe(0)
     const events = resumed.lines.map((l) => JSON.parse(l))
