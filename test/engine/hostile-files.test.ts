@@ -413,6 +413,18 @@ describe('weaker points', () => {
     expect(report.total).toBe(5)
   })
 
+  it('a nested folder of 140,000 files is walked (the old walk spread them into one call: "Maximum call stack size exceeded")', { timeout: 600_000 }, async () => {
+    const root = smallDataset(2)
+    const wide = path.join(root, 'rain', 'export', 'thumbs')
+    fs.mkdirSync(wide, { recursive: true })
+    // Empty files: listed by the walk, then skipped by the sniff as empty.
+    for (let i = 0; i < 140_000; i++) fs.closeSync(fs.openSync(path.join(wide, `${i}.jpg`), 'w'))
+    const { report } = await loadDataset(root)
+    expect(report.total).toBe(4)
+    expect(report.skipped.filter((s) => s.file.startsWith(wide))).toHaveLength(140_000)
+    fs.rmSync(root, { recursive: true, force: true })
+  })
+
   it('a class folder with no training images is refused, saying which and why', async () => {
     const root = smallDataset(4)
     fs.mkdirSync(path.join(root, 'sunrise'))
