@@ -21,7 +21,17 @@ const ENGINE = fromSource
   : { entry: path.join(here, 'engine.js'), execArgv: [] }
 
 /** Errors that already speak to the user; anything else is a bug and keeps its stack in debug mode. */
-const USER_ERRORS = new Set(['DatasetError', 'WeightsError', 'CorruptCacheError', 'ImageDecodeError', 'TrainError', 'FreezeError', 'ModelFileError'])
+const USER_ERRORS = new Set([
+  'DatasetError',
+  'WeightsError',
+  'CorruptCacheError',
+  'ImageDecodeError',
+  'TrainError',
+  'FreezeError',
+  'ModelFileError',
+  'UnsafeFileError',
+  'NotOursError'
+])
 
 const print = (line: string): void => void process.stdout.write(`${line}\n`)
 const printJson = (value: unknown): void => print(JSON.stringify(value))

@@ -15,7 +15,7 @@ import { readEvaluation } from '../../src/engine/runs'
 import { train, type TrainOptions, type TrainResult } from '../../src/engine/train/trainer'
 import { replaceDir, stagingDir } from '../../src/engine/util/atomic'
 import { withTimeout } from '../../src/engine/util/safe-read'
-import { canary, DATA, digestTree, linkTree, tempDir, weightsMirror } from '../helpers'
+import { canary, DATA, digestTree, tempDir, weightsMirror } from '../helpers'
 
 const BACKBONE = 'mobilenet_v1_0.25_224'
 const weather = path.join(DATA, 'mini', 'weather', 'train')
@@ -390,6 +390,23 @@ describe('item 9: only regular files are read, no read waits forever, Stop alway
     expect(stoppedAt).toBeGreaterThan(0)
     expect(outcome).toBe('Stopped while extracting features')
     expect(Date.now() - stoppedAt).toBeLessThan(15_000)
+  })
+
+  it('a feature cache index pointing at a FIFO is rebuilt, not read', { timeout: 180_000 }, async () => {
+    const cacheHome = tempDir()
+    const root = smallDataset()
+    const config = { data: root, backbone: BACKBONE, epochs: 1, featureCacheMB: 0 }
+    const first = await run(config, { home: cacheHome })
+    const cacheDir = path.join(cacheHome, 'cache', 'features')
+    const index = fs.readdirSync(cacheDir).find((f) => f.endsWith('.json'))!
+    const data = path.join(cacheDir, index.replace(/\.json$/, '.f32'))
+    // An index whose sizes agree with an empty file, and a FIFO where the rows were.
+    writeJson(path.join(cacheDir, index), { ...readJson(path.join(cacheDir, index)), count: 0, labels: [], files: [], sha256: sha256(Buffer.alloc(0)) })
+    fs.rmSync(data)
+    mkfifo(data)
+    const second = await run(config, { home: cacheHome })
+    expect(second.events).toContainEqual({ event: 'notice', message: `The feature cache ${data} is damaged (checksum or size differs): computing the features again` })
+    expect(second.result.history.map((h) => h.val_loss)).toEqual(first.result.history.map((h) => h.val_loss))
   })
 
   it('a read that never completes gives up after its time limit, or at once when stopped', async () => {

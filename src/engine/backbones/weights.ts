@@ -211,6 +211,8 @@ async function openResource(url: string, idleTimeoutMs: number): Promise<Resourc
     const stat = await fs.stat(file).catch(() => {
       throw new Error(`${file} does not exist`)
     })
+    // A FIFO or a device in the mirror would be read forever.
+    if (!stat.isFile()) throw new Error(`${file} is not a regular file`)
     return { stream: createReadStream(file), length: stat.size, abort: () => {} }
   }
   // A stalled server must not hang the app forever: abort when no byte arrives for a while.
