@@ -8,6 +8,7 @@ import path from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { TrainConfigInput, TrainEvent } from '../../src/shared/protocol'
 import { initBackend } from '../../src/engine/backend'
+import { loadBackbone } from '../../src/engine/backbones/load'
 import { loadDataset } from '../../src/engine/datasets/scan'
 import { decodeImage } from '../../src/engine/images/decode'
 import { loadModel, notAModelFolder, saveModel } from '../../src/engine/model/store'
@@ -220,6 +221,26 @@ describe('item 8: numbers read from files have sane maxima, named with the file 
     await expect(loadModel(huge)).rejects.toThrow(`${path.join(huge, 'model.json')}: weightsManifest: more than 200000000 parameters in all`)
     const many = copyModel((json) => void (json.modelTopology.config.layers = Array.from({ length: 6000 }, () => ({}))))
     await expect(loadModel(many)).rejects.toThrow(`${path.join(many, 'model.json')} is not a TensorFlow.js layers model we saved: modelTopology.config.layers: Too big: expected array to have <=5000 items`)
+  })
+})
+
+describe('item 8: a backbone in the weights cache is held to the same limits', () => {
+  it('a cached backbone model.json asking for a billion filters is refused, naming the file and the field', async () => {
+    const cacheHome = tempDir()
+    ;(await loadBackbone(BACKBONE, { home: cacheHome, mirror })).model.dispose()
+    const dir = path.join(cacheHome, 'weights', BACKBONE)
+    const json = readJson(path.join(dir, 'model.json'))
+    const layers = json.modelTopology.model_config.config.layers as Array<{ config: { filters?: number } }>
+    const conv = layers.findIndex((l) => l.config.filters !== undefined)
+    layers[conv].config.filters = 1_000_000_000
+    const bytes = Buffer.from(JSON.stringify(json))
+    fs.writeFileSync(path.join(dir, 'model.json'), bytes)
+    const manifest = readJson(path.join(dir, 'cache-manifest.json'))
+    manifest.files = manifest.files.map((f: { name: string }) => (f.name === 'model.json' ? { ...f, bytes: bytes.length, sha256: sha256(bytes) } : f))
+    writeJson(path.join(dir, 'cache-manifest.json'), manifest)
+    await expect(loadBackbone(BACKBONE, { home: cacheHome, mirror })).rejects.toThrow(
+      `${path.join(dir, 'model.json')}: modelTopology.model_config.config.layers.${conv}.config.filters: 1000000000 is larger than 65536`
+    )
   })
 })
 

@@ -46,8 +46,7 @@ export function checkModelJson(bytes: Uint8Array, file: string, weightBytes: num
   }
   const parsed = SavedModelJson.safeParse(raw)
   if (!parsed.success) throw new ModelJsonError(`${file} is not a TensorFlow.js layers model we saved: ${describeSchemaError(parsed.error)}`)
-  const oversized = findOversized(parsed.data.modelTopology, 'modelTopology', 0)
-  if (oversized) throw new ModelJsonError(`${file}: ${oversized}`)
+  checkTopologySizes(parsed.data.modelTopology, file)
   let values = 0
   for (const weight of parsed.data.weightsManifest[0].weights) {
     values += weight.shape.reduce((n, d) => n * d, 1)
@@ -57,6 +56,12 @@ export function checkModelJson(bytes: Uint8Array, file: string, weightBytes: num
     throw new ModelJsonError(`${file}: weightsManifest describes ${values * BYTES_PER_VALUE} bytes of weights, but the weights file holds ${weightBytes}`)
   }
   return parsed.data as unknown as tf.io.ModelJSON
+}
+
+/** Refuses a topology (any model.json's, a backbone's too) holding a layer size or shape above the limit. */
+export function checkTopologySizes(topology: unknown, file: string): void {
+  const oversized = findOversized(topology, 'modelTopology', 0)
+  if (oversized) throw new ModelJsonError(`${file}: ${oversized}`)
 }
 
 /** The first whole number in the topology above the limit (or nesting too deep), as "where: what". */
