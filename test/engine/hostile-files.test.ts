@@ -284,6 +284,20 @@ describe('item 6 and resume: paths read back from a run are checked, the run fol
     )
   })
 
+  it('a dataset whose classes are not the ones the run trained is refused (the command line passes no opened folders)', async () => {
+    const runDir = copyRun()
+    const other = smallDataset(3, ['shine', 'sunrise'])
+    const before = digestTree(other)
+    for (const file of [path.join(runDir, 'run.json'), path.join(runDir, 'state', 'state.json')]) {
+      const record = readJson(file)
+      writeJson(file, { ...record, config: { ...record.config, data: other } })
+    }
+    await expect(run(null, { resume: runDir })).rejects.toThrow(
+      `${other} now has the classes shine, sunrise, but the run was trained on cloudy, rain: it cannot continue on other classes`
+    )
+    expect(digestTree(other)).toBe(before)
+  })
+
   it('an output path written into the run files is never written to: the model goes to the run folder', async () => {
     const runDir = copyRun()
     const target = copyModel() // even one of our own models elsewhere stays as it is
@@ -441,7 +455,7 @@ describe('item 9: only regular files are read, no read waits forever, Stop alway
 })
 
 describe('weaker points', () => {
-  it('a folder tree 1,500 levels deep is scanned (no "Maximum call stack size exceeded")', async () => {
+  it('a folder tree 1,500 levels deep is scanned', async () => {
     const root = smallDataset(2)
     let deep = path.join(root, 'rain')
     for (let i = 0; i < 1500; i++) deep = path.join(deep, 'd')

@@ -130,7 +130,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
       if (error.code === 'ENOENT') throw new ModelFileError(`${full} is missing: the model folder is incomplete`)
       if (error instanceof UnsafeFileError) {
         throw new ModelFileError(
-          /^holds/.test(error.reason) ? `${full} is damaged: it ${error.reason} in ${METADATA_FILE}` : `${full} cannot be used: ${error.reason}`
+          error.kind === 'size-differs' ? `${full} is damaged: it ${error.reason} in ${METADATA_FILE}` : `${full} cannot be used: ${error.reason}`
         )
       }
       throw new ModelFileError(`${full} cannot be read: ${error.message}`)

@@ -10,10 +10,14 @@ import type { Stats } from 'node:fs'
 /** Reading one file may take this long before it is given up (a hung network share, a stuck FUSE mount). */
 export const READ_TIMEOUT_MS = 30_000
 
+/** Why a file was not read: what it is, its size, or the time it took. */
+export type UnsafeKind = 'not-regular' | 'link' | 'size-differs' | 'too-large' | 'timeout' | 'not-json'
+
 export class UnsafeFileError extends Error {
   constructor(
     readonly file: string,
-    readonly reason: string
+    readonly reason: string,
+    readonly kind: UnsafeKind
   ) {
     super(`${file}: ${reason}`)
     this.name = 'UnsafeFileError'
@@ -45,7 +49,7 @@ export function describeKind(stat: Stats): string {
 /** The whole of `file`, if it is a regular file within the limits. */
 export async function readRegularFile(file: string, options: SafeReadOptions): Promise<Buffer> {
   const timeoutMs = options.timeoutMs ?? READ_TIMEOUT_MS
-  return withTimeout(readChecked(file, options), timeoutMs, options.signal, () => new UnsafeFileError(file, `reading it took longer than ${timeoutMs / 1000} s`))
+  return withTimeout(readChecked(file, options), timeoutMs, options.signal, () => new UnsafeFileError(file, `reading it took longer than ${timeoutMs / 1000} s`, 'timeout'))
 }
 
 /** The file read as UTF-8 text and parsed as JSON; a file that is not JSON says so with its name. */
@@ -54,7 +58,7 @@ export async function readJsonFile(file: string, maxBytes: number): Promise<unkn
   try {
     return JSON.parse(text)
   } catch (error) {
-    throw new UnsafeFileError(file, `not valid JSON (${(error as Error).message})`)
+    throw new UnsafeFileError(file, `not valid JSON (${(error as Error).message})`, 'not-json')
   }
 }
 
@@ -71,7 +75,7 @@ export async function readRegularHead(file: string, bytes: number, options: Omit
       await handle.close()
     }
   })()
-  return withTimeout(work, timeoutMs, options.signal, () => new UnsafeFileError(file, `reading it took longer than ${timeoutMs / 1000} s`))
+  return withTimeout(work, timeoutMs, options.signal, () => new UnsafeFileError(file, `reading it took longer than ${timeoutMs / 1000} s`, 'timeout'))
 }
 
 async function openRegular(file: string, followLinks: boolean): Promise<{ handle: fs.FileHandle; stat: Stats }> {
@@ -81,12 +85,12 @@ async function openRegular(file: string, followLinks: boolean): Promise<{ handle
   try {
     handle = await fs.open(file, flags)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafeFileError(file, 'a symbolic link, which is not followed here')
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafeFileError(file, 'a symbolic link, which is not followed here', 'link')
     throw error
   }
   try {
     const stat = await handle.stat()
-    if (!stat.isFile()) throw new UnsafeFileError(file, `not a regular file: it is ${describeKind(stat)}`)
+    if (!stat.isFile()) throw new UnsafeFileError(file, `not a regular file: it is ${describeKind(stat)}`, 'not-regular')
     return { handle, stat }
   } catch (error) {
     await handle.close()
@@ -98,9 +102,9 @@ async function readChecked(file: string, options: SafeReadOptions): Promise<Buff
   const { handle, stat } = await openRegular(file, options.followLinks ?? false)
   try {
     if (options.expectedBytes !== undefined && stat.size !== options.expectedBytes) {
-      throw new UnsafeFileError(file, `holds ${stat.size} bytes, not the ${options.expectedBytes} recorded for it`)
+      throw new UnsafeFileError(file, `holds ${stat.size} bytes, not the ${options.expectedBytes} recorded for it`, 'size-differs')
     }
-    if (stat.size > options.maxBytes) throw new UnsafeFileError(file, `too large (${stat.size} bytes; at most ${options.maxBytes} are read)`)
+    if (stat.size > options.maxBytes) throw new UnsafeFileError(file, `too large (${stat.size} bytes; at most ${options.maxBytes} are read)`, 'too-large')
     const buffer = Buffer.alloc(stat.size)
     let offset = 0
     while (offset < stat.size) {
