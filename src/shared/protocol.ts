@@ -324,13 +324,18 @@ export const RunRecord = z.object({
 export type RunRecord = z.infer<typeof RunRecord>
 
 const TrackerState = z.object({ best: z.number().nullable(), wait: z.number().int().min(0).max(MAX_EPOCHS) })
+/** JSON has no NaN: a diverged epoch's loss was written as null, and is NaN again when read. */
+const SavedNumber = z
+  .number()
+  .nullable()
+  .transform((value) => value ?? Number.NaN)
 
 /** A run's state/state.json: what it needs to continue after its last completed epoch. */
 export const RunStateRecord = z.object({
   config: TrainConfig,
   epochsDone: z.number().int().min(1).max(MAX_EPOCHS),
-  history: z.array(EpochMetrics).max(MAX_EPOCHS),
-  lr: z.number().gt(0).max(10),
+  history: z.array(EpochMetrics.extend({ loss: SavedNumber, acc: SavedNumber })).max(MAX_EPOCHS),
+  lr: z.number().min(0).max(10),
   bestEpoch: z.number().int().min(1).max(MAX_EPOCHS).nullable(),
   trackers: z.object({ best: TrackerState, early: TrackerState.nullable(), plateau: TrackerState.nullable() }),
   seconds: z.number().min(0),

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import type { TrainConfigInput, TrainEvent } from '../../src/shared/protocol'
+import { RunStateRecord, type TrainConfigInput, type TrainEvent } from '../../src/shared/protocol'
 import { initBackend } from '../../src/engine/backend'
 import { loadBackbone } from '../../src/engine/backbones/load'
 import { loadDataset } from '../../src/engine/datasets/scan'
@@ -345,6 +345,13 @@ describe('item 6 and resume: paths read back from a run are checked, the run fol
     const { result, events } = await run(null, { resume: runDir })
     expect(events).toContainEqual({ event: 'notice', message: `${runDir} stopped before its first epoch finished: training starts again from epoch 1` })
     expect(result.history.map((h) => h.epoch)).toEqual([1, 2])
+  })
+
+  it('(control) the state of a diverged run, its NaN loss saved as null, still passes the schema', () => {
+    const state = readJson(path.join(stoppedRun, 'state', 'state.json'))
+    state.history[0].loss = null
+    const parsed = RunStateRecord.parse(JSON.parse(JSON.stringify(state)))
+    expect(parsed.history[0].loss).toBeNaN()
   })
 
   it('a folder that is not a run is refused as such', async () => {
