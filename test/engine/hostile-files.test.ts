@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { RunStateRecord, type TrainConfigInput, type TrainEvent } from '../../src/shared/protocol'
 import { initBackend } from '../../src/engine/backend'
@@ -292,9 +293,11 @@ describe('item 6 and resume: paths read back from a run are checked, the run fol
       const record = readJson(file)
       writeJson(file, { ...record, config: { ...record.config, data: other } })
     }
+    const tensors = tf.memory().numTensors
     await expect(run(null, { resume: runDir })).rejects.toThrow(
       `${other} now has the classes shine, sunrise, but the run was trained on cloudy, rain: it cannot continue on other classes`
     )
+    expect(tf.memory().numTensors).toBe(tensors) // the saved weights it read are released
     expect(digestTree(other)).toBe(before)
   })
 

@@ -83,17 +83,23 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   const resumed = opened?.state ?? null
   if (!opened && !input) throw new TrainError('Nothing to train: give training settings or a run to resume')
   const config = opened ? opened.config : parseTrainConfig(input!)
-  // Before hours of training: saving may only replace a folder that is one of our models.
-  if (config.out) await checkModelDestination(path.resolve(config.out))
-
-  emit({ event: 'status', phase: 'loading', message: `Scanning ${config.data}` })
-  const data = await prepareTrainingData(config)
-  for (const message of data.warnings) emit({ event: 'notice', message })
-  if (resumed?.state.classes && !sameList(resumed.state.classes, data.classes)) {
-    throw new TrainError(
-      `${config.data} now has the classes ${data.classes.join(', ')}, but the run was trained on ${resumed.state.classes.join(', ')}: it cannot continue on other classes`
-    )
+  let data: TrainingData
+  try {
+    // Before hours of training: saving may only replace a folder that is one of our models.
+    if (config.out) await checkModelDestination(path.resolve(config.out))
+    emit({ event: 'status', phase: 'loading', message: `Scanning ${config.data}` })
+    data = await prepareTrainingData(config)
+    if (resumed?.state.classes && !sameList(resumed.state.classes, data.classes)) {
+      throw new TrainError(
+        `${config.data} now has the classes ${data.classes.join(', ')}, but the run was trained on ${resumed.state.classes.join(', ')}: it cannot continue on other classes`
+      )
+    }
+  } catch (error) {
+    // A refused resume leaves no saved tensors behind in the engine process.
+    if (resumed) tf.dispose([...resumed.weights, ...(resumed.best ?? []), ...resumed.optimizer.map((o) => o.tensor)])
+    throw error
   }
+  for (const message of data.warnings) emit({ event: 'notice', message })
   const reported = new Set<string>()
   const onBroken = (file: string, reason: string): void => {
     if (reported.has(file)) return
