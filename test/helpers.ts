@@ -1,5 +1,6 @@
 // Paths to the real data and weights (../shared, or the fixtures cache `npm run fixtures` fills), and scratch folders.
 import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -84,4 +85,33 @@ export async function startTestServer() {
     engine: { entry: path.join(ROOT, 'src', 'engine', 'process.ts'), execArgv: ['--import', 'tsx'] },
     home: tempDir()
   })
+}
+
+/**
+ * A folder of files a hostile input aims at (or must not reach): `digest()` hashes every path,
+ * kind and byte below it, so a test can show that nothing in it changed.
+ */
+export function canary(prefix = 'ts-canary-'): { dir: string; digest: () => string } {
+  const dir = tempDir(prefix)
+  fs.mkdirSync(path.join(dir, 'nested', 'deeper'), { recursive: true })
+  fs.writeFileSync(path.join(dir, 'notes.txt'), 'the user wrote this\n')
+  fs.writeFileSync(path.join(dir, 'nested', 'data.bin'), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 31) & 0xff)))
+  fs.writeFileSync(path.join(dir, 'nested', 'deeper', 'metadata.json'), '{"not": "a model"}')
+  return { dir, digest: () => digestTree(dir) }
+}
+
+export function digestTree(dir: string): string {
+  const hash = createHash('sha256')
+  const walk = (current: string): void => {
+    for (const name of fs.readdirSync(current).sort()) {
+      const full = path.join(current, name)
+      const stat = fs.lstatSync(full)
+      hash.update(`${path.relative(dir, full)}\0${stat.mode}\0`)
+      if (stat.isDirectory()) walk(full)
+      else if (stat.isSymbolicLink()) hash.update(fs.readlinkSync(full))
+      else if (stat.isFile()) hash.update(fs.readFileSync(full))
+    }
+  }
+  walk(dir)
+  return hash.digest('hex')
 }

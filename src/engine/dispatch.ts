@@ -57,7 +57,7 @@ const handlers: Handlers = {
   train: (command, context) =>
     context.session.exclusive('starting another', async (signal) => withoutModel(await train(command.config, { signal, onEvent: trainEvents(context) }))),
   resumeTraining: (command, context) =>
-    context.session.exclusive('resuming one', async (signal) => withoutModel(await train(null, { signal, resume: command.runDir, onEvent: trainEvents(context) }))),
+    context.session.exclusive('resuming one', async (signal) => withoutModel(await train(null, { signal, resume: command.runDir, openedFolders: command.openedFolders, onEvent: trainEvents(context) }))),
   findLearningRate: (command, context) =>
     context.session.exclusive('finding a learning rate (they would compete for the same cores)', (signal) =>
       findLearningRate(command.config, { signal, onEvent: trainEvents(context) })

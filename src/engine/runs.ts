@@ -1,10 +1,15 @@
 // Earlier training runs, as the studio home records them (runs/<run>/run.json + its model).
+// Everything read back is validated: a run folder is something anyone could have edited.
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import type { EvaluationReport, RunSummary, TrainConfig } from '../shared/protocol'
+import { describeSchemaError, EvaluationReport, type RunSummary } from '../shared/protocol'
 import { studioHome } from './home'
 import { readMetadata } from './model/store'
+import { readRunRecord } from './train/resume'
 import { MODEL_DIR } from './train/trainer'
+import { readJsonFile, UnsafeFileError } from './util/safe-read'
+
+const MAX_EVALUATION_BYTES = 256 * 1024 * 1024
 
 export async function listRuns(home = studioHome()): Promise<RunSummary[]> {
   const root = path.join(home, 'runs')
@@ -14,30 +19,28 @@ export async function listRuns(home = studioHome()): Promise<RunSummary[]> {
 }
 
 async function readRun(dir: string): Promise<RunSummary | null> {
-  let record: { config: TrainConfig; startedAt: string }
-  try {
-    record = JSON.parse(await fs.readFile(path.join(dir, 'run.json'), 'utf8'))
-  } catch {
-    return null // not a run folder, or one that never got going
+  const record = await readRunRecord(dir).catch(() => null) // not a run folder, or one that never got going
+  if (!record) return null
+  // A resumed run saves into its own folder; a run started with --out saved there first.
+  const candidates = [path.join(dir, MODEL_DIR), ...(record.config.out ? [path.resolve(record.config.out)] : [])]
+  for (const modelDir of candidates) {
+    const metadata = await readMetadata(modelDir).catch(() => null)
+    if (metadata) return summary(dir, record, modelDir, metadata.metrics)
   }
-  const modelDir = record.config.out ? path.resolve(record.config.out) : path.join(dir, MODEL_DIR)
-  const metadata = await readMetadata(modelDir).catch(() => null)
-  return {
-    dir,
-    startedAt: record.startedAt,
-    backbone: record.config.backbone,
-    data: record.config.data,
-    epochs: record.config.epochs,
-    modelDir: metadata ? modelDir : null,
-    metrics: metadata?.metrics ?? null
-  }
+  return summary(dir, record, null, null)
+}
+
+function summary(dir: string, record: Awaited<ReturnType<typeof readRunRecord>>, modelDir: string | null, metrics: RunSummary['metrics']): RunSummary {
+  return { dir, startedAt: record.startedAt, backbone: record.config.backbone, data: record.config.data, epochs: record.config.epochs, modelDir, metrics }
 }
 
 export async function readEvaluation(runDir: string): Promise<EvaluationReport> {
   const file = path.join(runDir, 'evaluation.json')
-  try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as EvaluationReport
-  } catch {
-    throw new Error(`${runDir} has no evaluation yet (${file} is missing): the run has not finished`)
-  }
+  const raw = await readJsonFile(file, MAX_EVALUATION_BYTES).catch((error: Error & { code?: string }) => {
+    if (error.code === 'ENOENT') throw new Error(`${runDir} has no evaluation yet (${file} is missing): the run has not finished`)
+    throw new Error(`${file} cannot be used: ${error instanceof UnsafeFileError ? error.reason : error.message}`)
+  })
+  const parsed = EvaluationReport.safeParse(raw)
+  if (!parsed.success) throw new Error(`${file} is not a valid evaluation: ${describeSchemaError(parsed.error)}`)
+  return parsed.data
 }

@@ -24,6 +24,11 @@ export class AllowedFolders {
     return real
   }
 
+  /** Every opened folder (and those always allowed). */
+  list(): string[] {
+    return [...this.roots]
+  }
+
   /** The real path of `target` if it lies inside an opened folder; it may not exist yet (an output). */
   async check(target: string): Promise<string> {
     const absolute = path.resolve(target)
@@ -79,6 +84,10 @@ export async function admit(body: unknown, folders: AllowedFolders): Promise<Eng
       await Promise.all([command.config.data, command.config.val, command.config.test, command.config.out].map(check))
       break
     case 'resumeTraining':
+      await check(command.runDir)
+      // The run's files name its dataset folders: the engine holds them to what was opened here,
+      // whatever the client sent in this field.
+      return { ...command, openedFolders: folders.list() }
     case 'readEvaluation':
       await check(command.runDir)
       break

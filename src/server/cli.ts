@@ -22,7 +22,17 @@ const ENGINE = fromSource
   : { entry: path.join(here, 'engine.js'), execArgv: [] }
 
 /** Errors that already speak to the user; anything else is a bug and keeps its stack in debug mode. */
-const USER_ERRORS = new Set(['DatasetError', 'WeightsError', 'CorruptCacheError', 'ImageDecodeError', 'TrainError', 'FreezeError', 'ModelFileError'])
+const USER_ERRORS = new Set([
+  'DatasetError',
+  'WeightsError',
+  'CorruptCacheError',
+  'ImageDecodeError',
+  'TrainError',
+  'FreezeError',
+  'ModelFileError',
+  'UnsafeFileError',
+  'NotOursError'
+])
 
 const print = (line: string): void => void process.stdout.write(`${line}\n`)
 const printJson = (value: unknown): void => print(JSON.stringify(value))
@@ -199,7 +209,7 @@ export function buildProgram(): Command {
     )
 
   withTrainingOptions(program.command('train').description('train a classifier on a folder of labelled images (transfer learning)'))
-    .option('--out <model-dir>', 'where to save the model (default: a run folder under the studio home)')
+    .option('--out <model-dir>', 'where to save the model: a new or empty folder, or a model saved earlier (default: the run folder under the studio home)')
     .option('--resume <run-dir>', 'continue a stopped or crashed run from its last completed epoch')
     .option('--json', 'print one JSON object per event')
     .action(
@@ -223,7 +233,9 @@ export function buildProgram(): Command {
           const line = formatTrainEvent(event)
           if (line) print(line)
         }
-        await train(opts.resume ? null : trainConfigFromFlags(opts), { onEvent, signal: controller.signal, resume: opts.resume })
+        // A resumed run saves into its own folder unless --out names a place again (a path read
+        // from the run's files is never written to).
+        await train(opts.resume ? null : trainConfigFromFlags(opts), { onEvent, signal: controller.signal, resume: opts.resume, out: opts.resume ? opts.out : undefined })
       })
     )
 

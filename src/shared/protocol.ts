@@ -102,6 +102,19 @@ export type ScanProgress = z.infer<typeof ScanProgress>
 
 // ---- Models and training ----
 
+// Sane maxima for numbers that size allocations. Files we read back (a model's metadata.json, a
+// run's state.json) are checked against them too: an edited file cannot ask for 13 GB.
+/** Side of the square images a model takes. */
+export const MAX_INPUT_SIZE = 1024
+export const MIN_INPUT_SIZE = 8
+export const MAX_CLASSES = 100_000
+export const MAX_LABEL_LENGTH = 500
+export const MAX_LAYERS = 5000
+/** Parameters of a saved model or a run state (ResNet50 has 25.6 million). */
+export const MAX_PARAMETERS = 200_000_000
+export const MAX_EPOCHS = 10_000
+const LayerName = z.string().max(200)
+
 export const DenseLayerConfig = z.object({
   units: z.number().int().min(1).max(8192),
   activation: z.enum(['relu', 'elu', 'selu', 'tanh', 'sigmoid', 'linear']).default('relu'),
@@ -133,9 +146,9 @@ export const FreezeSpec = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('all') }),
   z.object({ kind: z.literal('none') }),
   /** Every backbone layer up to and including this one, as `for layer in model.layers[:N]`. */
-  z.object({ kind: z.literal('upTo'), layer: z.string().min(1).max(200) }),
+  z.object({ kind: z.literal('upTo'), layer: LayerName.min(1) }),
   /** Exactly these layers frozen: what the layer tree's toggles produce. */
-  z.object({ kind: z.literal('layers'), frozen: z.array(z.string().max(200)).max(5000) })
+  z.object({ kind: z.literal('layers'), frozen: z.array(LayerName).max(MAX_LAYERS) })
 ])
 export type FreezeSpec = z.infer<typeof FreezeSpec>
 
@@ -163,12 +176,12 @@ export const TrainConfig = z.object({
   val: z.string().min(1).max(4096).optional(),
   test: z.string().min(1).max(4096).optional(),
   valSplit: z.number().gt(0).lt(1).default(0.2),
-  seed: z.number().int().min(0).default(42),
+  seed: z.number().int().min(0).max(2 ** 32 - 1).default(42),
   /** Seed of the held-out validation split, when it differs from `seed` (the same split, other initial weights and order). */
-  splitSeed: z.number().int().min(0).optional(),
+  splitSeed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
   head: HeadConfig.default({ pooling: 'avg', dropout: 0, dense: [], init: 'zeros' }),
   freeze: FreezeSpec.default({ kind: 'all' }),
-  epochs: z.number().int().min(1).max(10_000).default(10),
+  epochs: z.number().int().min(1).max(MAX_EPOCHS).default(10),
   batchSize: z.number().int().min(1).max(4096).default(32),
   learningRate: z.number().gt(0).max(10).default(0.001),
   optimizer: z.enum(['adam', 'rmsprop', 'sgd']).default('adam'),
@@ -176,14 +189,14 @@ export const TrainConfig = z.object({
   momentum: z.number().min(0).max(0.999).default(0.9),
   augment: Augmentation.nullable().default(null),
   earlyStopping: z
-    .object({ monitor: Monitor.default('val_loss'), patience: z.number().int().min(0), restoreBest: z.boolean().default(true) })
+    .object({ monitor: Monitor.default('val_loss'), patience: z.number().int().min(0).max(MAX_EPOCHS), restoreBest: z.boolean().default(true) })
     .nullable()
     .default(null),
   reduceLrOnPlateau: z
     .object({
       monitor: Monitor.default('val_loss'),
       factor: z.number().gt(0).lt(1).default(0.1),
-      patience: z.number().int().min(0).default(3),
+      patience: z.number().int().min(0).max(MAX_EPOCHS).default(3),
       minLr: z.number().min(0).default(0)
     })
     .nullable()
@@ -196,7 +209,7 @@ export const TrainConfig = z.object({
    * Memory for cached backbone features before they spill to disk; on the end-to-end path, for
    * each split's decoded images kept between epochs.
    */
-  featureCacheMB: z.number().int().min(0).default(1024)
+  featureCacheMB: z.number().int().min(0).max(1024 * 1024).default(1024)
 })
 export type TrainConfig = z.infer<typeof TrainConfig>
 export type TrainConfigInput = z.input<typeof TrainConfig>
@@ -271,7 +284,7 @@ export type Misclassified = z.infer<typeof Misclassified>
 export const EvaluationReport = z.object({
   accuracy: z.number(),
   loss: z.number(),
-  classes: z.array(z.string()),
+  classes: z.array(z.string().max(MAX_LABEL_LENGTH)).max(MAX_CLASSES),
   /** confusion[true][predicted] */
   confusion: z.array(z.array(z.number().int())),
   perClass: z.array(ClassMetrics),
@@ -280,25 +293,39 @@ export const EvaluationReport = z.object({
 })
 export type EvaluationReport = z.infer<typeof EvaluationReport>
 
+/** A file a saved folder names: a plain name inside that folder, never a path. */
+const PlainFileName = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((name) => !/[/\\]/.test(name) && name !== '.' && name !== '..' && !name.includes('\0'), 'must be a plain file name inside the folder')
+export const FileRecord = z.object({
+  name: PlainFileName,
+  /** 4 bytes per parameter, plus the model's JSON. */
+  bytes: z.number().int().min(0).max(MAX_PARAMETERS * 4 + 64 * 1024 * 1024),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hexadecimal digits')
+})
+export type FileRecord = z.infer<typeof FileRecord>
+
 export const ModelMetadata = z.object({
   format: z.literal('transfer-studio-model'),
   formatVersion: z.literal(1),
-  appVersion: z.string(),
-  createdAt: z.string(),
+  appVersion: z.string().max(100),
+  createdAt: z.string().max(100),
   /** Class names in the order of the model's outputs. */
-  labels: z.array(z.string()).min(2),
-  backbone: z.string(),
+  labels: z.array(z.string().max(MAX_LABEL_LENGTH)).min(2).max(MAX_CLASSES),
+  backbone: z.string().max(100),
   preprocess: PreprocessMode,
   /** Side of the square RGB images the model takes (before any resize layer inside it). */
-  inputSize: z.number().int(),
+  inputSize: z.number().int().min(MIN_INPUT_SIZE).max(MAX_INPUT_SIZE),
   head: HeadConfig,
   freeze: FreezeSpec,
-  frozenLayers: z.array(z.string()),
+  frozenLayers: z.array(LayerName).max(MAX_LAYERS),
   /** How it was trained here; null for a model imported from a Keras file and not trained since. */
   training: TrainConfig.omit({ out: true }).nullable(),
   /** The Keras file an imported model came from. */
   source: z
-    .object({ kind: z.literal('keras'), file: z.string(), format: z.string(), kerasVersion: z.string().nullable(), sha256: z.string() })
+    .object({ kind: z.literal('keras'), file: z.string().max(4096), format: z.string().max(100), kerasVersion: z.string().max(100).nullable(), sha256: z.string().max(64) })
     .optional(),
   metrics: z.object({
     loss: z.number().nullable(),
@@ -307,12 +334,56 @@ export const ModelMetadata = z.object({
     val_acc: z.number().nullable(),
     val_count: z.number().int().nullable().optional(),
     test_acc: z.number().nullable(),
-    epochs: z.number().int()
+    epochs: z.number().int().min(0).max(MAX_EPOCHS)
   }),
   /** SHA-256 of every other file of the model, so a damaged copy is refused. */
-  files: z.array(z.object({ name: z.string(), bytes: z.number().int(), sha256: z.string() }))
+  files: z.array(FileRecord).min(1).max(16)
 })
 export type ModelMetadata = z.infer<typeof ModelMetadata>
+
+/** A run's run.json: what it was started with, written when it starts. */
+export const RunRecord = z.object({
+  config: TrainConfig,
+  appVersion: z.string().max(100),
+  startedAt: z.string().max(100),
+  /** When it was last resumed, if ever. */
+  resumedAt: z.string().max(100).optional()
+})
+export type RunRecord = z.infer<typeof RunRecord>
+
+const TrackerState = z.object({ best: z.number().nullable(), wait: z.number().int().min(0).max(MAX_EPOCHS) })
+/** JSON has no NaN: a diverged epoch's loss was written as null, and is NaN again when read. */
+const SavedNumber = z
+  .number()
+  .nullable()
+  .transform((value) => value ?? Number.NaN)
+
+/** A run's state/state.json: what it needs to continue after its last completed epoch. */
+export const RunStateRecord = z.object({
+  config: TrainConfig,
+  epochsDone: z.number().int().min(1).max(MAX_EPOCHS),
+  history: z.array(EpochMetrics.extend({ loss: SavedNumber, acc: SavedNumber })).max(MAX_EPOCHS),
+  lr: z.number().min(0).max(10),
+  bestEpoch: z.number().int().min(1).max(MAX_EPOCHS).nullable(),
+  trackers: z.object({ best: TrackerState, early: TrackerState.nullable(), plateau: TrackerState.nullable() }),
+  seconds: z.number().min(0),
+  /** The classes the run trains, in output order (absent in states written before it was recorded). */
+  classes: z.array(z.string().max(MAX_LABEL_LENGTH)).min(2).max(MAX_CLASSES).optional()
+})
+export type RunStateRecord = z.infer<typeof RunStateRecord>
+
+/** An index of tensors saved one after another in a .bin file of a run's state. */
+export const TensorIndex = z
+  .object({
+    names: z.array(z.string().max(500)).max(MAX_LAYERS * 4),
+    shapes: z.array(z.array(z.number().int().min(0).max(MAX_PARAMETERS)).max(8)).max(MAX_LAYERS * 4)
+  })
+  .refine((index) => index.names.length === index.shapes.length, 'names and shapes differ in length')
+  .refine(
+    (index) => index.shapes.reduce((total, shape) => total + shape.reduce((n, d) => n * d, 1), 0) <= MAX_PARAMETERS,
+    `more than ${MAX_PARAMETERS} values in all`
+  )
+export type TensorIndex = z.infer<typeof TensorIndex>
 
 export const TrainEvent = z.discriminatedUnion('event', [
   /** The run's folder, where its resumable state is saved after every epoch. */
@@ -418,7 +489,15 @@ export const EngineCommand = z.discriminatedUnion('command', [
   }),
   z.object({ command: z.literal('train'), config: TrainConfig }),
   z.object({ command: z.literal('findLearningRate'), config: TrainConfig }),
-  z.object({ command: z.literal('resumeTraining'), runDir: Path }),
+  z.object({
+    command: z.literal('resumeTraining'),
+    runDir: Path,
+    /**
+     * The folders the user opened, filled in by the host (never taken from a client): the dataset
+     * folders the run's files name must lie inside them. Without it the engine does not confine them.
+     */
+    openedFolders: z.array(Path).max(1000).optional()
+  }),
   z.object({ command: z.literal('stopTraining') }),
   z.object({ command: z.literal('evaluateModel'), model: Path, data: Path }),
   z.object({ command: z.literal('readEvaluation'), runDir: Path }),

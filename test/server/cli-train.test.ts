@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { DATA, PHOTOS, runStudio, tempDir, weightsMirror } from '../helpers'
+import { canary, DATA, PHOTOS, runStudio, tempDir, weightsMirror } from '../helpers'
 
 let env: NodeJS.ProcessEnv
 let modelDir: string
@@ -42,7 +42,8 @@ describe('transfer-studio train / evaluate / predict --model', () => {
 
   it('train --resume continues a run in a new process from its saved state', () => {
     const runDir = trainRun.lines.map((l) => JSON.parse(l)).find((e) => e.event === 'run').runDir
-    const resumed = studio('train', '--resume', runDir, '--json')
+    // --out again: a resumed run writes only inside its own folder unless told where.
+    const resumed = studio('train', '--resume', runDir, '--out', modelDir, '--json')
     expect(resumed.stderr).toBe('')
     expect(resumed.code).toBe(0)
     const events = resumed.lines.map((l) => JSON.parse(l))
@@ -70,6 +71,17 @@ describe('transfer-studio train / evaluate / predict --model', () => {
     const result = JSON.parse(lines[0])
     expect(result.predictions).toHaveLength(2)
     expect(['cloudy', 'rain', 'shine', 'sunrise']).toContain(result.predictions[0].label)
+  })
+
+  it('train --out <a folder that is not a saved model> refuses before training and changes nothing in it', () => {
+    const target = canary()
+    const before = target.digest()
+    const refused = studio('train', '--data', weather, '--backbone', 'mobilenet_v1_0.25_224', '--epochs', '1', '--out', target.dir)
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain(`error: Will not save the model to ${target.dir}: saving replaces the folder, and ${target.dir} is not a Transfer Studio model`)
+    expect(refused.stderr).not.toContain('    at ')
+    expect(refused.stdout).not.toMatch(/^epoch /m)
+    expect(target.digest()).toBe(before)
   })
 
   it('explains bad requests in plain words', () => {

@@ -1,7 +1,9 @@
+import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { initBackend } from '../backend'
 import { backboneSpec, type BackboneSpec } from './registry'
-import { CorruptCacheError, ensureWeights, readVerified, removeCache, type WeightsOptions } from './weights'
+import { checkTopologySizes } from '../model/model-json'
+import { cacheDir, CorruptCacheError, ensureWeights, readVerified, removeCache, type WeightsOptions } from './weights'
 
 export interface LoadedBackbone {
   spec: BackboneSpec
@@ -27,6 +29,8 @@ export async function loadBackbone(id: string, options: LoadOptions = {}): Promi
     files = await readVerified(await ensureWeights(spec, options))
   }
   const { modelJson, weightData } = files
+  // The cache is a folder anyone with access to the home could edit: no layer may ask for gigabytes.
+  checkTopologySizes(modelJson.modelTopology, path.join(cacheDir(spec, options.home), 'model.json'))
   const weightSpecs = modelJson.weightsManifest.flatMap((group) => group.weights) as tf.io.WeightsManifestEntry[]
   const model = await tf.loadLayersModel(
     tf.io.fromMemory({ modelTopology: modelJson.modelTopology as tf.io.ModelArtifacts['modelTopology'], weightSpecs, weightData })

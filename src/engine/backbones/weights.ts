@@ -10,9 +10,11 @@ import path from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import type { DownloadProgress } from '../../shared/protocol'
+import { z } from 'zod'
+import { FileRecord, type DownloadProgress } from '../../shared/protocol'
 import { studioHome } from '../home'
 import { replaceDir, stagingDir } from '../util/atomic'
+import { readJsonFile, readRegularFile, UnsafeFileError } from '../util/safe-read'
 import type { BackboneSpec } from './registry'
 
 export const CACHE_MANIFEST = 'cache-manifest.json'
@@ -82,9 +84,17 @@ export async function ensureWeights(spec: BackboneSpec, options: WeightsOptions 
   return download(spec, dir, options)
 }
 
+const CacheManifestSchema = z.object({
+  backbone: z.string().max(100),
+  source: z.string().max(4096),
+  files: z.array(FileRecord).min(1).max(1000)
+})
+
+/** The cache's manifest, or null when it is missing or not one we wrote (the entry is then fetched again). */
 async function readManifest(dir: string): Promise<CacheManifest | null> {
   try {
-    return JSON.parse(await fs.readFile(path.join(dir, CACHE_MANIFEST), 'utf8')) as CacheManifest
+    const parsed = CacheManifestSchema.safeParse(await readJsonFile(path.join(dir, CACHE_MANIFEST), 16 * 1024 * 1024))
+    return parsed.success ? parsed.data : null
   } catch {
     return null
   }
@@ -120,7 +130,8 @@ async function download(spec: BackboneSpec, dir: string, options: WeightsOptions
     const manifest: CacheManifest = { backbone: spec.id, source: url, files }
     await fs.writeFile(path.join(tmp, CACHE_MANIFEST), JSON.stringify(manifest, null, 2))
     // Another process may have finished the same download first: keep theirs.
-    await replaceDir(tmp, dir, async () => (await readManifest(dir)) !== null)
+    // The folder is ours by where it is (<home>/weights/<id>): only the engine writes there.
+    await replaceDir(tmp, dir, { owned: async () => null, accept: async () => (await readManifest(dir)) !== null })
     return dir
   } catch (error) {
     await fs.rm(tmp, { recursive: true, force: true })
@@ -200,6 +211,8 @@ async function openResource(url: string, idleTimeoutMs: number): Promise<Resourc
     const stat = await fs.stat(file).catch(() => {
       throw new Error(`${file} does not exist`)
     })
+    // A FIFO or a device in the mirror would be read forever.
+    if (!stat.isFile()) throw new Error(`${file} is not a regular file`)
     return { stream: createReadStream(file), length: stat.size, abort: () => {} }
   }
   // A stalled server must not hang the app forever: abort when no byte arrives for a while.
@@ -243,9 +256,11 @@ export async function readVerified(dir: string): Promise<VerifiedModelFiles> {
   if (!manifest) throw new CorruptCacheError(`${path.join(dir, CACHE_MANIFEST)} is missing or unreadable`)
   const contents = new Map<string, Buffer>()
   for (const file of manifest.files) {
+    // Plain names only (the schema says so), regular files of the recorded size: a manifest naming
+    // ../../dev/zero reads nothing.
     const full = path.join(dir, file.name)
-    const data = await fs.readFile(full).catch(() => {
-      throw new CorruptCacheError(`${full} is missing from the weights cache`)
+    const data = await readRegularFile(full, { maxBytes: file.bytes, expectedBytes: file.bytes }).catch((error: Error) => {
+      throw new CorruptCacheError(error instanceof UnsafeFileError ? `${full} in the weights cache: ${error.reason}` : `${full} is missing from the weights cache`)
     })
     if (createHash('sha256').update(data).digest('hex') !== file.sha256) {
       throw new CorruptCacheError(`${full} does not match the file that was downloaded (checksum differs)`)

@@ -1,7 +1,7 @@
 // Reads CIFAR-10's official binary format: each record is one label byte followed by 3072
 // pixel bytes, the red, green and blue 32x32 planes in turn. Files may hold any number of
 // records (the official ones hold 10,000; subsets fewer), so the count comes from the size.
-import fs from 'node:fs/promises'
+import { readRegularFile } from '../util/safe-read'
 import path from 'node:path'
 import type { FileNote, SkippedFile } from '../../shared/protocol'
 import type { LabelledImage } from './types'
@@ -52,7 +52,7 @@ async function readClassNames(dir: string, fileNames: readonly string[], notes: 
     notes.push({ file: meta, note: 'missing: using the standard CIFAR-10 class names' })
     return CIFAR10_CLASSES
   }
-  const names = (await fs.readFile(meta, 'utf8'))
+  const names = (await readRegularFile(meta, { maxBytes: 1024 * 1024, followLinks: true })).toString('utf8')
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line.length > 0)
@@ -62,7 +62,8 @@ async function readClassNames(dir: string, fileNames: readonly string[], notes: 
 
 /** Reads one batch file whole (one read) and keeps views into it, not copies. */
 export async function readCifarFile(file: string, classCount: number, skipped: SkippedFile[]): Promise<LabelledImage[]> {
-  const bytes = await fs.readFile(file)
+  // A batch file is 30 MB; a FIFO or a device in its place is refused, not read forever.
+  const bytes = await readRegularFile(file, { maxBytes: 1024 * 1024 * 1024, followLinks: true })
   const records = Math.floor(bytes.length / CIFAR_RECORD_BYTES)
   const trailing = bytes.length % CIFAR_RECORD_BYTES
   if (trailing !== 0) {

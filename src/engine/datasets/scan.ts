@@ -7,7 +7,8 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { Dirent } from 'node:fs'
 import type { DatasetReport, FileNote, ScanProgress, SkippedFile, SplitName, SplitReport } from '../../shared/protocol'
-import { SNIFF_BYTES, sniffImage } from '../images/sniff'
+import { MAX_IMAGE_FILE_BYTES, SNIFF_BYTES, sniffImage } from '../images/sniff'
+import { describeKind, readRegularFile, readRegularHead, UnsafeFileError } from '../util/safe-read'
 import { mapLimit } from '../util/concurrency'
 import { isCifarFolder, readCifarFolder } from './cifar'
 import { DEFAULT_SEED, DEFAULT_VAL_FRACTION, splitStratified } from './split'
@@ -176,33 +177,42 @@ async function findClassFiles(name: SplitName, dir: string, entries: Dirent[], s
 async function entryKind(entry: Dirent, full: string): Promise<string> {
   if (entry.isFile()) return 'file'
   if (entry.isDirectory()) return 'dir'
-  if (!entry.isSymbolicLink()) return 'not a regular file'
+  if (!entry.isSymbolicLink()) return `not a regular file (${await fs.lstat(full).then(describeKind, () => 'unknown kind')})`
   try {
     const target = await fs.stat(full)
     // A linked folder could lead anywhere, even back up the tree: Keras does not follow them either.
-    return target.isFile() ? 'file' : 'symbolic link to a folder: not followed'
+    if (target.isFile()) return 'file'
+    return target.isDirectory() ? 'symbolic link to a folder: not followed' : `symbolic link to ${describeKind(target)}: not an image`
   } catch {
     return 'broken symbolic link'
   }
 }
 
-/** Every file below `dir`, nested folders included (flow_from_directory walks them too), sorted. */
+/**
+ * Every file below `dir`, nested folders included (flow_from_directory walks them too), sorted.
+ * Walked with a list of folders still to read, not by recursion: a tree thousands of folders deep
+ * is a folder like any other.
+ */
 async function walkFiles(dir: string, skipped: SkippedFile[]): Promise<string[]> {
   const out: string[] = []
-  let entries: Dirent[]
-  try {
-    entries = await fs.readdir(dir, { withFileTypes: true })
-  } catch (error) {
-    skipped.push({ file: dir, reason: `folder cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})` })
-    return out
-  }
-  for (const entry of entries) {
-    const full = path.join(dir, entry.name)
-    const kind = await entryKind(entry, full)
-    if (kind === 'file') out.push(full)
-    else if (kind === 'dir' && entry.name.startsWith('.')) skipped.push({ file: full, reason: 'hidden folder, not scanned' })
-    else if (kind === 'dir') out.push(...(await walkFiles(full, skipped)))
-    else skipped.push({ file: full, reason: kind })
+  const pending = [dir]
+  while (pending.length > 0) {
+    const current = pending.pop()!
+    let entries: Dirent[]
+    try {
+      entries = await fs.readdir(current, { withFileTypes: true })
+    } catch (error) {
+      skipped.push({ file: current, reason: `folder cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})` })
+      continue
+    }
+    for (const entry of entries) {
+      const full = path.join(current, entry.name)
+      const kind = await entryKind(entry, full)
+      if (kind === 'file') out.push(full)
+      else if (kind === 'dir' && entry.name.startsWith('.')) skipped.push({ file: full, reason: 'hidden folder, not scanned' })
+      else if (kind === 'dir') pending.push(full)
+      else skipped.push({ file: full, reason: kind })
+    }
   }
   return out.sort()
 }
@@ -241,21 +251,17 @@ async function sniffFiles(
 type HeadResult = { kind: 'image'; size: number; mtimeMs: number; note?: string } | { kind: 'skip'; reason: string }
 
 async function readHead(file: string): Promise<HeadResult> {
-  let handle: fs.FileHandle | undefined
   try {
-    handle = await fs.open(file, 'r')
-    const stat = await handle.stat()
-    const head = Buffer.alloc(SNIFF_BYTES)
-    const { bytesRead } = await handle.read(head, 0, SNIFF_BYTES, 0)
-    const sniffed = sniffImage(file, head.subarray(0, bytesRead), stat.size)
+    // Only a regular file is opened: a FIFO swapped in after the listing would block the scan.
+    const { head, stat } = await readRegularHead(file, SNIFF_BYTES, { followLinks: true })
+    const sniffed = sniffImage(file, head, stat.size)
     return sniffed.kind === 'skip' ? sniffed : { kind: 'image', size: stat.size, mtimeMs: stat.mtimeMs, note: sniffed.note }
   } catch (error) {
+    if (error instanceof UnsafeFileError) return { kind: 'skip', reason: error.reason }
     const code = (error as NodeJS.ErrnoException).code
     const reason =
       code === 'ENOENT' ? 'file disappeared during the scan' : code === 'EACCES' ? 'permission denied' : `cannot be read (${code ?? (error as Error).message})`
     return { kind: 'skip', reason }
-  } finally {
-    await handle?.close()
   }
 }
 
@@ -311,7 +317,7 @@ async function findDuplicates(splits: Array<[SplitName, string, LabelledImage[]]
   for (const group of bySize.values()) {
     if (group.length < 2) continue
     for (const entry of group) {
-      const digest = await fs.readFile(entry.file).then(
+      const digest = await readRegularFile(entry.file, { maxBytes: MAX_IMAGE_FILE_BYTES, followLinks: true }).then(
         (data) => createHash('sha1').update(data).digest('hex'),
         () => null
       )

@@ -3,10 +3,10 @@
 // (libvips) decodes by content, not by name, applies EXIF orientation, reads the first frame of
 // an animation, and shrinks large JPEGs while decoding them, so a 15-megapixel photo never
 // exists at full size in memory.
-import fs from 'node:fs/promises'
 import path from 'node:path'
 import sharp from 'sharp'
-import { SNIFF_BYTES, sniffImage } from './sniff'
+import { readRegularFile, UnsafeFileError } from '../util/safe-read'
+import { MAX_IMAGE_FILE_BYTES, SNIFF_BYTES, sniffImage } from './sniff'
 
 // libvips' operation cache would keep decoded pixels of recent images alive; we never ask for
 // the same image twice in a row, so it only costs memory.
@@ -58,9 +58,12 @@ export const sourceName = (source: ImageSource): string => (typeof source === 's
  * Alpha is dropped as Keras/PIL's convert('RGB') drops it; grey becomes three equal channels.
  */
 export async function decodeImage(source: ImageSource, size: number | null): Promise<RgbImage> {
+  const name = typeof source === 'string' ? path.resolve(source) : source.name
+  // The file is read here, not by the decoder: only a regular file is opened (a FIFO in place of
+  // a photo would block libvips' thread for good), within a size limit and a time limit.
+  const bytes = typeof source === 'string' ? await readImageFile(name) : source.bytes
   try {
-    const input = typeof source === 'string' ? source : source.bytes
-    let pipeline = sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS, pages: 1 })
+    let pipeline = sharp(bytes, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS, pages: 1 })
       .rotate()
       .removeAlpha()
       .toColourspace('srgb')
@@ -70,21 +73,28 @@ export async function decodeImage(source: ImageSource, size: number | null): Pro
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height }
   } catch (error) {
     const reason = plainReason((error as Error).message)
-    const name = typeof source === 'string' ? path.resolve(source) : source.name
-    if (reason === UNSUPPORTED) throw new ImageDecodeError(name, await explainUnsupported(source))
+    if (reason === UNSUPPORTED) throw new ImageDecodeError(name, explainUnsupported(name, bytes))
     // With several decodes in flight libvips sometimes loses its message ("Unknown error"): look
-    // at the file ourselves before giving the user nothing to act on.
-    if (/unknown error|^cannot decode image: *$/i.test(reason) && (await isTruncated(source))) {
+    // at the bytes ourselves before giving the user nothing to act on.
+    if (/unknown error|^cannot decode image: *$/i.test(reason) && isTruncated(bytes)) {
       throw new ImageDecodeError(name, TRUNCATED)
     }
     throw new ImageDecodeError(name, reason)
   }
 }
 
+async function readImageFile(file: string): Promise<Uint8Array> {
+  try {
+    return await readRegularFile(file, { maxBytes: MAX_IMAGE_FILE_BYTES, followLinks: true })
+  } catch (error) {
+    if (error instanceof UnsafeFileError) throw new ImageDecodeError(file, error.reason)
+    throw new ImageDecodeError(file, plainReason((error as Error).message))
+  }
+}
+
 /** A JPEG must end with its EOI marker, a PNG with its IEND chunk. */
-async function isTruncated(source: ImageSource): Promise<boolean> {
-  const bytes = typeof source === 'string' ? await fs.readFile(source).catch(() => null) : source.bytes
-  if (!bytes || bytes.length < 12) return false
+function isTruncated(bytes: Uint8Array): boolean {
+  if (bytes.length < 12) return false
   const tail = Buffer.from(bytes.subarray(Math.max(0, bytes.length - 16)))
   if (bytes[0] === 0xff && bytes[1] === 0xd8) return tail.lastIndexOf(Buffer.from([0xff, 0xd9])) < 0
   if (bytes[0] === 0x89 && bytes[1] === 0x50) return tail.indexOf('IEND') < 0
@@ -92,22 +102,9 @@ async function isTruncated(source: ImageSource): Promise<boolean> {
 }
 
 /** When the decoder gives up on a format, say what the file actually is (a Git LFS pointer, …). */
-async function explainUnsupported(source: ImageSource): Promise<string> {
-  if (typeof source !== 'string') {
-    const sniffed = sniffImage(source.name, source.bytes.subarray(0, SNIFF_BYTES), source.bytes.length)
-    return sniffed.kind === 'skip' ? sniffed.reason : UNSUPPORTED
-  }
-  const file = source
-  const handle = await fs.open(file, 'r').catch(() => null)
-  if (!handle) return UNSUPPORTED
-  try {
-    const head = Buffer.alloc(SNIFF_BYTES)
-    const { bytesRead } = await handle.read(head, 0, SNIFF_BYTES, 0)
-    const sniffed = sniffImage(file, head.subarray(0, bytesRead), (await handle.stat()).size)
-    return sniffed.kind === 'skip' ? sniffed.reason : UNSUPPORTED
-  } finally {
-    await handle.close()
-  }
+function explainUnsupported(name: string, bytes: Uint8Array): string {
+  const sniffed = sniffImage(name, bytes.subarray(0, SNIFF_BYTES), bytes.length)
+  return sniffed.kind === 'skip' ? sniffed.reason : UNSUPPORTED
 }
 
 /** Resizes raw RGB pixels (CIFAR records arrive this way) with the same kernel as files. */

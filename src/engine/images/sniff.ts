@@ -7,6 +7,8 @@ export type ImageFormat = 'jpeg' | 'png' | 'gif' | 'webp' | 'tiff' | 'avif' | 'h
 
 /** Bytes a scan reads from the start of each file; enough for every signature below. */
 export const SNIFF_BYTES = 64
+/** Beyond this many bytes a file is refused before reading (no photo comes near it). */
+export const MAX_IMAGE_FILE_BYTES = 512 * 1024 * 1024
 
 export type Sniffed =
   | { kind: 'image'; format: ImageFormat; note?: string }

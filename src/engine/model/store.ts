@@ -7,8 +7,10 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { describeSchemaError, ModelMetadata } from '../../shared/protocol'
-import { replaceDir, stagingDir } from '../util/atomic'
+import { NotOursError, refusalToReplace, replaceDir, stagingDir, unexpectedEntries } from '../util/atomic'
+import { readJsonFile, readRegularFile, UnsafeFileError } from '../util/safe-read'
 import { applyKerasBatchNormSemantics } from './batchnorm'
+import { checkModelJson } from './model-json'
 
 export const MODEL_FILE = 'model.json'
 export const WEIGHTS_FILE = 'weights.bin'
@@ -16,6 +18,37 @@ export const METADATA_FILE = 'metadata.json'
 
 export class ModelFileError extends Error {
   override name = 'ModelFileError'
+}
+
+/** metadata.json is small: labels, settings and metrics. */
+const MAX_METADATA_BYTES = 16 * 1024 * 1024
+/** The files a saved model consists of; a folder holding anything else is not only ours. */
+const MODEL_FILES = new Set([MODEL_FILE, WEIGHTS_FILE, METADATA_FILE])
+
+/**
+ * Why `dir` is not a saved model of ours that saving may replace, or null when it is: its
+ * metadata.json must be valid and it may hold nothing but the files we write.
+ */
+export async function notAModelFolder(dir: string): Promise<string | null> {
+  try {
+    await readMetadata(dir)
+  } catch (error) {
+    return (error as Error).message
+  }
+  return unexpectedEntries(dir, MODEL_FILES)
+}
+
+/**
+ * Refuses, before any work is done, a destination that saving would have to replace but may not:
+ * an existing file, a link, or a non-empty folder that is not one of our saved models.
+ */
+export async function checkModelDestination(dir: string): Promise<void> {
+  const refusal = await refusalToReplace(dir, notAModelFolder)
+  if (refusal) {
+    throw new ModelFileError(
+      `Will not save the model to ${dir}: saving replaces the folder, and ${refusal}. Choose a new or empty folder, or a model folder saved earlier.`
+    )
+  }
 }
 
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex')
@@ -46,9 +79,10 @@ export async function saveModel(model: tf.LayersModel, metadata: Omit<ModelMetad
         return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } }
       })
     )
-    await replaceDir(staged, dir)
+    await replaceDir(staged, dir, { owned: notAModelFolder })
   } catch (error) {
     await fs.rm(staged, { recursive: true, force: true })
+    if (error instanceof NotOursError) throw new ModelFileError(`Will not save the model to ${dir}: ${error.message}`)
     throw new ModelFileError(`Could not save the model to ${dir}: ${(error as Error).message}`)
   }
 }
@@ -62,13 +96,17 @@ export async function readMetadata(dir: string): Promise<ModelMetadata> {
   const file = path.join(dir, METADATA_FILE)
   let raw: unknown
   try {
-    raw = JSON.parse(await fs.readFile(file, 'utf8'))
+    raw = await readJsonFile(file, MAX_METADATA_BYTES)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     throw new ModelFileError(
       code === 'ENOENT'
         ? `${dir} is not a Transfer Studio model: ${METADATA_FILE} is missing`
-        : `${file} cannot be read: ${(error as Error).message}`
+        : code === 'ENOTDIR'
+          ? `${dir} is not a folder`
+          : error instanceof UnsafeFileError
+            ? `${file} cannot be used: ${error.reason}`
+            : `${file} cannot be read: ${(error as Error).message}`
     )
   }
   const parsed = ModelMetadata.safeParse(raw)
@@ -78,18 +116,31 @@ export async function readMetadata(dir: string): Promise<ModelMetadata> {
 
 export async function loadModel(dir: string): Promise<LoadedModel> {
   const metadata = await readMetadata(dir)
+  const metadataFile = path.join(dir, METADATA_FILE)
+  const names = metadata.files.map((f) => f.name)
+  if (names.length !== 2 || !names.includes(MODEL_FILE) || !names.includes(WEIGHTS_FILE)) {
+    throw new ModelFileError(`${metadataFile}: files must name exactly ${MODEL_FILE} and ${WEIGHTS_FILE}, not ${names.join(', ')}`)
+  }
   const contents = new Map<string, Buffer>()
   for (const file of metadata.files) {
+    // Names are plain (the schema says so) and fixed: the file is in this folder, and a link,
+    // a FIFO or a device there is refused; its size is checked before a byte is read.
     const full = path.join(dir, file.name)
-    const data = await fs.readFile(full).catch(() => {
-      throw new ModelFileError(`${full} is missing: the model folder is incomplete`)
+    const data = await readRegularFile(full, { maxBytes: file.bytes, expectedBytes: file.bytes }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') throw new ModelFileError(`${full} is missing: the model folder is incomplete`)
+      if (error instanceof UnsafeFileError) {
+        throw new ModelFileError(
+          error.kind === 'size-differs' ? `${full} is damaged: it ${error.reason} in ${METADATA_FILE}` : `${full} cannot be used: ${error.reason}`
+        )
+      }
+      throw new ModelFileError(`${full} cannot be read: ${error.message}`)
     })
-    if (data.byteLength !== file.bytes || sha256(data) !== file.sha256) {
+    if (sha256(data) !== file.sha256) {
       throw new ModelFileError(`${full} is damaged: it does not match the checksum in ${METADATA_FILE}`)
     }
     contents.set(file.name, data)
   }
-  const json = JSON.parse(contents.get(MODEL_FILE)!.toString('utf8')) as tf.io.ModelJSON
+  const json = checkModelJson(contents.get(MODEL_FILE)!, path.join(dir, MODEL_FILE), contents.get(WEIGHTS_FILE)!.byteLength)
   const weights = contents.get(WEIGHTS_FILE)!
   const model = await tf.loadLayersModel(
     tf.io.fromMemory({

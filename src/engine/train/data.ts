@@ -13,6 +13,8 @@ export interface TrainingData {
   /** Side of the images as they are fed in; null when they are decoded at the backbone's size. */
   nativeSize: number | null
   skipped: SkippedFile[]
+  /** Things the person training should know before the run starts (a class without validation images, …). */
+  warnings: string[]
 }
 
 export async function prepareTrainingData(config: Pick<TrainConfig, 'data' | 'val' | 'test' | 'valSplit' | 'seed' | 'splitSeed'>): Promise<TrainingData> {
@@ -29,7 +31,23 @@ export async function prepareTrainingData(config: Pick<TrainConfig, 'data' | 'va
   }
   if (config.test) test = await imagesOf(config.test, classes, skipped)
   if (train.length === 0) throw new DatasetError(`No training images in ${config.data}`)
-  return { classes, train, val, test, nativeSize: main.report.layout === 'cifar10-binary' ? CIFAR_SIDE : null, skipped }
+  const trained = new Set(train.map((item) => item.label))
+  const untrained = classes.filter((_, label) => !trained.has(label))
+  if (untrained.length > 0) {
+    // Its output would never be trained, yet the model would still offer it as an answer.
+    const one = untrained.length === 1
+    throw new DatasetError(
+      `${config.data}: no training images for ${untrained.map((c) => `"${c}"`).join(', ')}, so the model could never learn to recognise ` +
+        `${one ? 'that class' : 'those classes'}. Add images to ${one ? 'it' : 'them'}, or remove ${one ? 'its folder' : 'their folders'}.`
+    )
+  }
+  const warnings: string[] = []
+  const validated = new Set(val.map((item) => item.label))
+  const unvalidated = val.length > 0 ? classes.filter((_, label) => !validated.has(label)) : []
+  if (unvalidated.length > 0) {
+    warnings.push(`No validation images for ${unvalidated.join(', ')}: validation accuracy says nothing about ${unvalidated.length > 1 ? 'these classes' : 'this class'}`)
+  }
+  return { classes, train, val, test, nativeSize: main.report.layout === 'cifar10-binary' ? CIFAR_SIDE : null, skipped, warnings }
 }
 
 /** Every image of another folder, relabelled with the training classes. */

@@ -7,9 +7,11 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
+import { z } from 'zod'
 import type { PreprocessMode } from '../../shared/protocol'
 import { describeRef, type LabelledImage } from '../datasets/types'
 import { writeFileAtomic } from '../util/atomic'
+import { readJsonFile } from '../util/safe-read'
 import { mapLimit } from '../util/concurrency'
 import { decodeBatch, type OnBroken } from './pixels'
 import type { PrefixRunner } from '../prefix/runner'
@@ -121,6 +123,8 @@ interface DiskIndex {
   sha256: string
 }
 
+const MAX_INDEX_BYTES = 512 * 1024 * 1024
+
 // Cached features of recent runs in this process (the app trains many times on one dataset).
 const recent = new Map<string, CachedFeatures>()
 const RECENT_ENTRIES = 2
@@ -129,10 +133,10 @@ const RECENT_ENTRIES = 2
 export async function extractFeatures(featureShape: readonly number[], items: readonly LabelledImage[], options: ExtractOptions): Promise<CachedFeatures> {
   const memo = recent.get(options.key)
   if (memo) return memo
-  const fromDisk = await openSpilled(options)
+  const rowLength = featureShape.reduce((a, b) => a * b, 1)
+  const fromDisk = await openSpilled(options, rowLength, items)
   if (fromDisk) return fromDisk
 
-  const rowLength = featureShape.reduce((a, b) => a * b, 1)
   const spill = items.length * rowLength * 4 > options.budgetBytes
   const dataFile = path.join(options.cacheDir, `${options.key}.f32`)
   if (spill) await fsp.mkdir(options.cacheDir, { recursive: true })
@@ -204,24 +208,51 @@ function remember(key: string, features: CachedFeatures): void {
   while (recent.size > RECENT_ENTRIES) recent.delete(recent.keys().next().value!)
 }
 
-/** A spilled cache from an earlier run, if it is complete and its checksum matches. */
-async function openSpilled(options: ExtractOptions): Promise<CachedFeatures | null> {
+const DiskIndexSchema = z.object({
+  key: z.string().max(100),
+  count: z.number().int().min(0),
+  rowLength: z.number().int().min(1),
+  labels: z.array(z.number().int().min(0)),
+  files: z.array(z.string().max(8192)),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/)
+})
+
+/**
+ * A spilled cache from an earlier run, if it is complete, describes these images (as many rows,
+ * labels they can have, rows of this length) and its checksum matches.
+ */
+async function openSpilled(options: ExtractOptions, rowLength: number, items: readonly LabelledImage[]): Promise<CachedFeatures | null> {
   const indexFile = path.join(options.cacheDir, `${options.key}.json`)
   const dataFile = path.join(options.cacheDir, `${options.key}.f32`)
-  let index: DiskIndex
+  let raw: unknown
   try {
-    index = JSON.parse(await fsp.readFile(indexFile, 'utf8')) as DiskIndex
-  } catch {
-    return null
+    raw = await readJsonFile(indexFile, MAX_INDEX_BYTES)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    raw = null // unreadable or not JSON: damaged, handled below
   }
-  const stat = await fsp.stat(dataFile).catch(() => null)
-  if (index.key !== options.key || stat?.size !== index.count * index.rowLength * 4 || (await fileDigest(dataFile)) !== index.sha256) {
+  const parsed = DiskIndexSchema.safeParse(raw)
+  const index: DiskIndex | null = parsed.success ? parsed.data : null
+  const maxLabel = items.reduce((max, item) => Math.max(max, item.label), 0)
+  // lstat: only a regular file of ours is hashed and opened (a FIFO there would block for good).
+  const stat = await fsp.lstat(dataFile).catch(() => null)
+  const sane =
+    index !== null &&
+    stat?.isFile() === true &&
+    index.key === options.key &&
+    index.rowLength === rowLength &&
+    index.count <= items.length &&
+    index.labels.length === index.count &&
+    index.files.length === index.count &&
+    index.labels.every((label) => label <= maxLabel) &&
+    stat.size === index.count * index.rowLength * 4
+  if (!sane || (await fileDigest(dataFile)) !== index.sha256) {
     // Damaged or incomplete: extract again rather than train on wrong numbers.
     options.onNotice?.(`The feature cache ${dataFile} is damaged (checksum or size differs): computing the features again`)
     await Promise.all([fsp.rm(indexFile, { force: true }), fsp.rm(dataFile, { force: true })])
     return null
   }
-  return { store: FeatureStore.onDisk(dataFile, index.count, index.rowLength, 'r'), labels: Int32Array.from(index.labels), files: index.files }
+  return { store: FeatureStore.onDisk(dataFile, index!.count, index!.rowLength, 'r'), labels: Int32Array.from(index!.labels), files: index!.files }
 }
 
 async function fileDigest(file: string): Promise<string> {

@@ -3,25 +3,27 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
-import type { EpochMetrics, TrainConfig } from '../../shared/protocol'
-import { replaceDir, stagingDir } from '../util/atomic'
-import type { TrackerState } from './callbacks'
+import { describeSchemaError, MAX_PARAMETERS, RunStateRecord, TensorIndex } from '../../shared/protocol'
+import { replaceDir, stagingDir, unexpectedEntries } from '../util/atomic'
+import { readJsonFile, readRegularFile, UnsafeFileError } from '../util/safe-read'
 
 export const STATE_DIR = 'state'
+export const STATE_FILE = 'state.json'
+const TENSOR_FILES = ['weights', 'best', 'optimizer']
+const STATE_FILES = new Set([STATE_FILE, ...TENSOR_FILES.flatMap((name) => [`${name}.json`, `${name}.bin`])])
+const MAX_JSON_BYTES = 64 * 1024 * 1024
 
-export interface RunState {
-  config: TrainConfig
-  epochsDone: number
-  history: EpochMetrics[]
-  lr: number
-  bestEpoch: number | null
-  trackers: { best: TrackerState; early: TrackerState | null; plateau: TrackerState | null }
-  seconds: number
+export type RunState = RunStateRecord
+
+export class RunStateError extends Error {
+  override name = 'TrainError'
 }
 
-interface TensorIndex {
-  names: string[]
-  shapes: number[][]
+/** Why `dir` is not a state folder we wrote (so may not be replaced), or null. */
+async function notAStateFolder(dir: string): Promise<string | null> {
+  const names = await fs.readdir(dir)
+  if (!names.includes(STATE_FILE)) return `${dir} has no ${STATE_FILE}`
+  return unexpectedEntries(dir, STATE_FILES)
 }
 
 async function writeTensors(dir: string, name: string, tensors: Array<{ name: string; tensor: tf.Tensor }>): Promise<void> {
@@ -38,8 +40,14 @@ async function writeTensors(dir: string, name: string, tensors: Array<{ name: st
 }
 
 async function readTensors(dir: string, name: string): Promise<Array<{ name: string; tensor: tf.Tensor }>> {
-  const index = JSON.parse(await fs.readFile(path.join(dir, `${name}.json`), 'utf8')) as TensorIndex
-  const bytes = await fs.readFile(path.join(dir, `${name}.bin`))
+  const indexFile = path.join(dir, `${name}.json`)
+  const parsed = TensorIndex.safeParse(await readJsonFile(indexFile, MAX_JSON_BYTES).catch(stateFileError(indexFile)))
+  if (!parsed.success) throw new RunStateError(`${indexFile} is not a valid tensor index: ${describeSchemaError(parsed.error)}`)
+  const index = parsed.data
+  const values = index.shapes.reduce((total, shape) => total + shape.reduce((a, b) => a * b, 1), 0)
+  // The index says how many bytes the .bin holds; a file of any other size (or kind) is not read.
+  const binFile = path.join(dir, `${name}.bin`)
+  const bytes = await readRegularFile(binFile, { maxBytes: MAX_PARAMETERS * 4, expectedBytes: values * 4 }).catch(stateFileError(binFile))
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
   let offset = 0
   return index.shapes.map((shape, i) => {
@@ -70,7 +78,7 @@ export async function saveRunState(
       tf.dispose(moments.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor))
     }
     await fs.writeFile(path.join(staged, 'state.json'), JSON.stringify(state, null, 2))
-    await replaceDir(staged, target)
+    await replaceDir(staged, target, { owned: notAStateFolder })
   } catch (error) {
     await fs.rm(staged, { recursive: true, force: true })
     throw error
@@ -84,15 +92,29 @@ export interface LoadedRunState {
   optimizer: Array<{ name: string; tensor: tf.Tensor }>
 }
 
+/** Whether the run saved a state at all (it does after its first completed epoch). */
+export async function hasRunState(runDir: string): Promise<boolean> {
+  return fs.lstat(path.join(runDir, STATE_DIR, STATE_FILE)).then(
+    () => true,
+    () => false
+  )
+}
+
+const stateFileError = (file: string) => (error: Error & { code?: string }) => {
+  if (error.code === 'ENOENT') throw new RunStateError(`${file} is missing: the run's saved state is incomplete`)
+  throw new RunStateError(`${file} cannot be used: ${error instanceof UnsafeFileError ? error.reason : error.message}`)
+}
+
 export async function loadRunState(runDir: string): Promise<LoadedRunState> {
   const dir = path.join(runDir, STATE_DIR)
-  let state: RunState
-  try {
-    state = JSON.parse(await fs.readFile(path.join(dir, 'state.json'), 'utf8')) as RunState
-  } catch {
-    throw new Error(`${runDir} has no saved training state to resume from (${path.join(dir, 'state.json')} is missing)`)
+  const stateFile = path.join(dir, STATE_FILE)
+  const parsed = RunStateRecord.safeParse(await readJsonFile(stateFile, MAX_JSON_BYTES).catch(stateFileError(stateFile)))
+  if (!parsed.success) throw new RunStateError(`${stateFile} is not a valid run state: ${describeSchemaError(parsed.error)}`)
+  const state = parsed.data
+  if (state.history.length !== state.epochsDone || state.epochsDone > state.config.epochs) {
+    throw new RunStateError(`${stateFile} is not a valid run state: epochsDone (${state.epochsDone}) disagrees with its history or its epochs`)
   }
-  const hasBest = await fs.stat(path.join(dir, 'best.json')).then(
+  const hasBest = await fs.lstat(path.join(dir, 'best.json')).then(
     () => true,
     () => false
   )

@@ -27,10 +27,20 @@ export interface PreparedModel {
   onBroken: (file: string, reason: string) => void
 }
 
-export async function prepareModel(config: TrainConfig, options: { home: string; mirror?: string; emit: (event: TrainEvent) => void }): Promise<PreparedModel> {
+export interface PrepareOptions {
+  home: string
+  mirror?: string
+  emit: (event: TrainEvent) => void
+  /** Refuses the data before the backbone is loaded (a resumed run checks its classes). */
+  checkData?: (data: TrainingData) => void
+}
+
+export async function prepareModel(config: TrainConfig, options: PrepareOptions): Promise<PreparedModel> {
   const { emit } = options
   emit({ event: 'status', phase: 'loading', message: `Scanning ${config.data}` })
   const data = await prepareTrainingData(config)
+  options.checkData?.(data)
+  for (const message of data.warnings) emit({ event: 'notice', message })
   const reported = new Set<string>()
   const onBroken = (file: string, reason: string): void => {
     if (reported.has(file)) return

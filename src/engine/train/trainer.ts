@@ -11,14 +11,16 @@ import { initBackend } from '../backend'
 import { studioHome } from '../home'
 import type { TransferModel } from '../model/build'
 import { frozenLayers } from '../model/freeze'
-import { saveModel } from '../model/store'
+import { checkModelDestination, saveModel } from '../model/store'
+import { writeFileAtomic } from '../util/atomic'
 import { seededRandom, shuffled } from '../util/random'
 import { APP_VERSION } from '../version'
 import { plateauRate, shouldStop, Tracker, watched } from './callbacks'
 import { evaluationReport, score } from './evaluate'
 import { makeOptimizer, setLearningRate } from './optimizer'
-import { loadRunState, saveRunState, type RunState } from './run-state'
-import { prepareModel, prepareSources } from './session'
+import { openRun, RUN_FILE } from './resume'
+import { saveRunState, type RunState } from './run-state'
+import { prepareModel, prepareSources, type PreparedModel } from './session'
 import { trainableVariables, trainStep } from './step'
 
 const BATCH_EVENT_INTERVAL_MS = 250
@@ -37,6 +39,10 @@ export interface TrainOptions {
   mirror?: string
   /** Continue the run saved in this folder (its own configuration is used). */
   resume?: string
+  /** Where a resumed run saves its model (the run's own folder when absent: never a path read from its files). */
+  out?: string
+  /** Folders the user opened: a resumed run's dataset folders must lie inside them (when given). */
+  openedFolders?: string[]
   /** Hand the trained model to the caller (who must dispose it) instead of releasing it. */
   keepModel?: boolean
 }
@@ -59,15 +65,42 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   const home = options.home ?? studioHome()
   // Before anything makes a tensor (a resumed run's saved weights do).
   const backend = await initBackend()
-  const resumed = options.resume ? await loadRunState(options.resume) : null
-  if (!resumed && !input) throw new TrainError('Nothing to train: give training settings or a run to resume')
-  const config = resumed ? resumed.state.config : parseTrainConfig(input!)
-
-  const prepared = await prepareModel(config, { home, mirror: options.mirror, emit })
+  const opened = options.resume ? await openRun(options.resume, { out: options.out, openedFolders: options.openedFolders }) : null
+  const resumed = opened?.state ?? null
+  if (!opened && !input) throw new TrainError('Nothing to train: give training settings or a run to resume')
+  const config = opened ? opened.config : parseTrainConfig(input!)
+  let prepared: PreparedModel
+  try {
+    // Before hours of training: saving may only replace a folder that is one of our models.
+    if (config.out) await checkModelDestination(path.resolve(config.out))
+    prepared = await prepareModel(config, {
+      home,
+      mirror: options.mirror,
+      emit,
+      checkData: (data) => {
+        if (resumed?.state.classes && !sameList(resumed.state.classes, data.classes)) {
+          throw new TrainError(
+            `${config.data} now has the classes ${data.classes.join(', ')}, but the run was trained on ${resumed.state.classes.join(', ')}: it cannot continue on other classes`
+          )
+        }
+      }
+    })
+  } catch (error) {
+    // A refused resume leaves no saved tensors behind in the engine process.
+    if (resumed) tf.dispose([...resumed.weights, ...(resumed.best ?? []), ...resumed.optimizer.map((o) => o.tensor)])
+    throw error
+  }
   const { data, loaded, tm, part } = prepared
 
-  const runDir = options.resume ?? (await newRunDir(home, config.backbone))
-  emit({ event: 'run', runDir, resumed: resumed !== null })
+  const runDir = opened?.runDir ?? (await newRunDir(home, config.backbone))
+  emit({ event: 'run', runDir, resumed: opened !== null })
+  // Written before any feature is computed, so a run killed in its first epoch can still be resumed.
+  const record = opened ? { ...opened.record, resumedAt: new Date().toISOString() } : { config, appVersion: APP_VERSION, startedAt: new Date().toISOString() }
+  await writeFileAtomic(path.join(runDir, RUN_FILE), JSON.stringify(record, null, 2))
+  if (opened && !resumed) emit({ event: 'notice', message: `${runDir} stopped before its first epoch finished: training starts again from epoch 1` })
+  if (opened?.record.config.out && !options.out) {
+    emit({ event: 'notice', message: `The model is saved in ${path.join(runDir, MODEL_DIR)}: a resumed run writes only inside its own folder unless told where` })
+  }
   const modelDir = config.out ? path.resolve(config.out) : path.join(runDir, MODEL_DIR)
   let augmentRandom = seededRandom(config.seed)
   const { sources, runner, cached } = await prepareSources(prepared, config, {
@@ -104,7 +137,6 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     firstEpoch = resumed.state.epochsDone + 1
     emit({ event: 'notice', message: `Resuming ${runDir} after epoch ${resumed.state.epochsDone}` })
   }
-  await fs.writeFile(path.join(runDir, 'run.json'), JSON.stringify({ config, appVersion: APP_VERSION, startedAt: new Date().toISOString() }, null, 2))
 
   const dropouts = part.suffix.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as Array<{ seed?: number }>
   const trainable = trainableVariables(part)
@@ -206,7 +238,8 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         lr,
         bestEpoch,
         trackers: { best: best.state(), early: early?.state() ?? null, plateau: plateau?.state() ?? null },
-        seconds: previousSeconds + (performance.now() - started) / 1000
+        seconds: previousSeconds + (performance.now() - started) / 1000,
+        classes: data.classes
       }
       await saveRunState(runDir, state, part.suffix.getWeights(), bestWeights, optimizer)
       const meanEpoch = epochSeconds.reduce((a, s) => a + s, 0) / epochSeconds.length
@@ -305,6 +338,8 @@ function metadataFor(tm: TransferModel, config: TrainConfig, history: EpochMetri
     }
   }
 }
+
+const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i])
 
 async function newRunDir(home: string, backbone: string): Promise<string> {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)

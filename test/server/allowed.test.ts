@@ -1,0 +1,18 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { admit, AllowedFolders } from '../../src/server/allowed'
+import { tempDir } from '../helpers'
+
+describe('admit', () => {
+  it('resumeTraining carries the folders the user opened to the engine, never the ones a client claims', async () => {
+    const home = tempDir()
+    const opened = tempDir()
+    const folders = new AllowedFolders([home])
+    await folders.open(opened)
+    const runDir = path.join(home, 'runs', 'r1')
+    fs.mkdirSync(runDir, { recursive: true })
+    const admitted = await admit({ command: 'resumeTraining', runDir, openedFolders: ['/'] }, folders)
+    expect(admitted).toEqual({ command: 'resumeTraining', runDir, openedFolders: [home, fs.realpathSync(opened)] })
+  })
+})
