@@ -51,6 +51,13 @@ export default tseslint.config(
     'The engine knows nothing of its hosts or of Electron: it answers protocol commands.'
   ),
   layer(
+    ['src/host/**'],
+    ['**/main/**', '**/server/**', '**/renderer/**', '**/cli/**', 'electron'],
+    'src/host holds what both hosts share; it knows neither of them, nor Electron.'
+  ),
+  layer(['src/server/**'], ['**/main/**', '**/renderer/**', 'electron'], 'The browser host shares code with Electron only through src/host.'),
+  layer(['src/main/**'], ['**/server/**', '**/renderer/**', '**/cli/**'], "Electron's host shares code with the browser host only through src/host."),
+  layer(
     ['src/shared/**'],
     ['../*', '!../shared/*', 'electron', ...NODE_BUILTINS],
     'src/shared holds the protocol and pure helpers: it imports nothing of ours outside it, and nothing of Node.'

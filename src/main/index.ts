@@ -3,9 +3,9 @@ import { app, dialog, ipcMain, protocol, session, utilityProcess, type BrowserWi
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { IPC_CHANNELS } from '../shared/ipc-channels'
-import { admit, AllowedFolders } from '../server/allowed'
-import { EngineConnection, type EngineChild } from '../server/engine-connection'
-import { thumbnail, THUMBNAIL_SIZES } from '../server/thumbnails'
+import { admit, AllowedFolders } from '../host/allowed'
+import { EngineConnection, type EngineChild } from '../host/engine-connection'
+import { thumbnailRequest } from '../host/thumbnails'
 import { devRendererUrl } from './dev-renderer'
 import { createMainWindow } from './window'
 
@@ -55,9 +55,7 @@ app.whenReady().then(() => {
   protocol.handle('studio-thumb', async (request) => {
     try {
       const url = new URL(request.url)
-      const file = await folders.check(url.searchParams.get('path') ?? '')
-      const size = THUMBNAIL_SIZES.find((s) => s >= Number(url.searchParams.get('size') ?? 160)) ?? THUMBNAIL_SIZES.at(-1)!
-      const data = await thumbnail(file, size, path.join(home, 'cache', 'thumbnails'))
+      const data = await thumbnailRequest(folders, home, url.searchParams.get('path') ?? '', Number(url.searchParams.get('size') ?? 160))
       return new Response(new Uint8Array(data), { headers: { 'content-type': 'image/jpeg' } })
     } catch (error) {
       return new Response((error as Error).message, { status: 403 })

@@ -1,7 +1,6 @@
 // The headless host: serves the built renderer and the engine protocol over WebSocket, on
 // loopback by default, behind a token printed once (like a notebook server). Train on a machine
 // with a GPU, watch from a laptop; and how the UI is tested end to end here.
-import { fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import http from 'node:http'
@@ -9,11 +8,12 @@ import type { AddressInfo, Socket } from 'node:net'
 import path from 'node:path'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { EngineEvent } from '../shared/protocol'
-import { admit, AllowedFolders } from './allowed'
-import { EngineConnection, type EngineChild } from './engine-connection'
+import { admit, AllowedFolders } from '../host/allowed'
+import { forkEngine } from '../host/engine-child'
+import { EngineConnection } from '../host/engine-connection'
 import { allowedHostnames, hostAllowed, originAllowed, tokenMatches } from './request-guards'
 import { staticFiles } from './static-files'
-import { thumbnail, THUMBNAIL_SIZES } from './thumbnails'
+import { thumbnailRequest } from '../host/thumbnails'
 
 export interface ServeOptions {
   host: string
@@ -55,7 +55,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const text = JSON.stringify(event)
     for (const client of clients) client.send(text)
   }
-  const engine = new EngineConnection(() => forkEngine(options), broadcast)
+  const engine = new EngineConnection(() => forkEngine(options.engine, options.home), broadcast)
 
   const tokenOk = (given: string | null): boolean => tokenMatches(given, token)
   const hostnames = allowedHostnames(options.host)
@@ -138,26 +138,9 @@ async function answer(ws: WebSocket, text: string, folders: AllowedFolders, engi
   }
 }
 
-function forkEngine(options: ServeOptions): EngineChild {
-  const child = fork(options.engine.entry, [], {
-    execArgv: options.engine.execArgv,
-    env: { ...process.env, TRANSFER_STUDIO_HOME: options.home },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-  })
-  return {
-    send: (message) => child.send(message as object),
-    onMessage: (handler) => child.on('message', handler),
-    onExit: (handler) => child.on('exit', handler),
-    kill: () => child.kill()
-  }
-}
-
 async function serveThumbnail(url: URL, folders: AllowedFolders, home: string, res: http.ServerResponse): Promise<void> {
   try {
-    const file = await folders.check(url.searchParams.get('path') ?? '')
-    const wanted = Number(url.searchParams.get('size') ?? 160)
-    const size = THUMBNAIL_SIZES.find((s) => s >= wanted) ?? THUMBNAIL_SIZES.at(-1)!
-    const data = await thumbnail(file, size, path.join(home, 'cache', 'thumbnails'))
+    const data = await thumbnailRequest(folders, home, url.searchParams.get('path') ?? '', Number(url.searchParams.get('size') ?? 160))
     res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'private, max-age=3600' }).end(data)
   } catch (error) {
     const refused = ['PathRefused', 'ThumbnailRefused'].includes((error as Error).name)

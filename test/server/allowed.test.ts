@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { admit, AllowedFolders } from '../../src/server/allowed'
+import { admit, AllowedFolders } from '../../src/host/allowed'
 import { tempDir } from '../helpers'
 
 describe('admit', () => {

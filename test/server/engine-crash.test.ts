@@ -5,7 +5,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { EngineEvent } from '../../src/shared/protocol'
-import { EngineConnection } from '../../src/server/engine-connection'
+import { EngineConnection } from '../../src/host/engine-connection'
 import { DATA, ROOT, tempDir, weightsMirror } from '../helpers'
 
 describe('engine crash during training', () => {

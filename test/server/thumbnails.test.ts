@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { MAX_THUMBNAIL_SOURCE_BYTES, thumbnail } from '../../src/server/thumbnails'
+import { MAX_THUMBNAIL_SOURCE_BYTES, thumbnail } from '../../src/host/thumbnails'
 import { ODD, tempDir } from '../helpers'
 
 describe('thumbnail sources', () => {

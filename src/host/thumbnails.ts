@@ -7,6 +7,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import sharp from 'sharp'
 import { writeFileAtomic } from '../engine/util/atomic'
+import type { AllowedFolders } from './allowed'
 
 export const THUMBNAIL_SIZES = [96, 160, 256] as const
 
@@ -63,4 +64,14 @@ async function openRegularFile(file: string): Promise<{ handle: fs.FileHandle; s
     throw new ThumbnailRefused(`Refused ${file}: ${refusal}`)
   }
   return { handle, stat }
+}
+
+/**
+ * A thumbnail as either host asks for one: `path` must be inside a folder the user opened, and the
+ * smallest cached size at least `wanted` is made. Throws PathRefused or ThumbnailRefused.
+ */
+export async function thumbnailRequest(folders: AllowedFolders, home: string, requested: string, wanted: number): Promise<Buffer> {
+  const file = await folders.check(requested)
+  const size = THUMBNAIL_SIZES.find((s) => s >= wanted) ?? THUMBNAIL_SIZES.at(-1)!
+  return thumbnail(file, size, path.join(home, 'cache', 'thumbnails'))
 }
