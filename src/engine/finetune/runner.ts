@@ -1,0 +1,132 @@
+// Runs the training-step graph on onnxruntime-node: one session.run per optimizer step. The weights
+// and optimizer state live in two sets of float32 buffers that the graph reads from one and writes
+// into the other (pre-allocated outputs), swapped each step: no allocation or copy per step on our
+// side. getWeights()/writeBack() hand the weights to the tfjs model, which stays the saved form.
+import * as tf from '@tensorflow/tfjs'
+import type { InferenceSession, Tensor } from 'onnxruntime-node'
+import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
+import { buildTrainingGraph, FEATURES, LABELS, LOSS, RIGHT, type SuffixSpec, type TrainingGraph } from './build'
+import { SCALARS, stepScalars, type OptimizerSettings } from './optimizer-graph'
+
+export interface NativeStepResult {
+  loss: number
+  right: number
+}
+
+interface Buffers {
+  weights: Float32Array[]
+  state: Float32Array[][]
+}
+
+export class NativeTrainer {
+  private current: Buffers
+  private spare: Buffers
+  private iteration = 0
+  private lr: number
+  private readonly loss = new Float32Array(1)
+  private readonly right = new Float32Array(1)
+
+  private constructor(
+    private readonly runtime: Ort,
+    private readonly session: InferenceSession,
+    private readonly graph: TrainingGraph,
+    private readonly settings: OptimizerSettings,
+    private readonly featureShape: number[],
+    readonly description: string
+  ) {
+    this.lr = settings.learningRate
+    const fresh = (): Buffers => ({
+      weights: graph.weights.map((w) => new Float32Array(size(w.shape))),
+      state: graph.weights.map((w) => w.state.map(() => new Float32Array(size(w.shape))))
+    })
+    this.current = fresh()
+    this.spare = fresh()
+    graph.weights.forEach((w, i) => this.current.weights[i].set(w.variable.read().dataSync() as Float32Array))
+  }
+
+  /**
+   * Throws UnsupportedTrainingLayerError (naming the layer and its class) when a layer has no
+   * native gradient; the caller then trains with tfjs. Returns the reason when onnxruntime is unavailable.
+   */
+  static async create(suffix: SuffixSpec, settings: OptimizerSettings, threads: number): Promise<NativeTrainer | string> {
+    const runtime = await loadOnnxRuntime()
+    if (typeof runtime === 'string') return runtime
+    const graph = buildTrainingGraph(suffix, settings)
+    const session = await runtime.InferenceSession.create(graph.bytes, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      logSeverityLevel: 3
+    })
+    return new NativeTrainer(runtime, session, graph, settings, suffix.input.shape, `${onnxDescription(runtime, threads)}, native training step`)
+  }
+
+  get classes(): number {
+    return this.graph.classes
+  }
+
+  /** The number of optimizer steps taken (tfjs's optimizer.iterations). */
+  get iterations(): number {
+    return this.iteration
+  }
+
+  setLearningRate(lr: number): void {
+    this.lr = lr
+  }
+
+  /** One optimizer step on a batch of channels-last features (`labels.length` rows); as trainStep(). */
+  async step(features: Float32Array, labels: Int32Array): Promise<NativeStepResult> {
+    const count = labels.length
+    if (features.length !== count * size(this.featureShape)) {
+      throw new Error(`A batch of ${count} needs ${count * size(this.featureShape)} feature values, got ${features.length}`)
+    }
+    const { Tensor } = this.runtime
+    const oneHot = new Float32Array(count * this.graph.classes)
+    labels.forEach((label, row) => (oneHot[row * this.graph.classes + label] = 1))
+    const scalars = stepScalars(this.settings, this.lr, this.iteration)
+    const feeds: Record<string, Tensor> = {
+      [FEATURES]: new Tensor('float32', features, [count, ...this.featureShape]),
+      [LABELS]: new Tensor('float32', oneHot, [count, this.graph.classes])
+    }
+    for (const name of SCALARS) feeds[name] = new Tensor('float32', Float32Array.of(scalars[name]), [])
+    const fetches: Record<string, Tensor> = {
+      [LOSS]: new Tensor('float32', this.loss, []),
+      [RIGHT]: new Tensor('float32', this.right, [])
+    }
+    this.graph.weights.forEach((w, i) => {
+      feeds[w.input] = new Tensor('float32', this.current.weights[i], w.shape)
+      fetches[w.output] = new Tensor('float32', this.spare.weights[i], w.shape)
+      w.state.forEach((s, k) => {
+        feeds[s.input] = new Tensor('float32', this.current.state[i][k], w.shape)
+        fetches[s.output] = new Tensor('float32', this.spare.state[i][k], w.shape)
+      })
+    })
+    await this.session.run(feeds, fetches)
+    ;[this.current, this.spare] = [this.spare, this.current]
+    this.iteration++
+    return { loss: this.loss[0], right: Math.round(this.right[0]) }
+  }
+
+  /** The current weights, each with the tfjs variable it belongs to (copies: ours keep changing). */
+  getWeights(): { variable: tf.LayerVariable; values: Float32Array }[] {
+    return this.graph.weights.map((w, i) => ({ variable: w.variable, values: this.current.weights[i].slice() }))
+  }
+
+  /** Writes the current weights into the tfjs model, so it can be evaluated or saved as usual. */
+  writeBack(): void {
+    for (const { variable, values } of this.getWeights()) {
+      const value = tf.tensor(values, variable.shape as number[])
+      variable.write(value)
+      value.dispose()
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.session.release()
+  }
+}
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1)
+}

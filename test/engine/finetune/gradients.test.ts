@@ -1,0 +1,143 @@
+// Each layer kind's native backward against tf.grads on tfjs's cpu backend: the gradient of
+// sum(output * r) for a random r, with respect to the input and every trainable weight.
+import * as tf from '@tensorflow/tfjs'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { buildProbeGraph, INPUT_GRAD, OUTPUT, OUTPUT_GRAD, suffixOfModel } from '../../../src/engine/finetune/build'
+import { UnsupportedTrainingLayerError } from '../../../src/engine/finetune/layers'
+import { seededRandom } from '../../../src/engine/util/random'
+import { ort, randomArray, randomiseWeights, relativeError } from './reference'
+
+const TOLERANCE = 1e-4
+const BATCH = 3
+const worst: Record<string, number> = {}
+
+beforeAll(async () => {
+  await tf.setBackend('cpu')
+})
+
+/** A model of `make(input)` on [h, w, c] inputs. */
+function modelOf(shape: number[], make: (x: tf.SymbolicTensor) => tf.SymbolicTensor): tf.LayersModel {
+  const input = tf.input({ shape, name: 'x' })
+  return tf.model({ inputs: input, outputs: make(input) })
+}
+
+async function expectSameGradients(label: string, model: tf.LayersModel, seed = 1) {
+  randomiseWeights(model, seed)
+  const random = seededRandom(seed + 100)
+  const inShape = model.inputs[0].shape.slice(1) as number[]
+  const outShape = (model.outputs[0].shape.slice(1) as number[])
+  const xData = randomArray(BATCH * inShape.reduce((a, b) => a * b), random, 2)
+  const rData = randomArray(BATCH * outShape.reduce((a, b) => a * b), random)
+
+  const x = tf.tensor(xData, [BATCH, ...inShape])
+  const r = tf.tensor(rData, [BATCH, ...outShape])
+  const objective = (input: tf.Tensor) => (model.apply(input, { training: false }) as tf.Tensor).mul(r).sum() as tf.Scalar
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable)
+  const grads = variables.length > 0 ? tf.variableGrads(() => objective(x), variables).grads : {}
+  const dx = tf.grad(objective)(x)
+  const y = model.apply(x, { training: false }) as tf.Tensor
+
+  const probe = buildProbeGraph(suffixOfModel(model))
+  const runtime = await ort()
+  const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 })
+  const feeds: Record<string, InstanceType<typeof runtime.Tensor>> = {
+    features: new runtime.Tensor('float32', xData, [BATCH, ...inShape]),
+    [OUTPUT_GRAD]: new runtime.Tensor('float32', rData, [BATCH, ...outShape])
+  }
+  for (const w of probe.weights) feeds[w.input] = new runtime.Tensor('float32', w.variable.read().dataSync() as Float32Array, w.variable.shape as number[])
+  const out = await session.run(feeds)
+  await session.release()
+
+  const errors: Record<string, number> = {
+    output: relativeError(out[OUTPUT].data as Float32Array, y.dataSync()),
+    input: relativeError(out[INPUT_GRAD].data as Float32Array, dx.dataSync())
+  }
+  expect(probe.weights.length).toBe(variables.length)
+  for (const w of probe.weights) errors[w.variable.originalName] = relativeError(out[w.output].data as Float32Array, grads[w.variable.name].dataSync())
+  tf.dispose([x, r, dx, y, ...Object.values(grads)])
+  model.dispose()
+  for (const [name, error] of Object.entries(errors)) {
+    worst[`${label} ${name}`] = error
+    expect(error, `${label}: ${name}`).toBeLessThan(TOLERANCE)
+  }
+}
+
+describe('native gradients equal tf.grads on cpu', () => {
+  const paddings = ['same', 'valid'] as const
+  const strides = [1, 2]
+  const sizes = [15, 14]
+
+  for (const padding of paddings) {
+    for (const stride of strides) {
+      for (const size of sizes) {
+        it(`DepthwiseConv2D 3x3 stride ${stride} ${padding} on ${size}x${size}`, async () => {
+          await expectSameGradients(`dw s${stride} ${padding} ${size}`, modelOf([size, size, 5], (x) =>
+            tf.layers.depthwiseConv2d({ kernelSize: 3, strides: stride, padding, useBias: stride === 1 }).apply(x) as tf.SymbolicTensor))
+        })
+        it(`Conv2D 3x3 stride ${stride} ${padding} on ${size}x${size}`, async () => {
+          await expectSameGradients(`conv3 s${stride} ${padding} ${size}`, modelOf([size, size, 4], (x) =>
+            tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: stride, padding }).apply(x) as tf.SymbolicTensor))
+        })
+      }
+    }
+  }
+
+  it('DepthwiseConv2D with depth multiplier 2 and relu6, 5x5 kernel stride 2 on 13x13', async () => {
+    await expectSameGradients('dw m2', modelOf([13, 13, 3], (x) =>
+      tf.layers.depthwiseConv2d({ kernelSize: 5, strides: 2, padding: 'same', depthMultiplier: 2, activation: 'relu6' }).apply(x) as tf.SymbolicTensor))
+  })
+
+  it('Conv2D 1x1 stride 1 (the MatMul kernel gradient) and stride 2', async () => {
+    await expectSameGradients('conv1 s1', modelOf([9, 11, 8], (x) => tf.layers.conv2d({ filters: 16, kernelSize: 1, padding: 'same' }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients('conv1 s2', modelOf([9, 11, 8], (x) => tf.layers.conv2d({ filters: 16, kernelSize: 1, strides: 2, padding: 'same' }).apply(x) as tf.SymbolicTensor))
+  })
+
+  it('Conv2D 5x3 non-square kernel, strides 2 x 1, valid', async () => {
+    await expectSameGradients('conv 5x3', modelOf([12, 9, 3], (x) =>
+      tf.layers.conv2d({ filters: 4, kernelSize: [5, 3], strides: [2, 1], padding: 'valid' }).apply(x) as tf.SymbolicTensor))
+  })
+
+  it('BatchNormalization with frozen statistics, trainable gamma and beta (images and vectors)', async () => {
+    await expectSameGradients('bn 4d', modelOf([7, 5, 6], (x) => tf.layers.batchNormalization({ epsilon: 1e-3 }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients('bn 2d', modelOf([6], (x) => tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor))
+  })
+
+  it('ReLU(max 6), Activation relu and relu6 layers', async () => {
+    await expectSameGradients('ReLU6', modelOf([7, 7, 3], (x) => tf.layers.reLU({ maxValue: 6 }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients('relu', modelOf([7, 7, 3], (x) => tf.layers.activation({ activation: 'relu' }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients('relu6', modelOf([7, 7, 3], (x) =>
+      // scaled so a good part of the inputs lies above 6
+      tf.layers.activation({ activation: 'relu6' }).apply(tf.layers.conv2d({ filters: 3, kernelSize: 1, kernelInitializer: 'ones' }).apply(x) as tf.SymbolicTensor) as tf.SymbolicTensor))
+  })
+
+  it('GlobalAveragePooling2D then Dense softmax; Dense relu', async () => {
+    await expectSameGradients('gap dense', modelOf([5, 7, 6], (x) =>
+      tf.layers.dense({ units: 4, activation: 'softmax' }).apply(tf.layers.globalAveragePooling2d({}).apply(x)) as tf.SymbolicTensor))
+    await expectSameGradients('dense relu', modelOf([10], (x) => tf.layers.dense({ units: 5, activation: 'relu' }).apply(x) as tf.SymbolicTensor))
+  })
+
+  it('Flatten, ZeroPadding2D, and Add with a value read twice', async () => {
+    await expectSameGradients('pad flatten', modelOf([5, 4, 3], (x) =>
+      tf.layers.flatten().apply(tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 1]] }).apply(x)) as tf.SymbolicTensor))
+    await expectSameGradients('add', modelOf([6, 6, 4], (x) => {
+      const a = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor
+      return tf.layers.add().apply([a, x]) as tf.SymbolicTensor
+    }))
+  })
+
+  it('refuses a layer kind it has no gradient for, naming the layer and its class', () => {
+    const model = modelOf([6, 6, 2], (x) => tf.layers.maxPooling2d({ poolSize: 2, name: 'pool_a' }).apply(x) as tf.SymbolicTensor)
+    expect(() => buildProbeGraph(suffixOfModel(model))).toThrow(UnsupportedTrainingLayerError)
+    expect(() => buildProbeGraph(suffixOfModel(model))).toThrow(/pool_a \(MaxPooling2D\)/)
+    const dilated = modelOf([9, 9, 2], (x) => tf.layers.conv2d({ filters: 2, kernelSize: 3, dilationRate: 2, name: 'dilated_a' }).apply(x) as tf.SymbolicTensor)
+    expect(() => buildProbeGraph(suffixOfModel(dilated))).toThrow(/dilated_a \(Conv2D\).*dilation 2x2/)
+    const dropout = modelOf([4], (x) => tf.layers.dropout({ rate: 0.5, name: 'drop_a' }).apply(x) as tf.SymbolicTensor)
+    expect(() => buildProbeGraph(suffixOfModel(dropout))).toThrow(/drop_a \(Dropout\).*dropout/)
+  })
+
+  it('reports the worst differences', () => {
+    const sorted = Object.entries(worst).sort((a, b) => b[1] - a[1])
+    console.log(`worst relative gradient differences:\n${sorted.slice(0, 8).map(([k, v]) => `  ${k}: ${v.toExponential(2)}`).join('\n')}\n  over ${sorted.length} tensors`)
+    expect(sorted.length).toBeGreaterThan(50)
+  })
+})
