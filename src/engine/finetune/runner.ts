@@ -13,6 +13,14 @@ export interface NativeStepResult {
   right: number
 }
 
+export interface RunnerOptions {
+  /**
+   * Write the outputs into our own pre-allocated buffers (default). Off, onnxruntime allocates
+   * them every step; kept for the benchmark that compares the two.
+   */
+  preallocate?: boolean
+}
+
 interface Buffers {
   weights: Float32Array[]
   state: Float32Array[][]
@@ -32,7 +40,8 @@ export class NativeTrainer {
     private readonly graph: TrainingGraph,
     private readonly settings: OptimizerSettings,
     private readonly featureShape: number[],
-    readonly description: string
+    readonly description: string,
+    private readonly preallocate: boolean
   ) {
     this.lr = settings.learningRate
     const fresh = (): Buffers => ({
@@ -48,7 +57,7 @@ export class NativeTrainer {
    * Throws UnsupportedTrainingLayerError (naming the layer and its class) when a layer has no
    * native gradient; the caller then trains with tfjs. Returns the reason when onnxruntime is unavailable.
    */
-  static async create(suffix: SuffixSpec, settings: OptimizerSettings, threads: number): Promise<NativeTrainer | string> {
+  static async create(suffix: SuffixSpec, settings: OptimizerSettings, threads: number, options: RunnerOptions = {}): Promise<NativeTrainer | string> {
     const runtime = await loadOnnxRuntime()
     if (typeof runtime === 'string') return runtime
     const graph = buildTrainingGraph(suffix, settings)
@@ -59,7 +68,8 @@ export class NativeTrainer {
       executionMode: 'sequential',
       logSeverityLevel: 3
     })
-    return new NativeTrainer(runtime, session, graph, settings, suffix.input.shape, `${onnxDescription(runtime, threads)}, native training step`)
+    const description = `${onnxDescription(runtime, threads)}, native training step`
+    return new NativeTrainer(runtime, session, graph, settings, suffix.input.shape, description, options.preallocate ?? true)
   }
 
   get classes(): number {
@@ -102,7 +112,18 @@ export class NativeTrainer {
         fetches[s.output] = new Tensor('float32', this.spare.state[i][k], w.shape)
       })
     })
-    await this.session.run(feeds, fetches)
+    if (this.preallocate) {
+      await this.session.run(feeds, fetches)
+    } else {
+      // onnxruntime allocates the outputs and hands them over: adopt them as the next step's inputs.
+      const out = await this.session.run(feeds)
+      this.loss.set(out[LOSS].data as Float32Array)
+      this.right.set(out[RIGHT].data as Float32Array)
+      this.graph.weights.forEach((w, i) => {
+        this.spare.weights[i] = out[w.output].data as Float32Array
+        w.state.forEach((s, k) => (this.spare.state[i][k] = out[s.output].data as Float32Array))
+      })
+    }
     ;[this.current, this.spare] = [this.spare, this.current]
     this.iteration++
     return { loss: this.loss[0], right: Math.round(this.right[0]) }
