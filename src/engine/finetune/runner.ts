@@ -143,6 +143,36 @@ export class NativeTrainer {
     }
   }
 
+  /**
+   * The optimizer state as tf.Optimizer.getWeights() lists it (the iteration count, then each slot
+   * of every weight, slot by slot, under tfjs's names), so run-state.ts saves it unchanged.
+   */
+  optimizerWeights(): { name: string; tensor: tf.Tensor }[] {
+    const list = [{ name: 'iter', tensor: tf.scalar(this.iteration, 'int32') }]
+    const slots = this.graph.weights[0]?.state.map((s) => s.slot) ?? []
+    slots.forEach((slot, k) => {
+      this.graph.weights.forEach((w, i) => list.push({ name: `${w.variable.name}/${slot}`, tensor: tf.tensor(this.current.state[i][k].slice(), w.shape) }))
+    })
+    return list
+  }
+
+  /** Continues from a saved state (optimizerWeights()' or a tfjs optimizer's of the same kind). */
+  setOptimizerWeights(list: readonly { name: string; tensor: tf.Tensor }[]): void {
+    const slots = this.graph.weights[0]?.state.map((s) => s.slot) ?? []
+    const expected = 1 + slots.length * this.graph.weights.length
+    if (list.length !== expected) throw new Error(`The saved optimizer state has ${list.length} tensors; this optimizer needs ${expected}`)
+    this.iteration = list[0].tensor.dataSync()[0]
+    slots.forEach((slot, k) => {
+      this.graph.weights.forEach((w, i) => {
+        const { name, tensor } = list[1 + k * this.graph.weights.length + i]
+        if (tensor.size !== this.current.state[i][k].length || !name.endsWith(`/${slot}`)) {
+          throw new Error(`Saved optimizer tensor ${name} (${tensor.shape.join('x')}) does not fit ${w.variable.name}/${slot} (${w.shape.join('x')})`)
+        }
+        this.current.state[i][k].set(tensor.dataSync() as Float32Array)
+      })
+    })
+  }
+
   async close(): Promise<void> {
     await this.session.release()
   }

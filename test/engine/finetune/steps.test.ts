@@ -101,4 +101,58 @@ describe('native training steps equal tfjs cpu steps', () => {
       ours.dispose()
     })
   }
+
+  it('saves its optimizer state as tfjs does (names, order, values), and a resumed run equals an unbroken one', async () => {
+    const setting = settings[0]
+    const random = seededRandom(5)
+    const batches = Array.from({ length: 4 }, () => ({
+      features: randomArray(BATCH * SHAPE.reduce((a, b) => a * b), random, 3),
+      labels: Int32Array.from({ length: BATCH }, () => Math.floor(random() * CLASSES))
+    }))
+    const reference = smallModel()
+    const unbroken = smallModel()
+    const resumed = smallModel()
+    for (const model of [reference, unbroken, resumed]) randomiseWeights(model, 9)
+    const optimizer = makeOptimizer(setting)
+    const a = await NativeTrainer.create(suffixOfModel(unbroken), setting, 2)
+    const b = await NativeTrainer.create(suffixOfModel(resumed), setting, 2)
+    if (typeof a === 'string' || typeof b === 'string') throw new Error('onnxruntime unavailable')
+    for (const batch of batches.slice(0, 2)) {
+      const x = tf.tensor(batch.features, [BATCH, ...SHAPE])
+      tfjsStep(reference, optimizer, x, batch.labels)
+      x.dispose()
+      await a.step(batch.features, batch.labels)
+      await b.step(batch.features, batch.labels)
+    }
+    // The state after two steps, against the tfjs optimizer's own.
+    const ours = b.optimizerWeights()
+    const theirs = await optimizer.getWeights()
+    expect(ours.length).toBe(theirs.length)
+    ours.forEach((entry, i) => {
+      expect(entry.name.split('/').at(-1)).toBe(theirs[i].name.split('/').at(-1))
+      expect(entry.tensor.shape).toEqual(theirs[i].tensor.shape)
+      if (i === 0) expect(entry.tensor.dataSync()[0]).toBe(theirs[0].tensor.dataSync()[0])
+      else expect(relativeError(entry.tensor.dataSync(), theirs[i].tensor.dataSync())).toBeLessThan(1e-4)
+    })
+    // Stop: weights into the tfjs model, the state kept; a new trainer continues from both.
+    b.writeBack()
+    await b.close()
+    const continued = await NativeTrainer.create(suffixOfModel(resumed), setting, 2)
+    if (typeof continued === 'string') throw new Error(continued)
+    continued.setOptimizerWeights(ours)
+    expect(continued.iterations).toBe(2)
+    for (const batch of batches.slice(2)) {
+      const one = await a.step(batch.features, batch.labels)
+      const two = await continued.step(batch.features, batch.labels)
+      expect(two).toEqual(one)
+    }
+    const left = a.getWeights()
+    continued.getWeights().forEach(({ values }, i) => expect(values).toEqual(left[i].values))
+    expect(() => continued.setOptimizerWeights(ours.slice(1))).toThrow(/needs/)
+    tf.dispose([...ours.map((o) => o.tensor), ...theirs.map((t) => t.tensor)])
+    await a.close()
+    await continued.close()
+    optimizer.dispose()
+    for (const model of [reference, unbroken, resumed]) model.dispose()
+  })
 })
