@@ -7,9 +7,10 @@ import * as tf from '@tensorflow/tfjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HeadConfig } from '../../../src/shared/protocol'
 import { loadBackbone, type LoadedBackbone } from '../../../src/engine/backbones/load'
-import { suffixOf } from '../../../src/engine/finetune/build'
+import { buildProbeGraph, INPUT_GRAD, OUTPUT_GRAD, suffixOf } from '../../../src/engine/finetune/build'
 import { NativeTrainer } from '../../../src/engine/finetune/runner'
 import { decodeImage } from '../../../src/engine/images/decode'
+import { loadOnnxRuntime } from '../../../src/engine/onnx-runtime'
 import { buildTransferModel, type TransferModel } from '../../../src/engine/model/build'
 import { applyFreeze } from '../../../src/engine/model/freeze'
 import { categoricalCrossentropy, countCorrect } from '../../../src/engine/train/loss'
@@ -53,6 +54,35 @@ afterAll(() => {
 })
 
 describe('native training on MobileNet v1 0.25, last two blocks', () => {
+  it('gradients of every trainable weight and of the features equal tf.grads on cpu', async () => {
+    const probe = buildProbeGraph(suffixOf(tm, part))
+    const runtime = await loadOnnxRuntime()
+    if (typeof runtime === 'string') throw new Error(runtime)
+    const count = labels.length
+    const r = Float32Array.from({ length: count * 2 }, (_, i) => Math.sin(i * 1.7))
+    const x = tf.tensor(features, [count, ...part.featureShape])
+    const rt = tf.tensor(r, [count, 2])
+    const objective = (input: tf.Tensor) => (part.suffix.apply(input, { training: false }) as tf.Tensor).mul(rt).sum() as tf.Scalar
+    const variables = part.suffix.trainableWeights.map((w) => w.read() as tf.Variable)
+    const { grads } = tf.variableGrads(() => objective(x), variables)
+    const dx = tf.grad(objective)(x)
+
+    const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 2, logSeverityLevel: 3 })
+    const feeds: Record<string, InstanceType<typeof runtime.Tensor>> = {
+      features: new runtime.Tensor('float32', features, [count, ...part.featureShape]),
+      [OUTPUT_GRAD]: new runtime.Tensor('float32', r, [count, 2])
+    }
+    for (const w of probe.weights) feeds[w.input] = new runtime.Tensor('float32', w.variable.read().dataSync() as Float32Array, w.variable.shape as number[])
+    const out = await session.run(feeds)
+    await session.release()
+    const errors = probe.weights.map((w) => [w.variable.originalName, relativeError(out[w.output].data as Float32Array, grads[w.variable.name].dataSync())] as const)
+    errors.push(['features', relativeError(out[INPUT_GRAD].data as Float32Array, dx.dataSync())])
+    const worst = errors.reduce((a, b) => (b[1] > a[1] ? b : a))
+    console.log(`MobileNet v1 0.25 last two blocks, real features: worst relative gradient difference ${worst[1].toExponential(2)} (${worst[0]}) over ${errors.length} tensors`)
+    for (const [name, error] of errors) expect(error, name).toBeLessThan(1e-4)
+    tf.dispose([x, rt, dx, ...Object.values(grads)])
+  })
+
   it('three Adam steps on real features equal tfjs cpu steps (BatchNorm statistics frozen)', async () => {
     expect(part.cutLayer).toBe('conv_pw_11_relu')
     expect(part.featureShape).toEqual([14, 14, 128])
