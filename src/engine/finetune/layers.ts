@@ -80,12 +80,8 @@ export function emitLayer(ctx: Context, layer: tf.layers.Layer, args: Value[]): 
       return zeroPadding(ctx, layer, x, config)
     case 'Add':
       return add(ctx, layer, args)
-    case 'Dropout': {
-      // A random mask cannot be reproduced against tfjs's generator, and a wrong one would train
-      // silently differently: refused until it is written and checked statistically.
-      if ((config.rate as number) > 0) throw new UnsupportedTrainingLayerError(layer, `dropout (rate ${String(config.rate)}) is not written yet`)
-      return { out: x, backward: (dy) => [dy] }
-    }
+    case 'Dropout':
+      return dropout(ctx, layer, x, config)
     default:
       throw new UnsupportedTrainingLayerError(layer, 'no gradient written for this layer kind')
   }
@@ -294,4 +290,19 @@ function add(ctx: Context, layer: tf.layers.Layer, args: Value[]): Emitted {
   if (args.some((a) => JSON.stringify(a.shape) !== shape)) throw new UnsupportedTrainingLayerError(layer, 'adds tensors of different shapes (broadcast)')
   const y = args.slice(1).reduce((sum, a) => g.node('Add', [sum, a.name]), args[0].name)
   return { out: { ...args[0], name: y }, backward: (dy, needed) => needed.map((n) => (n ? dy : null)) }
+}
+
+/**
+ * Training-mode dropout: onnxruntime draws a new mask every run (its own generator, so masks
+ * differ from tfjs's, as they would between any two runs) and scales the kept values by
+ * 1 / (1 - rate), as tfjs does; the backward lets the gradient through the same mask, same scale.
+ */
+function dropout(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config): Emitted {
+  const { g } = ctx
+  const rate = config.rate as number
+  if (rate === 0) return { out: x, backward: (dy) => [dy] }
+  if (config.noiseShape != null) throw new UnsupportedTrainingLayerError(layer, 'dropout with a noise shape')
+  const [y, mask] = g.nodeN('Dropout', [x.name, g.scalar(rate), g.bool(true)], 2)
+  const backward: Backward = (dy) => [g.node('Where', [mask, g.node('Mul', [dy, g.scalar(1 / (1 - rate))]), g.scalar(0)], {}, 'ddropout')]
+  return { out: { ...x, name: y }, backward }
 }

@@ -66,6 +66,12 @@ export class OnnxGraph {
     return name
   }
 
+  bool(value: boolean): string {
+    const name = `const_${this.count++}`
+    this.initializers.push(onnx.TensorProto.create({ name, dims: [], dataType: onnx.TensorProto.DataType.BOOL, int32Data: [value ? 1 : 0] }))
+    return name
+  }
+
   input(name: string, dims: Dims, type = FLOAT): string {
     this.inputs.push(valueInfo(name, dims, type))
     return name

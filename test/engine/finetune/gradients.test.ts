@@ -131,8 +131,43 @@ describe('native gradients equal tf.grads on cpu', () => {
     expect(() => buildProbeGraph(suffixOfModel(model))).toThrow(/pool_a \(MaxPooling2D\)/)
     const dilated = modelOf([9, 9, 2], (x) => tf.layers.conv2d({ filters: 2, kernelSize: 3, dilationRate: 2, name: 'dilated_a' }).apply(x) as tf.SymbolicTensor)
     expect(() => buildProbeGraph(suffixOfModel(dilated))).toThrow(/dilated_a \(Conv2D\).*dilation 2x2/)
-    const dropout = modelOf([4], (x) => tf.layers.dropout({ rate: 0.5, name: 'drop_a' }).apply(x) as tf.SymbolicTensor)
-    expect(() => buildProbeGraph(suffixOfModel(dropout))).toThrow(/drop_a \(Dropout\).*dropout/)
+  })
+
+  it('Dropout in training mode: a fresh mask each run, kept values scaled by 1 / (1 - rate), the gradient through the same mask', async () => {
+    const rate = 0.3
+    const units = 2000
+    const model = modelOf([units], (x) => tf.layers.dropout({ rate }).apply(x) as tf.SymbolicTensor)
+    const probe = buildProbeGraph(suffixOfModel(model))
+    const runtime = await ort()
+    const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 })
+    const random = seededRandom(3)
+    const x = randomArray(BATCH * units, random, 1, 2) // 1..3: no input is zero
+    const r = randomArray(BATCH * units, random, 1, 2)
+    const run = async () => {
+      const out = await session.run({
+        features: new runtime.Tensor('float32', x, [BATCH, units]),
+        [OUTPUT_GRAD]: new runtime.Tensor('float32', r, [BATCH, units])
+      })
+      return { y: out[OUTPUT].data as Float32Array, dx: out[INPUT_GRAD].data as Float32Array }
+    }
+    const first = await run()
+    const second = await run()
+    await session.release()
+    const keep = Math.fround(1 / (1 - rate))
+    let dropped = 0
+    for (let i = 0; i < x.length; i++) {
+      if (first.y[i] === 0) {
+        dropped++
+        expect(first.dx[i]).toBe(0)
+      } else {
+        expect(Math.abs(first.y[i] - x[i] / (1 - rate))).toBeLessThan(1e-5 * x[i])
+        expect(Math.abs(first.dx[i] - r[i] * keep)).toBeLessThan(1e-6 * r[i])
+      }
+    }
+    // 6000 draws: the dropped fraction's standard deviation is 0.006.
+    expect(Math.abs(dropped / x.length - rate)).toBeLessThan(0.03)
+    expect(first.y).not.toEqual(second.y)
+    model.dispose()
   })
 
   it('reports the worst differences', () => {
