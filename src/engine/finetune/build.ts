@@ -7,7 +7,7 @@
 import type * as tf from '@tensorflow/tfjs'
 import { graphOf, type GraphNode } from '../model/graph'
 import type { ModelView, Partition } from '../train/partition'
-import { emitLayer, UnsupportedTrainingLayerError, type Context, type Param, type Value } from './layers'
+import { emitLayer, UnsupportedTrainingLayerError, type BatchNormMode, type Context, type Param, type Value } from './layers'
 import { OnnxGraph } from './onnx-graph'
 import { emitUpdate, SCALARS, stateSlots, type OptimizerSettings } from './optimizer-graph'
 
@@ -45,16 +45,30 @@ export interface WeightSlot {
   state: { slot: string; input: string; output: string }[]
 }
 
+/** A non-trainable weight each step rewrites (BatchNormalization's moving statistics in 'batch' mode). */
+export interface MovingSlot {
+  variable: tf.LayerVariable
+  shape: number[]
+  input: string
+  output: string
+}
+
 export interface TrainingGraph {
   bytes: Uint8Array
   weights: WeightSlot[]
+  moving: MovingSlot[]
   classes: number
 }
 
-export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSettings): TrainingGraph {
+export interface GraphOptions {
+  /** How trainable BatchNormalization layers normalise (default 'frozen'). */
+  batchNorm?: BatchNormMode
+}
+
+export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSettings, options: GraphOptions = {}): TrainingGraph {
   const g = new OnnxGraph()
   const slots = stateSlots(optimizer)
-  const { forward, weights } = emitForward(g, suffix, false)
+  const { forward, weights, moving } = emitForward(g, suffix, false, options.batchNorm ?? 'frozen')
   const out = forward.out
   if (out.shape.length !== 1) throw new Error(`The trainable layers end in rank ${out.shape.length + 1} values; training needs [batch, classes] probabilities`)
   const last = suffix.nodes.at(-1)!.layer
@@ -96,13 +110,14 @@ export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSetti
   })
   g.output(LOSS, loss, [])
   g.output(RIGHT, right, [])
-  return { bytes: g.encode('training_step'), weights: slotsOut, classes }
+  const movingOut = outputMoving(g, moving)
+  return { bytes: g.encode('training_step'), weights: slotsOut, moving: movingOut, classes }
 }
 
 /** A graph from the suffix's input and the output's gradient to the output, the input's gradient and each weight's. */
-export function buildProbeGraph(suffix: SuffixSpec): { bytes: Uint8Array; weights: { variable: tf.LayerVariable; input: string; output: string }[]; outputShape: number[] } {
+export function buildProbeGraph(suffix: SuffixSpec, options: GraphOptions = {}) {
   const g = new OnnxGraph()
-  const { forward, weights, toTfjs, fromTfjs } = emitForward(g, suffix, true)
+  const { forward, weights, moving, toTfjs, fromTfjs } = emitForward(g, suffix, true, options.batchNorm ?? 'frozen')
   const outShape = forward.out.shape
   const dy = fromTfjs(g.input(OUTPUT_GRAD, [null, ...outShape]), outShape)
   const dx = forward.backward(dy)!
@@ -113,7 +128,22 @@ export function buildProbeGraph(suffix: SuffixSpec): { bytes: Uint8Array; weight
     g.output(`g${i}`, w.grad, w.shape)
     return { variable: w.variable, input: w.input, output: `g${i}` }
   })
-  return { bytes: g.encode('gradient_probe'), weights: out, outputShape: outShape }
+  const movingOut = outputMoving(g, moving)
+  return { bytes: g.encode('gradient_probe'), weights: out, moving: movingOut, outputShape: outShape }
+}
+
+function outputMoving(g: OnnxGraph, moving: MovingInput[]): MovingSlot[] {
+  return moving.map((m) => {
+    g.output(`${m.input}_new`, m.next!, m.shape)
+    return { variable: m.variable, shape: m.shape, input: m.input, output: `${m.input}_new` }
+  })
+}
+
+interface MovingInput {
+  variable: tf.LayerVariable
+  shape: number[]
+  input: string
+  next: string | null
 }
 
 interface WeightInput {
@@ -128,14 +158,23 @@ interface WeightInput {
  * reverse order, summing the gradients of values read by several layers, and returns the input's
  * gradient when `inputGradient` asked for it.
  */
-function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean) {
+function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, batchNorm: BatchNormMode) {
   const weights: WeightInput[] = []
+  const moving: MovingInput[] = []
   const layout = (rank: number) => rank === 3
   const toTfjs = (v: string, shape: number[]) => (layout(shape.length) ? g.node('Transpose', [v], { perm: [0, 2, 3, 1] }) : v)
   const fromTfjs = (v: string, shape: number[]) => (layout(shape.length) ? g.node('Transpose', [v], { perm: [0, 3, 1, 2] }) : v)
 
   const ctx: Context = {
     g,
+    batchNorm,
+    updated(layer, name) {
+      const found = layer.weights.find((w) => w.originalName.split('/').at(-1) === name)
+      if (!found) throw new UnsupportedTrainingLayerError(layer, `has no ${name}`)
+      const entry: MovingInput = { variable: found, shape: found.shape as number[], input: g.input(`b${moving.length}`, found.shape), next: null }
+      moving.push(entry)
+      return { value: entry.input, setNew: (value) => void (entry.next = value) }
+    },
     param(layer, name): Param | null {
       const found = layer.weights.find((w) => w.originalName.split('/').at(-1) === name)
       if (!found) return null
@@ -194,7 +233,7 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean) {
     const atInput = grads.get(suffix.input.name)
     return atInput ? atInput.reduce((sum, part) => g.node('Add', [sum, part])) : null
   }
-  return { forward: { out: values.get(outputName)!, backward }, weights, toTfjs, fromTfjs }
+  return { forward: { out: values.get(outputName)!, backward }, weights, moving, toTfjs, fromTfjs }
 }
 
 /** The whole of a standalone model as a suffix (its first layer the input). */

@@ -35,10 +35,21 @@ export interface Param {
   setGrad?: (grad: string) => void
 }
 
+/**
+ * How a BatchNormalization layer that trains normalises: 'frozen' with its moving statistics
+ * (Keras' inference mode, the fine-tuning guides' advice), 'batch' with the batch's own statistics,
+ * updating the moving ones (tfjs's training mode, what trainStep() does today). Frozen layers
+ * always use their moving statistics (batchnorm.ts).
+ */
+export type BatchNormMode = 'frozen' | 'batch'
+
 export interface Context {
   g: OnnxGraph
+  batchNorm: BatchNormMode
   /** The layer's weight by its Keras short name (`kernel`, `gamma`), or null when it has none. */
   param(layer: tf.layers.Layer, name: string): Param | null
+  /** A non-trainable weight the step updates (moving statistics): its graph input, and where its new value goes. */
+  updated(layer: tf.layers.Layer, name: string): { value: string; setNew: (value: string) => void }
 }
 
 /** What a layer's backward gives back: the gradient of each input (null where nobody needs it). */
@@ -234,6 +245,7 @@ function batchNorm(ctx: Context, layer: tf.layers.Layer, x: Value, config: Confi
   const channels = x.shape.at(-1)!
   // Per-channel parameters broadcast against NCHW as [C, 1, 1]; against [N, C] as they are.
   const perChannel = (v: string) => (x.shape.length === 3 ? g.node('Reshape', [v, g.int64([channels, 1, 1])]) : v)
+  if (ctx.batchNorm === 'batch' && layer.trainable) return batchStatistics(ctx, layer, x, config, perChannel)
   const mean = ctx.param(layer, 'moving_mean')!
   const variance = ctx.param(layer, 'moving_variance')!
   const gamma = ctx.param(layer, 'gamma')
@@ -249,6 +261,44 @@ function batchNorm(ctx: Context, layer: tf.layers.Layer, x: Value, config: Confi
     if (!needed[0]) return [null]
     const scale = gamma ? g.node('Mul', [gamma.value, inv]) : inv
     return [g.node('Mul', [dy, perChannel(scale)], {}, 'dx')]
+  }
+  return { out: { ...x, name: y }, backward }
+}
+
+/**
+ * Batch statistics, as tfjs's BatchNormalization in training: mean and biased variance over the
+ * batch (and pixels), and the moving statistics moved towards them by 1 - momentum. Backward:
+ * dx = inv * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), with dxhat = dy * gamma.
+ */
+function batchStatistics(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config, perChannel: (v: string) => string): Emitted {
+  const { g } = ctx
+  const gamma = ctx.param(layer, 'gamma')
+  const beta = ctx.param(layer, 'beta')
+  if (!gamma || !beta) throw new UnsupportedTrainingLayerError(layer, 'batch statistics without scale or centre (tfjs cannot train that either)')
+  const images = x.shape.length === 3
+  const axes = images ? [0, 2, 3] : [0]
+  const mean = (v: string) => g.node('ReduceMean', [v], { axes, keepdims: 1 })
+  const mu = mean(x.name)
+  const centred = g.node('Sub', [x.name, mu])
+  const variance = mean(g.node('Mul', [centred, centred]))
+  const inv = g.node('Div', [g.scalar(1), g.node('Sqrt', [g.node('Add', [variance, g.scalar(config.epsilon as number)])])])
+  const xhat = g.node('Mul', [centred, inv], {}, 'xhat')
+  const y = g.node('Add', [g.node('Mul', [xhat, perChannel(gamma.value)]), perChannel(beta.value)], {}, 'bn')
+
+  const decay = g.scalar(1 - (config.momentum as number))
+  const flat = (v: string) => g.node('Reshape', [v, g.int64([-1])])
+  for (const [name, batchValue] of [['moving_mean', mu], ['moving_variance', variance]] as const) {
+    const moving = ctx.updated(layer, name)
+    moving.setNew(g.node('Sub', [moving.value, g.node('Mul', [g.node('Sub', [moving.value, flat(batchValue)]), decay])], {}, name))
+  }
+
+  const backward: Backward = (dy, needed) => {
+    beta.setGrad?.(g.node('ReduceSum', [dy, g.int64(axes)], { keepdims: 0 }, 'dbeta'))
+    gamma.setGrad?.(g.node('ReduceSum', [g.node('Mul', [dy, xhat]), g.int64(axes)], { keepdims: 0 }, 'dgamma'))
+    if (!needed[0]) return [null]
+    const dxhat = g.node('Mul', [dy, perChannel(gamma.value)])
+    const inner = g.node('Add', [mean(dxhat), g.node('Mul', [xhat, mean(g.node('Mul', [dxhat, xhat]))])])
+    return [g.node('Mul', [g.node('Sub', [dxhat, inner]), inv], {}, 'dx')]
   }
   return { out: { ...x, name: y }, backward }
 }

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs'
 import type { InferenceSession, Tensor } from 'onnxruntime-node'
 import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
 import { buildTrainingGraph, FEATURES, LABELS, LOSS, RIGHT, type SuffixSpec, type TrainingGraph } from './build'
+import type { BatchNormMode } from './layers'
 import { SCALARS, stepScalars, type OptimizerSettings } from './optimizer-graph'
 
 export interface NativeStepResult {
@@ -19,11 +20,14 @@ export interface RunnerOptions {
    * them every step; kept for the benchmark that compares the two.
    */
   preallocate?: boolean
+  /** How trainable BatchNormalization layers normalise (default 'frozen', Keras' fine-tuning advice). */
+  batchNorm?: BatchNormMode
 }
 
 interface Buffers {
   weights: Float32Array[]
   state: Float32Array[][]
+  moving: Float32Array[]
 }
 
 export class NativeTrainer {
@@ -46,11 +50,13 @@ export class NativeTrainer {
     this.lr = settings.learningRate
     const fresh = (): Buffers => ({
       weights: graph.weights.map((w) => new Float32Array(size(w.shape))),
-      state: graph.weights.map((w) => w.state.map(() => new Float32Array(size(w.shape))))
+      state: graph.weights.map((w) => w.state.map(() => new Float32Array(size(w.shape)))),
+      moving: graph.moving.map((m) => new Float32Array(size(m.shape)))
     })
     this.current = fresh()
     this.spare = fresh()
     graph.weights.forEach((w, i) => this.current.weights[i].set(w.variable.read().dataSync() as Float32Array))
+    graph.moving.forEach((m, j) => this.current.moving[j].set(m.variable.read().dataSync() as Float32Array))
   }
 
   /**
@@ -60,7 +66,7 @@ export class NativeTrainer {
   static async create(suffix: SuffixSpec, settings: OptimizerSettings, threads: number, options: RunnerOptions = {}): Promise<NativeTrainer | string> {
     const runtime = await loadOnnxRuntime()
     if (typeof runtime === 'string') return runtime
-    const graph = buildTrainingGraph(suffix, settings)
+    const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm })
     const session = await runtime.InferenceSession.create(graph.bytes, {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
@@ -68,6 +74,10 @@ export class NativeTrainer {
       executionMode: 'sequential',
       logSeverityLevel: 3
     })
+    // onnxruntime ignores a fetch it does not know: a name the graph lacks would leave a buffer silently unwritten.
+    const outputs = new Set(session.outputNames)
+    const missing = [LOSS, RIGHT, ...graph.weights.flatMap((w) => [w.output, ...w.state.map((st) => st.output)]), ...graph.moving.map((m) => m.output)].filter((n) => !outputs.has(n))
+    if (missing.length > 0) throw new Error(`The training graph lacks outputs ${missing.join(', ')}`)
     const description = `${onnxDescription(runtime, threads)}, native training step`
     return new NativeTrainer(runtime, session, graph, settings, suffix.input.shape, description, options.preallocate ?? true)
   }
@@ -112,6 +122,10 @@ export class NativeTrainer {
         fetches[s.output] = new Tensor('float32', this.spare.state[i][k], w.shape)
       })
     })
+    this.graph.moving.forEach((m, j) => {
+      feeds[m.input] = new Tensor('float32', this.current.moving[j], m.shape)
+      fetches[m.output] = new Tensor('float32', this.spare.moving[j], m.shape)
+    })
     if (this.preallocate) {
       await this.session.run(feeds, fetches)
     } else {
@@ -123,6 +137,7 @@ export class NativeTrainer {
         this.spare.weights[i] = out[w.output].data as Float32Array
         w.state.forEach((s, k) => (this.spare.state[i][k] = out[s.output].data as Float32Array))
       })
+      this.graph.moving.forEach((m, j) => (this.spare.moving[j] = out[m.output].data as Float32Array))
     }
     ;[this.current, this.spare] = [this.spare, this.current]
     this.iteration++
@@ -134,9 +149,10 @@ export class NativeTrainer {
     return this.graph.weights.map((w, i) => ({ variable: w.variable, values: this.current.weights[i].slice() }))
   }
 
-  /** Writes the current weights into the tfjs model, so it can be evaluated or saved as usual. */
+  /** Writes the current weights (and moving statistics) into the tfjs model, so it can be evaluated or saved as usual. */
   writeBack(): void {
-    for (const { variable, values } of this.getWeights()) {
+    const moving = this.graph.moving.map((m, j) => ({ variable: m.variable, values: this.current.moving[j] }))
+    for (const { variable, values } of [...this.getWeights(), ...moving]) {
       const value = tf.tensor(values, variable.shape as number[])
       variable.write(value)
       value.dispose()

@@ -21,7 +21,8 @@ function modelOf(shape: number[], make: (x: tf.SymbolicTensor) => tf.SymbolicTen
   return tf.model({ inputs: input, outputs: make(input) })
 }
 
-async function expectSameGradients(label: string, model: tf.LayersModel, seed = 1) {
+/** `batchStatistics`: BatchNormalization normalises with the batch's statistics (tfjs's training mode). */
+async function expectSameGradients(label: string, model: tf.LayersModel, seed = 1, batchStatistics = false) {
   randomiseWeights(model, seed)
   const random = seededRandom(seed + 100)
   const inShape = model.inputs[0].shape.slice(1) as number[]
@@ -31,20 +32,20 @@ async function expectSameGradients(label: string, model: tf.LayersModel, seed = 
 
   const x = tf.tensor(xData, [BATCH, ...inShape])
   const r = tf.tensor(rData, [BATCH, ...outShape])
-  const objective = (input: tf.Tensor) => (model.apply(input, { training: false }) as tf.Tensor).mul(r).sum() as tf.Scalar
+  const objective = (input: tf.Tensor) => (model.apply(input, { training: batchStatistics }) as tf.Tensor).mul(r).sum() as tf.Scalar
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable)
   const grads = variables.length > 0 ? tf.variableGrads(() => objective(x), variables).grads : {}
   const dx = tf.grad(objective)(x)
-  const y = model.apply(x, { training: false }) as tf.Tensor
+  const y = model.apply(x, { training: batchStatistics }) as tf.Tensor
 
-  const probe = buildProbeGraph(suffixOfModel(model))
+  const probe = buildProbeGraph(suffixOfModel(model), { batchNorm: batchStatistics ? 'batch' : 'frozen' })
   const runtime = await ort()
   const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 })
   const feeds: Record<string, InstanceType<typeof runtime.Tensor>> = {
     features: new runtime.Tensor('float32', xData, [BATCH, ...inShape]),
     [OUTPUT_GRAD]: new runtime.Tensor('float32', rData, [BATCH, ...outShape])
   }
-  for (const w of probe.weights) feeds[w.input] = new runtime.Tensor('float32', w.variable.read().dataSync() as Float32Array, w.variable.shape as number[])
+  for (const w of [...probe.weights, ...probe.moving]) feeds[w.input] = new runtime.Tensor('float32', w.variable.read().dataSync() as Float32Array, w.variable.shape as number[])
   const out = await session.run(feeds)
   await session.release()
 
@@ -100,6 +101,13 @@ describe('native gradients equal tf.grads on cpu', () => {
   it('BatchNormalization with frozen statistics, trainable gamma and beta (images and vectors)', async () => {
     await expectSameGradients('bn 4d', modelOf([7, 5, 6], (x) => tf.layers.batchNormalization({ epsilon: 1e-3 }).apply(x) as tf.SymbolicTensor))
     await expectSameGradients('bn 2d', modelOf([6], (x) => tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor))
+  })
+
+  // (A bias before batch statistics has a zero gradient up to rounding: nothing to compare, so none.)
+  it('BatchNormalization with batch statistics (tfjs training mode), after a convolution', async () => {
+    await expectSameGradients('bn batch 4d', modelOf([7, 5, 6], (x) =>
+      tf.layers.batchNormalization({ epsilon: 1e-3 }).apply(tf.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor) as tf.SymbolicTensor), 2, true)
+    await expectSameGradients('bn batch 2d', modelOf([6], (x) => tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor), 3, true)
   })
 
   it('ReLU(max 6), Activation relu and relu6 layers', async () => {

@@ -6,6 +6,8 @@ import { suffixOfModel } from '../../../src/engine/finetune/build'
 import { NativeTrainer } from '../../../src/engine/finetune/runner'
 import { categoricalCrossentropy, countCorrect } from '../../../src/engine/train/loss'
 import { makeOptimizer } from '../../../src/engine/train/optimizer'
+import type { Partition } from '../../../src/engine/train/partition'
+import { trainableVariables, trainStep } from '../../../src/engine/train/step'
 import { seededRandom } from '../../../src/engine/util/random'
 import { randomArray, randomiseWeights, relativeError } from './reference'
 
@@ -154,5 +156,47 @@ describe('native training steps equal tfjs cpu steps', () => {
     await continued.close()
     optimizer.dispose()
     for (const model of [reference, unbroken, resumed]) model.dispose()
+  })
+
+  it('BatchNormalization with batch statistics: five Adam steps equal trainStep() itself, weights and moving statistics after each', async () => {
+    const setting = settings[0]
+    const reference = smallModel()
+    const ours = smallModel()
+    randomiseWeights(reference, 13)
+    randomiseWeights(ours, 13)
+    const trainer = await NativeTrainer.create(suffixOfModel(ours), setting, 2, { batchNorm: 'batch' })
+    if (typeof trainer === 'string') throw new Error(trainer)
+    const optimizer = makeOptimizer(setting)
+    const part = { suffix: reference } as unknown as Partition
+    const variables = trainableVariables(part)
+    const random = seededRandom(17)
+    const initial = reference.weights.map((w) => w.read().dataSync().slice())
+    let worst = 0
+    for (let step = 0; step < 5; step++) {
+      const features = randomArray(BATCH * SHAPE.reduce((a, b) => a * b), random, 3)
+      const labels = Int32Array.from({ length: BATCH }, () => Math.floor(random() * CLASSES))
+      const x = tf.tensor(features, [BATCH, ...SHAPE])
+      const expected = trainStep(part, optimizer, variables, x, labels, CLASSES)
+      x.dispose()
+      const got = await trainer.step(features, labels)
+      expect(got.right).toBe(expected.right)
+      expect(Math.abs(got.loss - expected.loss) / expected.loss).toBeLessThan(1e-5)
+      trainer.writeBack()
+      reference.weights.forEach((w, i) => {
+        const name = w.originalName.split('/').at(-1)!
+        expect(ours.weights[i].originalName.split('/').at(-1)).toBe(name)
+        const want = Float32Array.from(w.read().dataSync(), (v, k) => v - initial[i][k])
+        const have = Float32Array.from(ours.weights[i].read().dataSync(), (v, k) => v - initial[i][k])
+        const error = relativeError(have, want)
+        worst = Math.max(worst, error)
+        expect(error, `${w.originalName} after step ${step + 1}`).toBeLessThan(1e-4)
+      })
+    }
+    expect(trainer.getWeights().length).toBeLessThan(reference.weights.length) // the moving statistics were compared too
+    console.log(`batch statistics, adam: worst relative difference of the weights' and moving statistics' change over 5 steps ${worst.toExponential(2)}`)
+    await trainer.close()
+    optimizer.dispose()
+    reference.dispose()
+    ours.dispose()
   })
 })
