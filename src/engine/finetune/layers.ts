@@ -91,6 +91,10 @@ export function emitLayer(ctx: Context, layer: tf.layers.Layer, args: Value[]): 
       return zeroPadding(ctx, layer, x, config)
     case 'Add':
       return add(ctx, layer, args)
+    case 'Concatenate':
+      return concatenate(ctx, layer, args, config)
+    case 'AveragePooling2D':
+      return averagePool(ctx, layer, x, config)
     case 'Dropout':
       return dropout(ctx, layer, x, config)
     default:
@@ -355,4 +359,50 @@ function dropout(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config)
   const [y, mask] = g.nodeN('Dropout', [x.name, g.scalar(rate), g.bool(true)], 2)
   const backward: Backward = (dy) => [g.node('Where', [mask, g.node('Mul', [dy, g.scalar(1 / (1 - rate))]), g.scalar(0)], {}, 'ddropout')]
   return { out: { ...x, name: y }, backward }
+}
+
+function concatenate(ctx: Context, layer: tf.layers.Layer, args: Value[], config: Config): Emitted {
+  const { g } = ctx
+  const rank = args[0].shape.length
+  const axis = config.axis as number
+  if (axis !== -1 && axis !== rank) throw new UnsupportedTrainingLayerError(layer, `concatenates on axis ${axis}`)
+  // Channels are axis 1 both in NCHW and in [N, features].
+  const sizes = args.map((a) => a.shape.at(-1)!)
+  const y = g.node('Concat', args.map((a) => a.name), { axis: 1 }, 'concat')
+  const shape = [...args[0].shape.slice(0, -1), sizes.reduce((a, b) => a + b, 0)]
+  const backward: Backward = (dy, needed) => {
+    const parts = g.nodeN('Split', [dy, g.int64(sizes)], args.length, { axis: 1 })
+    return parts.map((part, i) => (needed[i] ? part : null))
+  }
+  return { out: { name: y, shape }, backward }
+}
+
+/**
+ * Average pooling as TensorFlow does it: padded positions left out of each average. Backward:
+ * each output's gradient divided by its window's count, spread back over the window by a
+ * per-channel ConvTranspose with a kernel of ones.
+ */
+function averagePool(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config): Emitted {
+  const { g } = ctx
+  const [h, w, c] = spatial(layer, x)
+  const size = config.poolSize as number[]
+  const strides = (config.strides as number[] | null) ?? size
+  const pads = tfPads(config.padding as string, [h, w], size, strides, [1, 1])
+  const outH = outputSize(h, size[0], strides[0], 1, pads[0] + pads[2])
+  const outW = outputSize(w, size[1], strides[1], 1, pads[1] + pads[3])
+  const y = g.node('AveragePool', [x.name], { kernel_shape: size, strides, pads }, 'avgpool')
+  // How many real (unpadded) pixels each output window covers.
+  const counts = new Float32Array(outH * outW)
+  const covered = (start: number, k: number, limit: number) => Math.min(start + k, limit) - Math.max(start, 0)
+  for (let i = 0; i < outH; i++) {
+    for (let j = 0; j < outW; j++) counts[i * outW + j] = covered(i * strides[0] - pads[0], size[0], h) * covered(j * strides[1] - pads[1], size[1], w)
+  }
+  const backward: Backward = (dy) => {
+    const perPixel = g.node('Div', [dy, g.float(counts, [1, 1, outH, outW])])
+    const ones = g.float(new Float32Array(c * size[0] * size[1]).fill(1), [c, 1, size[0], size[1]])
+    const reach = (out: number, k: number, s: number) => s * (out - 1) + k
+    const outputPadding = [h + pads[0] + pads[2] - reach(outH, size[0], strides[0]), w + pads[1] + pads[3] - reach(outW, size[1], strides[1])]
+    return [g.node('ConvTranspose', [perPixel, ones], { kernel_shape: size, strides, pads, group: c, output_padding: outputPadding }, 'davgpool')]
+  }
+  return { out: { name: y, shape: [outH, outW, c] }, backward }
 }

@@ -22,7 +22,14 @@ function modelOf(shape: number[], make: (x: tf.SymbolicTensor) => tf.SymbolicTen
 }
 
 /** `batchStatistics`: BatchNormalization normalises with the batch's statistics (tfjs's training mode). */
-async function expectSameGradients(label: string, model: tf.LayersModel, seed = 1, batchStatistics = false) {
+async function expectSameGradients(
+  label: string,
+  model: tf.LayersModel,
+  seed = 1,
+  batchStatistics = false,
+  /** The input gradient's reference when tfjs's own is not the true gradient. */
+  inputReference?: (r: Float32Array) => Float32Array
+) {
   randomiseWeights(model, seed)
   const random = seededRandom(seed + 100)
   const inShape = model.inputs[0].shape.slice(1) as number[]
@@ -51,7 +58,7 @@ async function expectSameGradients(label: string, model: tf.LayersModel, seed = 
 
   const errors: Record<string, number> = {
     output: relativeError(out[OUTPUT].data as Float32Array, y.dataSync()),
-    input: relativeError(out[INPUT_GRAD].data as Float32Array, dx.dataSync())
+    input: relativeError(out[INPUT_GRAD].data as Float32Array, inputReference ? inputReference(rData) : dx.dataSync())
   }
   expect(probe.weights.length).toBe(variables.length)
   for (const w of probe.weights) errors[w.variable.originalName] = relativeError(out[w.output].data as Float32Array, grads[w.variable.name].dataSync())
@@ -61,6 +68,28 @@ async function expectSameGradients(label: string, model: tf.LayersModel, seed = 
     worst[`${label} ${name}`] = error
     expect(error, `${label}: ${name}`).toBeLessThan(TOLERANCE)
   }
+}
+
+/** The gradient of sum(avgPool(x) * r) for TensorFlow's 'same' average pooling (padding not counted), channels-last. */
+function averagePoolGradient(r: Float32Array, [h, w, c]: number[], pool: number, stride: number): Float32Array {
+  const [outH, outW] = [Math.ceil(h / stride), Math.ceil(w / stride)]
+  const before = (size: number, out: number) => Math.floor(Math.max((out - 1) * stride + pool - size, 0) / 2)
+  const [top, left] = [before(h, outH), before(w, outW)]
+  const dx = new Float32Array(BATCH * h * w * c)
+  for (let n = 0; n < BATCH; n++) {
+    for (let i = 0; i < outH; i++) {
+      for (let j = 0; j < outW; j++) {
+        const rows = [Math.max(i * stride - top, 0), Math.min(i * stride - top + pool, h)]
+        const cols = [Math.max(j * stride - left, 0), Math.min(j * stride - left + pool, w)]
+        const count = (rows[1] - rows[0]) * (cols[1] - cols[0])
+        for (let k = 0; k < c; k++) {
+          const share = r[((n * outH + i) * outW + j) * c + k] / count
+          for (let y = rows[0]; y < rows[1]; y++) for (let x = cols[0]; x < cols[1]; x++) dx[((n * h + y) * w + x) * c + k] += share
+        }
+      }
+    }
+  }
+  return dx
 }
 
 describe('native gradients equal tf.grads on cpu', () => {
@@ -131,6 +160,23 @@ describe('native gradients equal tf.grads on cpu', () => {
       const a = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor
       return tf.layers.add().apply([a, x]) as tf.SymbolicTensor
     }))
+  })
+
+  it('Concatenate of a convolution and its input; AveragePooling2D same and valid, strides 1 and 2, at odd sizes', async () => {
+    await expectSameGradients('concat', modelOf([6, 5, 3], (x) => {
+      const a = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor
+      return tf.layers.concatenate().apply([a, x]) as tf.SymbolicTensor
+    }))
+    for (const padding of ['same', 'valid'] as const) {
+      for (const [pool, stride] of [[2, 2], [3, 2], [3, 1]]) {
+        // tfjs's cpu AvgPoolGrad divides every window by its full size, also where 'same' padding
+        // left pixels out of the forward's average (TensorFlow divides by the pixels counted):
+        // with 'same', the reference is the true gradient, written out below.
+        const reference = padding === 'same' ? (r: Float32Array) => averagePoolGradient(r, [9, 7, 3], pool, stride) : undefined
+        await expectSameGradients(`avgpool ${pool} s${stride} ${padding}`, modelOf([9, 7, 3], (x) =>
+          tf.layers.averagePooling2d({ poolSize: pool, strides: stride, padding }).apply(x) as tf.SymbolicTensor), 1, false, reference)
+      }
+    }
   })
 
   it('refuses a layer kind it has no gradient for, naming the layer and its class', () => {
