@@ -137,6 +137,13 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
     if (bias?.setGrad) bias.setGrad(g.node('ReduceSum', [dy, g.int64([0, 2, 3])], { keepdims: 0 }))
     if (kernel.setGrad) kernel.setGrad(kernelGradient())
     if (!needed[0]) return [null]
+    if (depthwise && strides.every((st) => st === 1) && dilations.every((d) => d === 1)) {
+      // Stride 1: the input gradient is the same grouped convolution with the kernel turned by
+      // 180 degrees and the padding swapped; onnxruntime runs that faster than ConvTranspose.
+      const flipped = g.node('Slice', [W, g.int64([-1, -1]), g.int64([-kh - 1, -kw - 1]), g.int64([2, 3]), g.int64([-1, -1])])
+      const swapped = [kh - 1 - pads[0], kw - 1 - pads[1], kh - 1 - pads[2], kw - 1 - pads[3]]
+      return [g.node('Conv', [dy, flipped], { kernel_shape: [kh, kw], strides, dilations, pads: swapped, group }, 'dx')]
+    }
     // The rows and columns the forward never reached (valid padding, stride > 1) get zeros from output_padding.
     const reach = (out: number, k: number, s: number, d: number) => s * (out - 1) + (k - 1) * d + 1
     const outputPadding = [h + pads[0] + pads[2] - reach(outH, kh, strides[0], dilations[0]), w + pads[1] + pads[3] - reach(outW, kw, strides[1], dilations[1])]
@@ -145,12 +152,12 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
     function kernelGradient(): string {
       const pointwise = !depthwise && kh === 1 && kw === 1 && strides.every((s) => s === 1) && pads.every((p) => p === 0)
       if (pointwise) {
-        // dW[c, o] = sum over images and pixels of x[n, c, p] dy[n, o, p]: one batched MatMul.
-        const xs = g.node('Transpose', [g.node('Reshape', [x.name, g.int64([0, channels, h * w])])], { perm: [0, 2, 1] })
-        const dys = g.node('Reshape', [dy, g.int64([0, outChannels, outH * outW])])
-        const perImage = g.node('MatMul', [dys, xs]) // [n, out, in]
-        const summed = g.node('ReduceSum', [perImage, g.int64([0])], { keepdims: 0 })
-        return g.node('Reshape', [g.node('Transpose', [summed], { perm: [1, 0] }), g.int64([1, 1, channels, outChannels])], {}, 'dkernel')
+        // dW[c, o] = sum over images and pixels of x[n, c, p] dy[n, o, p]: one MatMul over all
+        // pixels of the batch (a batched MatMul and a sum over images was twice as slow here).
+        const xs = g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [x.name, g.int64([0, channels, h * w])])], { perm: [0, 2, 1] }), g.int64([-1, channels])])
+        const dys = g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [dy, g.int64([0, outChannels, outH * outW])])], { perm: [1, 0, 2] }), g.int64([outChannels, -1])])
+        const product = g.node('MatMul', [dys, xs]) // [out, in]
+        return g.node('Reshape', [g.node('Transpose', [product], { perm: [1, 0] }), g.int64([1, 1, channels, outChannels])], {}, 'dkernel')
       }
       // Swap batch and channels: the images become the summed-over channels of a convolution whose
       // kernel is the output gradient; the layer's stride becomes that convolution's dilation.
