@@ -40,11 +40,15 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--classes", type=int, default=2)
+    parser.add_argument("--bn-train", action="store_true", help="BatchNorm with batch statistics (train mode)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = nn.Sequential(*block(128, 256, 2), *block(256, 256, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(256, args.classes))
-    model.eval()  # BatchNorm with frozen statistics, as Keras' fine-tuning default
+    if args.bn_train:
+        model.train()
+    else:
+        model.eval()  # BatchNorm with frozen statistics, as Keras' fine-tuning default
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     x = torch.rand(args.batch, 128, 14, 14) * 6
     y = torch.randint(0, args.classes, (args.batch,))

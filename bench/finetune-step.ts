@@ -7,6 +7,7 @@
 //   - PyTorch autograd + Adam on the same layers (bench/finetune-step.py, 2 threads).
 // Timings on a shared machine are noisy: the median and the range of each are printed.
 import { execFileSync } from 'node:child_process'
+import os from 'node:os'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { HeadConfig } from '../src/shared/protocol'
@@ -50,8 +51,13 @@ async function main(): Promise<void> {
   const labels = Int32Array.from({ length: BATCH }, (_, i) => i % 2)
   const rows: Row[] = []
 
-  for (const preallocate of [true, false]) {
-    const trainer = await NativeTrainer.create(suffixOf(tm, part), SETTINGS, THREADS, { preallocate })
+  const variants = [
+    { preallocate: true, batchNorm: 'frozen' },
+    { preallocate: false, batchNorm: 'frozen' },
+    { preallocate: true, batchNorm: 'batch' }
+  ] as const
+  for (const { preallocate, batchNorm } of variants) {
+    const trainer = await NativeTrainer.create(suffixOf(tm, part), SETTINGS, THREADS, { preallocate, batchNorm })
     if (typeof trainer === 'string') throw new Error(trainer)
     for (let i = 0; i < 3; i++) await trainer.step(features, labels)
     const seconds: number[] = []
@@ -61,7 +67,7 @@ async function main(): Promise<void> {
       seconds.push((performance.now() - started) / 1000)
     }
     await trainer.close()
-    rows.push({ engine: `onnxruntime-node, ${THREADS} threads, outputs ${preallocate ? 'pre-allocated' : 'allocated by onnxruntime'}`, seconds })
+    rows.push({ engine: `onnxruntime-node, ${THREADS} threads, BN ${batchNorm}, outputs ${preallocate ? 'pre-allocated' : 'allocated by onnxruntime'}`, seconds })
   }
 
   {
@@ -76,23 +82,26 @@ async function main(): Promise<void> {
       seconds.push((performance.now() - started) / 1000)
     }
     x.dispose()
-    rows.push({ engine: 'tfjs cpu backend, trainStep (1 thread)', seconds })
+    rows.push({ engine: 'tfjs cpu backend, trainStep (1 thread, BN batch: tfjs training mode)', seconds })
   }
 
   if (hasTorch()) {
-    const out = execFileSync(PYTHON, [path.join(ROOT, 'bench', 'finetune-step.py'), '--batch', String(BATCH), '--steps', String(TORCH_STEPS), '--threads', String(THREADS)], {
-      encoding: 'utf8'
-    })
-    const result = JSON.parse(out) as { seconds: number[]; torch: string }
-    rows.push({ engine: `PyTorch ${result.torch} autograd + Adam, ${THREADS} threads`, seconds: result.seconds })
+    for (const bnTrain of [false, true]) {
+      const args = [path.join(ROOT, 'bench', 'finetune-step.py'), '--batch', String(BATCH), '--steps', String(TORCH_STEPS), '--threads', String(THREADS)]
+      const out = execFileSync(PYTHON, bnTrain ? [...args, '--bn-train'] : args, { encoding: 'utf8' })
+      const result = JSON.parse(out) as { seconds: number[]; torch: string }
+      rows.push({ engine: `PyTorch ${result.torch} autograd + Adam, ${THREADS} threads, BN ${bnTrain ? 'batch (train mode)' : 'frozen (eval mode)'}`, seconds: result.seconds })
+    }
   } else {
     console.log('PyTorch not available to /usr/bin/python3: its row is left out')
   }
 
-  const torch = rows.find((r) => r.engine.startsWith('PyTorch'))
-  console.log(`\nOne training step, MobileNet v1 0.25 conv_dw_12..head, batch ${BATCH}, Adam, BatchNorm statistics frozen (load average ${(await import('node:os')).loadavg()[0].toFixed(1)})`)
-  console.log('engine | steps | median s/step | min | max | vs PyTorch (median)')
+  // Each row against PyTorch with BatchNorm in the same mode.
+  const peer = (row: Row) => rows.find((r) => r.engine.startsWith('PyTorch') && r.engine.includes(row.engine.includes('BN batch') ? 'BN batch' : 'BN frozen'))
+  console.log(`\nOne training step, MobileNet v1 0.25 conv_dw_12..head, batch ${BATCH}, Adam (load average ${os.loadavg()[0].toFixed(1)}; a shared machine: noisy)`)
+  console.log('engine | steps | median s/step | min | max | median / PyTorch same BN mode')
   for (const row of rows) {
+    const torch = peer(row)
     const ratio = torch ? (median(row.seconds) / median(torch.seconds)).toFixed(2) : '-'
     console.log(
       `${row.engine} | ${row.seconds.length} | ${median(row.seconds).toFixed(4)} | ${Math.min(...row.seconds).toFixed(4)} | ${Math.max(...row.seconds).toFixed(4)} | ${ratio}`
