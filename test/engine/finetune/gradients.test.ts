@@ -147,6 +147,11 @@ describe('native gradients equal tf.grads on cpu', () => {
       tf.layers.activation({ activation: 'relu6' }).apply(tf.layers.conv2d({ filters: 3, kernelSize: 1, kernelInitializer: 'ones' }).apply(x) as tf.SymbolicTensor) as tf.SymbolicTensor))
   })
 
+  it('sigmoid and tanh activations (Activation layer and Dense)', async () => {
+    await expectSameGradients('sigmoid', modelOf([5, 5, 3], (x) => tf.layers.activation({ activation: 'sigmoid' }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients('dense tanh', modelOf([7], (x) => tf.layers.dense({ units: 4, activation: 'tanh' }).apply(x) as tf.SymbolicTensor))
+  })
+
   it('GlobalAveragePooling2D then Dense softmax; Dense relu', async () => {
     await expectSameGradients('gap dense', modelOf([5, 7, 6], (x) =>
       tf.layers.dense({ units: 4, activation: 'softmax' }).apply(tf.layers.globalAveragePooling2d({}).apply(x)) as tf.SymbolicTensor))
