@@ -210,7 +210,7 @@ function activation(g: GraphBuilder, layer: tf.layers.Layer, x: string, name: st
  * ONNX pads [top, left, bottom, right] for TensorFlow's padding: "same" puts the odd pixel at
  * the bottom and right (unlike a symmetric pad, which would shift every stride-2 output).
  */
-function pads(padding: string, size: number[], kernel: number[], strides: number[], dilations: number[]): number[] {
+export function pads(padding: string, size: number[], kernel: number[], strides: number[], dilations: number[]): number[] {
   if (padding === 'valid') return [0, 0, 0, 0]
   const [rows, columns] = [0, 1].map((axis) => {
     const out = Math.ceil(size[axis] / strides[axis])

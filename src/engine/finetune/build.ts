@@ -1,0 +1,243 @@
+// The trainable suffix as one ONNX graph holding a whole training step: forward, Keras'
+// categorical cross-entropy, the backward pass and the optimizer update. Its inputs are the batch,
+// the step's scalars, the weights and the optimizer state; its outputs the loss, the correct
+// count, the new weights and the new state. One session.run is one optimizer step.
+// A "probe" graph instead takes the output's gradient and gives the weights' and the input's
+// gradients, so each layer's backward can be checked against tf.grads.
+import type * as tf from '@tensorflow/tfjs'
+import { graphOf, type GraphNode } from '../model/graph'
+import type { ModelView, Partition } from '../train/partition'
+import { emitLayer, UnsupportedTrainingLayerError, type BatchNormMode, type Context, type Param, type Value } from './layers'
+import { OnnxGraph } from './onnx-graph'
+import { emitUpdate, SCALARS, stateSlots, type OptimizerSettings } from './optimizer-graph'
+
+// Keras clips probabilities to [epsilon, 1 - epsilon] before the log (as train/loss.ts does).
+const LOSS_EPSILON = 1e-7
+
+export const FEATURES = 'features'
+export const LABELS = 'labels'
+export const LOSS = 'loss'
+export const RIGHT = 'right'
+export const OUTPUT_GRAD = 'output_grad'
+export const OUTPUT = 'output'
+export const INPUT_GRAD = 'input_grad'
+
+/** The layers that train, after the frozen prefix. */
+export interface SuffixSpec {
+  /** Layers in call order; they read `input.name` or each other's names. */
+  nodes: readonly GraphNode[]
+  /** The suffix's input: the name the first layers read, and its channels-last shape without batch. */
+  input: { name: string; shape: number[] }
+}
+
+/** The suffix of a partitioned model (the whole model when nothing is frozen at the start). */
+export function suffixOf(view: ModelView, part: Partition): SuffixSpec {
+  const cut = part.cutLayer === null ? 0 : view.graph.findIndex((node) => node.layer.name === part.cutLayer)
+  return { nodes: view.graph.slice(cut + 1), input: { name: view.graph[cut].layer.name, shape: part.featureShape } }
+}
+
+export interface WeightSlot {
+  variable: tf.LayerVariable
+  shape: number[]
+  /** Graph input and output names of the weight and of each optimizer state slot. */
+  input: string
+  output: string
+  state: { slot: string; input: string; output: string }[]
+}
+
+/** A non-trainable weight each step rewrites (BatchNormalization's moving statistics in 'batch' mode). */
+export interface MovingSlot {
+  variable: tf.LayerVariable
+  shape: number[]
+  input: string
+  output: string
+}
+
+export interface TrainingGraph {
+  bytes: Uint8Array
+  weights: WeightSlot[]
+  moving: MovingSlot[]
+  classes: number
+}
+
+export interface GraphOptions {
+  /** How trainable BatchNormalization layers normalise (default 'frozen'). */
+  batchNorm?: BatchNormMode
+}
+
+export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSettings, options: GraphOptions = {}): TrainingGraph {
+  const g = new OnnxGraph()
+  const slots = stateSlots(optimizer)
+  const { forward, weights, moving } = emitForward(g, suffix, false, options.batchNorm ?? 'frozen')
+  const out = forward.out
+  if (out.shape.length !== 1) throw new Error(`The trainable layers end in rank ${out.shape.length + 1} values; training needs [batch, classes] probabilities`)
+  const last = suffix.nodes.at(-1)!.layer
+  if ((last.getConfig() as { activation?: string }).activation !== 'softmax') {
+    throw new UnsupportedTrainingLayerError(last, 'the model must end in a softmax (the loss is categorical cross-entropy on probabilities)')
+  }
+  const classes = out.shape[0]
+  const labels = g.input(LABELS, [null, classes])
+
+  // loss = -mean over the batch of sum(t * log(clip(p))); its gradient zero where the clip is active.
+  const p = out.name
+  const clipped = g.node('Clip', [p, g.scalar(LOSS_EPSILON), g.scalar(1 - LOSS_EPSILON)])
+  const perRow = g.node('ReduceSum', [g.node('Mul', [labels, g.node('Log', [clipped])]), g.int64([1])], { keepdims: 0 })
+  const loss = g.node('Neg', [g.node('ReduceMean', [perRow], { keepdims: 0 })], {}, 'loss')
+  const batch = g.node('Cast', [g.node('Gather', [g.node('Shape', [p]), g.int64([0])])], { to: 1 })
+  const inRange = g.node('And', [g.node('GreaterOrEqual', [p, g.scalar(LOSS_EPSILON)]), g.node('LessOrEqual', [p, g.scalar(1 - LOSS_EPSILON)])])
+  const dClipped = g.node('Div', [g.node('Neg', [g.node('Div', [labels, clipped])]), batch])
+  const dp = g.node('Where', [inRange, dClipped, g.scalar(0)], {}, 'dprobabilities')
+  // The first row's largest probability wins ties, as tfjs's argMax.
+  const same = g.node('Equal', [g.node('ArgMax', [p], { axis: 1, keepdims: 0 }), g.node('ArgMax', [labels], { axis: 1, keepdims: 0 })])
+  const right = g.node('ReduceSum', [g.node('Cast', [same], { to: 1 }), g.int64([0])], { keepdims: 0 })
+
+  forward.backward(dp)
+  const scalars = Object.fromEntries(SCALARS.map((name) => [name, g.input(name, [])])) as Record<(typeof SCALARS)[number], string>
+  const slotsOut: WeightSlot[] = weights.map((w, i) => {
+    if (!w.grad) throw new Error(`No gradient reached ${w.variable.name}: it does not affect the output`)
+    const state = slots.map((slot) => ({ slot, input: g.input(`s${i}_${slot}`, w.shape), output: `s${i}_${slot}_new` }))
+    const updated = emitUpdate(
+      g,
+      optimizer,
+      w.input,
+      w.grad,
+      state.map((s) => s.input),
+      scalars
+    )
+    g.output(`w${i}_new`, updated.weight, w.shape)
+    state.forEach((s, k) => g.output(s.output, updated.state[k], w.shape))
+    return { variable: w.variable, shape: w.shape, input: w.input, output: `w${i}_new`, state }
+  })
+  g.output(LOSS, loss, [])
+  g.output(RIGHT, right, [])
+  const movingOut = outputMoving(g, moving)
+  return { bytes: g.encode('training_step'), weights: slotsOut, moving: movingOut, classes }
+}
+
+/** A graph from the suffix's input and the output's gradient to the output, the input's gradient and each weight's. */
+export function buildProbeGraph(suffix: SuffixSpec, options: GraphOptions = {}) {
+  const g = new OnnxGraph()
+  const { forward, weights, moving, toTfjs, fromTfjs } = emitForward(g, suffix, true, options.batchNorm ?? 'frozen')
+  const outShape = forward.out.shape
+  const dy = fromTfjs(g.input(OUTPUT_GRAD, [null, ...outShape]), outShape)
+  const dx = forward.backward(dy)!
+  g.output(OUTPUT, toTfjs(forward.out.name, outShape), [null, ...outShape])
+  g.output(INPUT_GRAD, toTfjs(dx, suffix.input.shape), [null, ...suffix.input.shape])
+  const out = weights.map((w, i) => {
+    if (!w.grad) throw new Error(`No gradient reached ${w.variable.name}`)
+    g.output(`g${i}`, w.grad, w.shape)
+    return { variable: w.variable, input: w.input, output: `g${i}` }
+  })
+  const movingOut = outputMoving(g, moving)
+  return { bytes: g.encode('gradient_probe'), weights: out, moving: movingOut, outputShape: outShape }
+}
+
+function outputMoving(g: OnnxGraph, moving: MovingInput[]): MovingSlot[] {
+  return moving.map((m) => {
+    g.output(`${m.input}_new`, m.next!, m.shape)
+    return { variable: m.variable, shape: m.shape, input: m.input, output: `${m.input}_new` }
+  })
+}
+
+interface MovingInput {
+  variable: tf.LayerVariable
+  shape: number[]
+  input: string
+  next: string | null
+}
+
+interface WeightInput {
+  variable: tf.LayerVariable
+  shape: number[]
+  input: string
+  grad: string | null
+}
+
+/**
+ * The forward pass over the suffix; `backward(dOutput)` then writes every layer's backward in
+ * reverse order, summing the gradients of values read by several layers, and returns the input's
+ * gradient when `inputGradient` asked for it.
+ */
+function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, batchNorm: BatchNormMode) {
+  const weights: WeightInput[] = []
+  const moving: MovingInput[] = []
+  const layout = (rank: number) => rank === 3
+  const toTfjs = (v: string, shape: number[]) => (layout(shape.length) ? g.node('Transpose', [v], { perm: [0, 2, 3, 1] }) : v)
+  const fromTfjs = (v: string, shape: number[]) => (layout(shape.length) ? g.node('Transpose', [v], { perm: [0, 3, 1, 2] }) : v)
+
+  const ctx: Context = {
+    g,
+    batchNorm,
+    updated(layer, name) {
+      const found = layer.weights.find((w) => w.originalName.split('/').at(-1) === name)
+      if (!found) throw new UnsupportedTrainingLayerError(layer, `has no ${name}`)
+      const entry: MovingInput = { variable: found, shape: found.shape as number[], input: g.input(`b${moving.length}`, found.shape), next: null }
+      moving.push(entry)
+      return { value: entry.input, setNew: (value) => void (entry.next = value) }
+    },
+    param(layer, name): Param | null {
+      const found = layer.weights.find((w) => w.originalName.split('/').at(-1) === name)
+      if (!found) return null
+      const trainable = layer.trainableWeights.includes(found)
+      if (!trainable) {
+        const value = found.read()
+        return { value: g.float(value.dataSync() as Float32Array, value.shape), shape: value.shape }
+      }
+      const entry: WeightInput = { variable: found, shape: found.shape as number[], input: g.input(`w${weights.length}`, found.shape), grad: null }
+      weights.push(entry)
+      return { value: entry.input, shape: entry.shape, setGrad: (grad) => void (entry.grad = grad) }
+    }
+  }
+
+  const input: Value = { name: fromTfjs(g.input(FEATURES, [null, ...suffix.input.shape]), suffix.input.shape), shape: suffix.input.shape }
+  const values = new Map<string, Value>([[suffix.input.name, input]])
+  const steps: { inputs: string[]; backward: ReturnType<typeof emitLayer>['backward']; output: string }[] = []
+  for (const { layer, inputs } of suffix.nodes) {
+    const args = inputs.map((name) => {
+      const value = values.get(name)
+      if (!value) throw new Error(`Layer ${layer.name} reads ${name}, which is not among the trainable layers or their input`)
+      return value
+    })
+    const emitted = emitLayer(ctx, layer, args)
+    values.set(layer.name, emitted.out)
+    steps.push({ inputs, backward: emitted.backward, output: layer.name })
+  }
+  const outputName = suffix.nodes.at(-1)!.layer.name
+
+  // Which values need a gradient: those that trainable weights or (probe) the input flow into.
+  const needs = new Set<string>()
+  if (inputGradient) needs.add(suffix.input.name)
+  const owners = new Map<string, boolean>() // layer name → has trainable weights
+  for (const { layer } of suffix.nodes) owners.set(layer.name, layer.trainableWeights.length > 0)
+  for (const step of steps) {
+    if (owners.get(step.output) || step.inputs.some((name) => needs.has(name))) needs.add(step.output)
+  }
+
+  const backward = (dOutput: string): string | null => {
+    const grads = new Map<string, string[]>([[outputName, [dOutput]]])
+    for (const step of [...steps].reverse()) {
+      const parts = grads.get(step.output)
+      if (!parts || !needs.has(step.output)) continue
+      const dy = parts.reduce((sum, part) => g.node('Add', [sum, part]))
+      const dxs = step.backward(
+        dy,
+        step.inputs.map((name) => needs.has(name))
+      )
+      dxs.forEach((dx, i) => {
+        if (dx === null) return
+        const list = grads.get(step.inputs[i]) ?? []
+        list.push(dx)
+        grads.set(step.inputs[i], list)
+      })
+    }
+    const atInput = grads.get(suffix.input.name)
+    return atInput ? atInput.reduce((sum, part) => g.node('Add', [sum, part])) : null
+  }
+  return { forward: { out: values.get(outputName)!, backward }, weights, moving, toTfjs, fromTfjs }
+}
+
+/** The whole of a standalone model as a suffix (its first layer the input). */
+export function suffixOfModel(model: tf.LayersModel): SuffixSpec {
+  const nodes = graphOf(model)
+  return { nodes: nodes.slice(1), input: { name: nodes[0].layer.name, shape: model.inputs[0].shape.slice(1) as number[] } }
+}

@@ -1,0 +1,415 @@
+// Forward and backward of each Keras layer kind as standard ONNX operators, channels-first inside
+// (ONNX's only layout for Conv). onnxruntime's own training build has gradient operators
+// (ConvGrad, ReluGrad, ...) but they live in its training-only "com.microsoft" domain, which the
+// onnxruntime-node package does not ship; so each gradient is spelled out here:
+// - convolution input gradient: ConvTranspose with the same kernel, pads and strides;
+// - convolution kernel gradient: a Conv over the input with batch and channels swapped, the output
+//   gradient as kernel, strides = the layer's dilation and dilation = the layer's stride (grouped
+//   per channel for depthwise);
+// - 1x1 stride-1 kernel gradient: a batched MatMul;
+// - frozen-statistics BatchNormalization: a per-channel affine map, so its gradients are products
+//   and sums with the saved normalised input;
+// - activations: the incoming gradient masked where tfjs's own gradient is zero.
+// Every weight enters and leaves in tfjs's layout, so the optimizer state matches tfjs's too.
+import type * as tf from '@tensorflow/tfjs'
+import { pads as tfPads } from '../model/onnx-export'
+import type { OnnxGraph } from './onnx-graph'
+
+export class UnsupportedTrainingLayerError extends Error {
+  constructor(layer: tf.layers.Layer, why: string) {
+    super(`layer ${layer.name} (${layer.getClassName()}) cannot train on the native graph: ${why}`)
+  }
+}
+
+/** A value inside the graph: rank 4 values are NCHW; `shape` is the channels-last shape without batch. */
+export interface Value {
+  name: string
+  shape: number[]
+}
+
+/** A layer weight as the graph sees it: a graph input when it trains, a constant otherwise. */
+export interface Param {
+  value: string
+  shape: number[]
+  /** Records the gradient (tfjs layout) of a trainable weight; absent for frozen ones. */
+  setGrad?: (grad: string) => void
+}
+
+/**
+ * How a BatchNormalization layer that trains normalises: 'frozen' with its moving statistics
+ * (Keras' inference mode, the fine-tuning guides' advice), 'batch' with the batch's own statistics,
+ * updating the moving ones (tfjs's training mode, what trainStep() does today). Frozen layers
+ * always use their moving statistics (batchnorm.ts).
+ */
+export type BatchNormMode = 'frozen' | 'batch'
+
+export interface Context {
+  g: OnnxGraph
+  batchNorm: BatchNormMode
+  /** The layer's weight by its Keras short name (`kernel`, `gamma`), or null when it has none. */
+  param(layer: tf.layers.Layer, name: string): Param | null
+  /** A non-trainable weight the step updates (moving statistics): its graph input, and where its new value goes. */
+  updated(layer: tf.layers.Layer, name: string): { value: string; setNew: (value: string) => void }
+}
+
+/** What a layer's backward gives back: the gradient of each input (null where nobody needs it). */
+export type Backward = (dy: string, needed: boolean[]) => (string | null)[]
+
+export interface Emitted {
+  out: Value
+  backward: Backward
+}
+
+type Config = Record<string, unknown>
+
+export function emitLayer(ctx: Context, layer: tf.layers.Layer, args: Value[]): Emitted {
+  const config = layer.getConfig() as Config
+  if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast') throw new UnsupportedTrainingLayerError(layer, `data format ${String(config.dataFormat)}`)
+  const x = args[0]
+  switch (layer.getClassName()) {
+    case 'Conv2D':
+    case 'DepthwiseConv2D':
+      return withActivation(ctx, layer, convolution(ctx, layer, x, config), config.activation as string | undefined)
+    case 'Dense':
+      return withActivation(ctx, layer, dense(ctx, layer, x), config.activation as string | undefined)
+    case 'Activation':
+      return activation(ctx, layer, x, config.activation as string)
+    case 'ReLU': {
+      const max = config.maxValue as number | null | undefined
+      const negative = (config.negativeSlope as number | undefined) ?? 0
+      const threshold = (config.threshold as number | undefined) ?? 0
+      if (negative !== 0 || threshold !== 0) throw new UnsupportedTrainingLayerError(layer, 'leaky or thresholded ReLU')
+      return relu(ctx, x, max ?? null)
+    }
+    case 'BatchNormalization':
+      return batchNorm(ctx, layer, x, config)
+    case 'GlobalAveragePooling2D':
+      return globalAverage(ctx, layer, x)
+    case 'Flatten':
+      return flatten(ctx, layer, x)
+    case 'ZeroPadding2D':
+      return zeroPadding(ctx, layer, x, config)
+    case 'Add':
+      return add(ctx, layer, args)
+    case 'Concatenate':
+      return concatenate(ctx, layer, args, config)
+    case 'AveragePooling2D':
+      return averagePool(ctx, layer, x, config)
+    case 'Dropout':
+      return dropout(ctx, layer, x, config)
+    default:
+      throw new UnsupportedTrainingLayerError(layer, 'no gradient written for this layer kind')
+  }
+}
+
+function spatial(layer: tf.layers.Layer, x: Value): [number, number, number] {
+  if (x.shape.length !== 3) throw new UnsupportedTrainingLayerError(layer, `expects images (rank 4), got rank ${x.shape.length + 1}`)
+  return x.shape as [number, number, number]
+}
+
+function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config): Emitted {
+  const { g } = ctx
+  const depthwise = layer.getClassName() === 'DepthwiseConv2D'
+  const [h, w, channels] = spatial(layer, x)
+  const kernel = ctx.param(layer, depthwise ? 'depthwise_kernel' : 'kernel')!
+  const [kh, kw, , last] = kernel.shape
+  const strides = config.strides as number[]
+  const dilations = config.dilationRate as number[]
+  // The graph below is written for dilation too, but tfjs (our reference) has no dilated
+  // convolution gradient to check it against: refused until it is checked another way.
+  if (dilations.some((d) => d > 1)) throw new UnsupportedTrainingLayerError(layer, `dilation ${dilations.join('x')} (no reference gradient to check it against yet)`)
+  const pads = tfPads(config.padding as string, [h, w], [kh, kw], strides, dilations)
+  const group = depthwise ? channels : 1
+  const outChannels = depthwise ? channels * last : last
+  const outH = outputSize(h, kh, strides[0], dilations[0], pads[0] + pads[2])
+  const outW = outputSize(w, kw, strides[1], dilations[1], pads[1] + pads[3])
+
+  // tfjs kernels: Conv2D [kh, kw, in, out]; DepthwiseConv2D [kh, kw, in, multiplier] with output
+  // channel i * multiplier + m. ONNX wants [out, in / group, kh, kw].
+  const W = depthwise
+    ? g.node('Reshape', [g.node('Transpose', [kernel.value], { perm: [2, 3, 0, 1] }), g.int64([outChannels, 1, kh, kw])])
+    : g.node('Transpose', [kernel.value], { perm: [3, 2, 0, 1] })
+  const bias = ctx.param(layer, 'bias')
+  const attributes = { kernel_shape: [kh, kw], strides, dilations, pads, group }
+  const y = g.node('Conv', bias ? [x.name, W, bias.value] : [x.name, W], attributes, 'conv')
+
+  const backward: Backward = (dy, needed) => {
+    if (bias?.setGrad) bias.setGrad(g.node('ReduceSum', [dy, g.int64([0, 2, 3])], { keepdims: 0 }))
+    if (kernel.setGrad) kernel.setGrad(kernelGradient())
+    if (!needed[0]) return [null]
+    if (depthwise && strides.every((st) => st === 1) && dilations.every((d) => d === 1)) {
+      // Stride 1: the input gradient is the same grouped convolution with the kernel turned by
+      // 180 degrees and the padding swapped; onnxruntime runs that faster than ConvTranspose.
+      const flipped = g.node('Slice', [W, g.int64([-1, -1]), g.int64([-kh - 1, -kw - 1]), g.int64([2, 3]), g.int64([-1, -1])])
+      const swapped = [kh - 1 - pads[0], kw - 1 - pads[1], kh - 1 - pads[2], kw - 1 - pads[3]]
+      return [g.node('Conv', [dy, flipped], { kernel_shape: [kh, kw], strides, dilations, pads: swapped, group }, 'dx')]
+    }
+    // The rows and columns the forward never reached (valid padding, stride > 1) get zeros from output_padding.
+    const reach = (out: number, k: number, s: number, d: number) => s * (out - 1) + (k - 1) * d + 1
+    const outputPadding = [h + pads[0] + pads[2] - reach(outH, kh, strides[0], dilations[0]), w + pads[1] + pads[3] - reach(outW, kw, strides[1], dilations[1])]
+    return [g.node('ConvTranspose', [dy, W], { ...attributes, output_padding: outputPadding }, 'dx')]
+
+    function kernelGradient(): string {
+      const pointwise = !depthwise && kh === 1 && kw === 1 && strides.every((s) => s === 1) && pads.every((p) => p === 0)
+      if (pointwise) {
+        // dW[c, o] = sum over images and pixels of x[n, c, p] dy[n, o, p]: one MatMul over all
+        // pixels of the batch, with no [n, out, in] product per image left to sum.
+        const xs = g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [x.name, g.int64([0, channels, h * w])])], { perm: [0, 2, 1] }), g.int64([-1, channels])])
+        const dys = g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [dy, g.int64([0, outChannels, outH * outW])])], { perm: [1, 0, 2] }), g.int64([outChannels, -1])])
+        const product = g.node('MatMul', [dys, xs]) // [out, in]
+        return g.node('Reshape', [g.node('Transpose', [product], { perm: [1, 0] }), g.int64([1, 1, channels, outChannels])], {}, 'dkernel')
+      }
+      // Swap batch and channels: the images become the summed-over channels of a convolution whose
+      // kernel is the output gradient; the layer's stride becomes that convolution's dilation.
+      const dyT = g.node('Transpose', [dy], { perm: [1, 0, 2, 3] }) // [out, n, oh, ow]
+      const xT = g.node('Transpose', [x.name], { perm: [1, 0, 2, 3] }) // [in, n, h, w]
+      const input = depthwise ? g.node('Reshape', [xT, g.int64([1, -1, h, w])]) : xT // depthwise: [1, in * n, h, w], one group per channel
+      const full = g.node('Conv', [input, dyT], { kernel_shape: [outH, outW], strides: dilations, dilations: strides, pads, group: depthwise ? channels : 1 })
+      // The last rows may reach past the kernel (padding beyond what the forward used): cut to kh x kw.
+      const cut = g.node('Slice', [full, g.int64([0, 0]), g.int64([kh, kw]), g.int64([2, 3])])
+      // Conv2D: cut is [in, out, kh, kw]; depthwise: [1, in * multiplier, kh, kw].
+      return depthwise
+        ? g.node('Transpose', [g.node('Reshape', [cut, g.int64([channels, last, kh, kw])])], { perm: [2, 3, 0, 1] }, 'dkernel')
+        : g.node('Transpose', [cut], { perm: [2, 3, 0, 1] }, 'dkernel')
+    }
+  }
+  return { out: { name: y, shape: [outH, outW, outChannels] }, backward }
+}
+
+function outputSize(size: number, kernel: number, stride: number, dilation: number, padding: number): number {
+  return Math.floor((size + padding - ((kernel - 1) * dilation + 1)) / stride) + 1
+}
+
+function dense(ctx: Context, layer: tf.layers.Layer, x: Value): Emitted {
+  const { g } = ctx
+  if (x.shape.length !== 1) throw new UnsupportedTrainingLayerError(layer, `expects rank-2 input, got rank ${x.shape.length + 1}`)
+  const kernel = ctx.param(layer, 'kernel')!
+  const bias = ctx.param(layer, 'bias')
+  const y = g.node('Gemm', bias ? [x.name, kernel.value, bias.value] : [x.name, kernel.value], {}, 'dense')
+  const backward: Backward = (dy, needed) => {
+    if (kernel.setGrad) kernel.setGrad(g.node('Gemm', [x.name, dy], { transA: 1 }, 'dkernel'))
+    if (bias?.setGrad) bias.setGrad(g.node('ReduceSum', [dy, g.int64([0])], { keepdims: 0 }))
+    return [needed[0] ? g.node('Gemm', [dy, kernel.value], { transB: 1 }, 'dx') : null]
+  }
+  return { out: { name: y, shape: [kernel.shape[1]] }, backward }
+}
+
+function withActivation(ctx: Context, layer: tf.layers.Layer, inner: Emitted, name: string | undefined): Emitted {
+  if ((name ?? 'linear') === 'linear') return inner
+  const outer = activation(ctx, layer, inner.out, name!)
+  return { out: outer.out, backward: (dy, needed) => inner.backward(outer.backward(dy, [true])[0]!, needed) }
+}
+
+function activation(ctx: Context, layer: tf.layers.Layer, x: Value, name: string): Emitted {
+  const { g } = ctx
+  switch (name) {
+    case 'linear':
+      return { out: x, backward: (dy) => [dy] }
+    case 'relu':
+      return relu(ctx, x, null)
+    case 'relu6':
+      return relu(ctx, x, 6)
+    case 'sigmoid': {
+      const y = g.node('Sigmoid', [x.name])
+      return { out: { ...x, name: y }, backward: (dy) => [g.node('Mul', [dy, g.node('Mul', [y, g.node('Sub', [g.scalar(1), y])])])] }
+    }
+    case 'tanh': {
+      const y = g.node('Tanh', [x.name])
+      return { out: { ...x, name: y }, backward: (dy) => [g.node('Mul', [dy, g.node('Sub', [g.scalar(1), g.node('Mul', [y, y])])])] }
+    }
+    case 'softmax': {
+      if (x.shape.length !== 1) throw new UnsupportedTrainingLayerError(layer, 'softmax over images')
+      const p = g.node('Softmax', [x.name], { axis: -1 }, 'softmax')
+      // dz = p * (dp - sum(dp * p)): the general softmax backward (the loss's clip can zero dp).
+      const backward: Backward = (dp) => {
+        const inner = g.node('ReduceSum', [g.node('Mul', [dp, p]), g.int64([1])], { keepdims: 1 })
+        return [g.node('Mul', [p, g.node('Sub', [dp, inner])], {}, 'dlogits')]
+      }
+      return { out: { ...x, name: p }, backward }
+    }
+    default:
+      throw new UnsupportedTrainingLayerError(layer, `activation ${name}`)
+  }
+}
+
+/** tfjs's ReLU gradient passes where x > 0; its ReLU6 and clipped ReLU where also x <= max. */
+function relu(ctx: Context, x: Value, max: number | null): Emitted {
+  const { g } = ctx
+  const y = max === null ? g.node('Relu', [x.name]) : g.node('Clip', [x.name, g.scalar(0), g.scalar(max)], {}, 'relu6')
+  const backward: Backward = (dy) => {
+    const positive = g.node('Greater', [x.name, g.scalar(0)])
+    const mask = max === null ? positive : g.node('And', [positive, g.node('LessOrEqual', [x.name, g.scalar(max)])])
+    return [g.node('Where', [mask, dy, g.scalar(0)], {}, 'drelu')]
+  }
+  return { out: { ...x, name: y }, backward }
+}
+
+/**
+ * BatchNormalization with frozen statistics (Keras' inference mode, the fine-tuning default):
+ * y = gamma * (x - mean) / sqrt(var + eps) + beta, a per-channel affine map of x.
+ */
+function batchNorm(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config): Emitted {
+  const { g } = ctx
+  const axis = config.axis as number | number[]
+  const channelAxis = Array.isArray(axis) ? axis[0] : axis
+  if (channelAxis !== -1 && channelAxis !== x.shape.length) throw new UnsupportedTrainingLayerError(layer, `normalises axis ${JSON.stringify(axis)}`)
+  const channels = x.shape.at(-1)!
+  // Per-channel parameters broadcast against NCHW as [C, 1, 1]; against [N, C] as they are.
+  const perChannel = (v: string) => (x.shape.length === 3 ? g.node('Reshape', [v, g.int64([channels, 1, 1])]) : v)
+  if (ctx.batchNorm === 'batch' && layer.trainable) return batchStatistics(ctx, layer, x, config, perChannel)
+  const mean = ctx.param(layer, 'moving_mean')!
+  const variance = ctx.param(layer, 'moving_variance')!
+  const gamma = ctx.param(layer, 'gamma')
+  const beta = ctx.param(layer, 'beta')
+  const inv = g.node('Div', [g.scalar(1), g.node('Sqrt', [g.node('Add', [variance.value, g.scalar(config.epsilon as number)])])])
+  const xhat = g.node('Mul', [g.node('Sub', [x.name, perChannel(mean.value)]), perChannel(inv)], {}, 'xhat')
+  const scaled = gamma ? g.node('Mul', [xhat, perChannel(gamma.value)]) : xhat
+  const y = beta ? g.node('Add', [scaled, perChannel(beta.value)], {}, 'bn') : scaled
+  const reduceAxes = x.shape.length === 3 ? [0, 2, 3] : [0]
+  const backward: Backward = (dy, needed) => {
+    if (beta?.setGrad) beta.setGrad(g.node('ReduceSum', [dy, g.int64(reduceAxes)], { keepdims: 0 }, 'dbeta'))
+    if (gamma?.setGrad) gamma.setGrad(g.node('ReduceSum', [g.node('Mul', [dy, xhat]), g.int64(reduceAxes)], { keepdims: 0 }, 'dgamma'))
+    if (!needed[0]) return [null]
+    const scale = gamma ? g.node('Mul', [gamma.value, inv]) : inv
+    return [g.node('Mul', [dy, perChannel(scale)], {}, 'dx')]
+  }
+  return { out: { ...x, name: y }, backward }
+}
+
+/**
+ * Batch statistics, as tfjs's BatchNormalization in training: mean and biased variance over the
+ * batch (and pixels), and the moving statistics moved towards them by 1 - momentum. Backward:
+ * dx = inv * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), with dxhat = dy * gamma.
+ */
+function batchStatistics(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config, perChannel: (v: string) => string): Emitted {
+  const { g } = ctx
+  const gamma = ctx.param(layer, 'gamma')
+  const beta = ctx.param(layer, 'beta')
+  if (!gamma || !beta) throw new UnsupportedTrainingLayerError(layer, 'batch statistics without scale or centre (tfjs cannot train that either)')
+  const images = x.shape.length === 3
+  const axes = images ? [0, 2, 3] : [0]
+  const mean = (v: string) => g.node('ReduceMean', [v], { axes, keepdims: 1 })
+  const mu = mean(x.name)
+  const centred = g.node('Sub', [x.name, mu])
+  const variance = mean(g.node('Mul', [centred, centred]))
+  const inv = g.node('Div', [g.scalar(1), g.node('Sqrt', [g.node('Add', [variance, g.scalar(config.epsilon as number)])])])
+  const xhat = g.node('Mul', [centred, inv], {}, 'xhat')
+  const y = g.node('Add', [g.node('Mul', [xhat, perChannel(gamma.value)]), perChannel(beta.value)], {}, 'bn')
+
+  const decay = g.scalar(1 - (config.momentum as number))
+  const flat = (v: string) => g.node('Reshape', [v, g.int64([-1])])
+  for (const [name, batchValue] of [['moving_mean', mu], ['moving_variance', variance]] as const) {
+    const moving = ctx.updated(layer, name)
+    moving.setNew(g.node('Sub', [moving.value, g.node('Mul', [g.node('Sub', [moving.value, flat(batchValue)]), decay])], {}, name))
+  }
+
+  const backward: Backward = (dy, needed) => {
+    beta.setGrad?.(g.node('ReduceSum', [dy, g.int64(axes)], { keepdims: 0 }, 'dbeta'))
+    gamma.setGrad?.(g.node('ReduceSum', [g.node('Mul', [dy, xhat]), g.int64(axes)], { keepdims: 0 }, 'dgamma'))
+    if (!needed[0]) return [null]
+    const dxhat = g.node('Mul', [dy, perChannel(gamma.value)])
+    const inner = g.node('Add', [mean(dxhat), g.node('Mul', [xhat, mean(g.node('Mul', [dxhat, xhat]))])])
+    return [g.node('Mul', [g.node('Sub', [dxhat, inner]), inv], {}, 'dx')]
+  }
+  return { out: { ...x, name: y }, backward }
+}
+
+function globalAverage(ctx: Context, layer: tf.layers.Layer, x: Value): Emitted {
+  const { g } = ctx
+  const [h, w, c] = spatial(layer, x)
+  if ((layer.getConfig() as Config).keepdims === true) throw new UnsupportedTrainingLayerError(layer, 'keepdims')
+  const y = g.node('ReduceMean', [x.name], { axes: [2, 3], keepdims: 0 }, 'gap')
+  const backward: Backward = (dy) => {
+    const spread = g.node('Mul', [g.node('Reshape', [dy, g.int64([0, c, 1, 1])]), g.scalar(1 / (h * w))])
+    return [g.node('Expand', [spread, g.node('Shape', [x.name])], {}, 'dgap')]
+  }
+  return { out: { name: y, shape: [c] }, backward }
+}
+
+function flatten(ctx: Context, layer: tf.layers.Layer, x: Value): Emitted {
+  const { g } = ctx
+  if (x.shape.length === 1) return { out: x, backward: (dy) => [dy] }
+  const [h, w, c] = spatial(layer, x)
+  // Keras flattens channels-last: back to that order first.
+  const y = g.node('Flatten', [g.node('Transpose', [x.name], { perm: [0, 2, 3, 1] })], { axis: 1 })
+  const backward: Backward = (dy) => [g.node('Transpose', [g.node('Reshape', [dy, g.int64([-1, h, w, c])])], { perm: [0, 3, 1, 2] })]
+  return { out: { name: y, shape: [h * w * c] }, backward }
+}
+
+function zeroPadding(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config): Emitted {
+  const { g } = ctx
+  const [h, w, c] = spatial(layer, x)
+  const [[top, bottom], [left, right]] = config.padding as number[][]
+  const y = g.node('Pad', [x.name, g.int64([0, 0, top, left, 0, 0, bottom, right])])
+  const backward: Backward = (dy) => [g.node('Slice', [dy, g.int64([top, left]), g.int64([top + h, left + w]), g.int64([2, 3])])]
+  return { out: { name: y, shape: [h + top + bottom, w + left + right, c] }, backward }
+}
+
+function add(ctx: Context, layer: tf.layers.Layer, args: Value[]): Emitted {
+  const { g } = ctx
+  const shape = JSON.stringify(args[0].shape)
+  if (args.some((a) => JSON.stringify(a.shape) !== shape)) throw new UnsupportedTrainingLayerError(layer, 'adds tensors of different shapes (broadcast)')
+  const y = args.slice(1).reduce((sum, a) => g.node('Add', [sum, a.name]), args[0].name)
+  return { out: { ...args[0], name: y }, backward: (dy, needed) => needed.map((n) => (n ? dy : null)) }
+}
+
+/**
+ * Training-mode dropout: onnxruntime draws a new mask every run (its own generator, so masks
+ * differ from tfjs's, as they would between any two runs) and scales the kept values by
+ * 1 / (1 - rate), as tfjs does; the backward lets the gradient through the same mask, same scale.
+ */
+function dropout(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config): Emitted {
+  const { g } = ctx
+  const rate = config.rate as number
+  if (rate === 0) return { out: x, backward: (dy) => [dy] }
+  if (config.noiseShape != null) throw new UnsupportedTrainingLayerError(layer, 'dropout with a noise shape')
+  const [y, mask] = g.nodeN('Dropout', [x.name, g.scalar(rate), g.bool(true)], 2)
+  const backward: Backward = (dy) => [g.node('Where', [mask, g.node('Mul', [dy, g.scalar(1 / (1 - rate))]), g.scalar(0)], {}, 'ddropout')]
+  return { out: { ...x, name: y }, backward }
+}
+
+function concatenate(ctx: Context, layer: tf.layers.Layer, args: Value[], config: Config): Emitted {
+  const { g } = ctx
+  const rank = args[0].shape.length
+  const axis = config.axis as number
+  if (axis !== -1 && axis !== rank) throw new UnsupportedTrainingLayerError(layer, `concatenates on axis ${axis}`)
+  // Channels are axis 1 both in NCHW and in [N, features].
+  const sizes = args.map((a) => a.shape.at(-1)!)
+  const y = g.node('Concat', args.map((a) => a.name), { axis: 1 }, 'concat')
+  const shape = [...args[0].shape.slice(0, -1), sizes.reduce((a, b) => a + b, 0)]
+  const backward: Backward = (dy, needed) => {
+    const parts = g.nodeN('Split', [dy, g.int64(sizes)], args.length, { axis: 1 })
+    return parts.map((part, i) => (needed[i] ? part : null))
+  }
+  return { out: { name: y, shape }, backward }
+}
+
+/**
+ * Average pooling as TensorFlow does it: padded positions left out of each average. Backward:
+ * each output's gradient divided by its window's count, spread back over the window by a
+ * per-channel ConvTranspose with a kernel of ones.
+ */
+function averagePool(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config): Emitted {
+  const { g } = ctx
+  const [h, w, c] = spatial(layer, x)
+  const size = config.poolSize as number[]
+  const strides = (config.strides as number[] | null) ?? size
+  const pads = tfPads(config.padding as string, [h, w], size, strides, [1, 1])
+  const outH = outputSize(h, size[0], strides[0], 1, pads[0] + pads[2])
+  const outW = outputSize(w, size[1], strides[1], 1, pads[1] + pads[3])
+  const y = g.node('AveragePool', [x.name], { kernel_shape: size, strides, pads }, 'avgpool')
+  // How many real (unpadded) pixels each output window covers.
+  const counts = new Float32Array(outH * outW)
+  const covered = (start: number, k: number, limit: number) => Math.min(start + k, limit) - Math.max(start, 0)
+  for (let i = 0; i < outH; i++) {
+    for (let j = 0; j < outW; j++) counts[i * outW + j] = covered(i * strides[0] - pads[0], size[0], h) * covered(j * strides[1] - pads[1], size[1], w)
+  }
+  const backward: Backward = (dy) => {
+    const perPixel = g.node('Div', [dy, g.float(counts, [1, 1, outH, outW])])
+    const ones = g.float(new Float32Array(c * size[0] * size[1]).fill(1), [c, 1, size[0], size[1]])
+    const reach = (out: number, k: number, s: number) => s * (out - 1) + k
+    const outputPadding = [h + pads[0] + pads[2] - reach(outH, size[0], strides[0]), w + pads[1] + pads[3] - reach(outW, size[1], strides[1])]
+    return [g.node('ConvTranspose', [perPixel, ones], { kernel_shape: size, strides, pads, group: c, output_padding: outputPadding }, 'davgpool')]
+  }
+  return { out: { name: y, shape: [outH, outW, c] }, backward }
+}

@@ -1,0 +1,109 @@
+// A small ONNX graph writer for the training-step graph: named nodes with one output each, float
+// and int64 constants, graph inputs and outputs with their shapes. Kept apart from the prefix
+// exporter's writer because a training graph has many inputs and outputs (weights, optimizer state).
+import protos from 'onnx-proto'
+
+const { onnx } = protos
+
+/** Opset 13: ReduceSum, Unsqueeze, Slice and Split take their axes as inputs; ReduceMean as attribute. */
+const OPSET = 13
+const IR_VERSION = 7
+
+export type Dims = readonly (number | null)[]
+type Attribute = number | string | number[]
+type NodeProto = InstanceType<typeof onnx.NodeProto>
+type TensorProto = InstanceType<typeof onnx.TensorProto>
+type ValueInfoProto = InstanceType<typeof onnx.ValueInfoProto>
+
+export const FLOAT = onnx.TensorProto.DataType.FLOAT
+export const INT64 = onnx.TensorProto.DataType.INT64
+
+export class OnnxGraph {
+  private readonly nodes: NodeProto[] = []
+  private readonly initializers: TensorProto[] = []
+  private readonly inputs: ValueInfoProto[] = []
+  private readonly outputs: ValueInfoProto[] = []
+  private readonly floats = new Map<string, string>()
+  private count = 0
+
+  /** Adds one node; returns the name of its (single) output. `hint` makes the graph readable when debugging. */
+  node(opType: string, input: string[], attributes: Record<string, Attribute> = {}, hint = ''): string {
+    const output = `${hint || opType.toLowerCase()}_${this.count++}`
+    const attribute = Object.entries(attributes).map(([name, value]) => attributeProto(name, value))
+    this.nodes.push(onnx.NodeProto.create({ opType, input, output: [output], name: output, attribute }))
+    return output
+  }
+
+  /** A node with several outputs (Split); returns their names. */
+  nodeN(opType: string, input: string[], outputs: number, attributes: Record<string, Attribute> = {}): string[] {
+    const names = Array.from({ length: outputs }, (_, i) => `${opType.toLowerCase()}_${this.count}_${i}`)
+    this.count++
+    const attribute = Object.entries(attributes).map(([name, value]) => attributeProto(name, value))
+    this.nodes.push(onnx.NodeProto.create({ opType, input, output: names, name: names[0], attribute }))
+    return names
+  }
+
+  /** A float32 constant; scalars are shared by value so the graph does not repeat them. */
+  float(values: ArrayLike<number>, dims: readonly number[] = [values.length]): string {
+    const key = dims.length === 0 ? String(values[0]) : ''
+    if (key && this.floats.has(key)) return this.floats.get(key)!
+    const name = `const_${this.count++}`
+    const data = Float32Array.from(values as ArrayLike<number>)
+    this.initializers.push(
+      onnx.TensorProto.create({ name, dims: [...dims], dataType: FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) })
+    )
+    if (key) this.floats.set(key, name)
+    return name
+  }
+
+  scalar(value: number): string {
+    return this.float([value], [])
+  }
+
+  int64(values: number[]): string {
+    const name = `const_${this.count++}`
+    this.initializers.push(onnx.TensorProto.create({ name, dims: [values.length], dataType: INT64, int64Data: values }))
+    return name
+  }
+
+  bool(value: boolean): string {
+    const name = `const_${this.count++}`
+    this.initializers.push(onnx.TensorProto.create({ name, dims: [], dataType: onnx.TensorProto.DataType.BOOL, int32Data: [value ? 1 : 0] }))
+    return name
+  }
+
+  input(name: string, dims: Dims, type = FLOAT): string {
+    this.inputs.push(valueInfo(name, dims, type))
+    return name
+  }
+
+  /** Names `value` as a graph output (through an Identity, so any value can be one). */
+  output(name: string, value: string, dims: Dims, type = FLOAT): void {
+    this.nodes.push(onnx.NodeProto.create({ opType: 'Identity', input: [value], output: [name], name }))
+    this.outputs.push(valueInfo(name, dims, type))
+  }
+
+  encode(graphName: string): Uint8Array {
+    const graph = onnx.GraphProto.create({ name: graphName, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs })
+    const model = onnx.ModelProto.create({ irVersion: IR_VERSION, producerName: 'transfer-studio', opsetImport: [{ domain: '', version: OPSET }], graph })
+    return onnx.ModelProto.encode(model).finish()
+  }
+}
+
+function valueInfo(name: string, dims: Dims, elemType: number): ValueInfoProto {
+  return onnx.ValueInfoProto.create({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (d === null ? { dimParam: 'batch' } : { dimValue: d })) } } }
+  })
+}
+
+/** Float attributes are named here: an integral epsilon or alpha must still be written as a float. */
+const FLOAT_ATTRIBUTES = new Set(['epsilon', 'alpha', 'beta', 'ratio'])
+
+function attributeProto(name: string, value: Attribute) {
+  const { AttributeType } = onnx.AttributeProto
+  if (typeof value === 'string') return onnx.AttributeProto.create({ name, type: AttributeType.STRING, s: new TextEncoder().encode(value) })
+  if (Array.isArray(value)) return onnx.AttributeProto.create({ name, type: AttributeType.INTS, ints: value })
+  if (Number.isInteger(value) && !FLOAT_ATTRIBUTES.has(name)) return onnx.AttributeProto.create({ name, type: AttributeType.INT, i: value })
+  return onnx.AttributeProto.create({ name, type: AttributeType.FLOAT, f: value })
+}

@@ -1,0 +1,199 @@
+// Runs the training-step graph on onnxruntime-node: one session.run per optimizer step. The weights
+// and optimizer state live in two sets of float32 buffers that the graph reads from one and writes
+// into the other (pre-allocated outputs), swapped each step: no allocation or copy per step on our
+// side. getWeights()/writeBack() hand the weights to the tfjs model, which stays the saved form.
+import * as tf from '@tensorflow/tfjs'
+import type { InferenceSession, Tensor } from 'onnxruntime-node'
+import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
+import { buildTrainingGraph, FEATURES, LABELS, LOSS, RIGHT, type SuffixSpec, type TrainingGraph } from './build'
+import type { BatchNormMode } from './layers'
+import { SCALARS, stepScalars, type OptimizerSettings } from './optimizer-graph'
+
+export interface NativeStepResult {
+  loss: number
+  right: number
+}
+
+export interface RunnerOptions {
+  /**
+   * Write the outputs into our own pre-allocated buffers (default). Off, onnxruntime allocates
+   * them every step; kept for the benchmark that compares the two.
+   */
+  preallocate?: boolean
+  /** How trainable BatchNormalization layers normalise (default 'frozen', Keras' fine-tuning advice). */
+  batchNorm?: BatchNormMode
+}
+
+interface Buffers {
+  weights: Float32Array[]
+  state: Float32Array[][]
+  moving: Float32Array[]
+}
+
+export class NativeTrainer {
+  private current: Buffers
+  private spare: Buffers
+  private iteration = 0
+  private lr: number
+  private readonly loss = new Float32Array(1)
+  private readonly right = new Float32Array(1)
+
+  private constructor(
+    private readonly runtime: Ort,
+    private readonly session: InferenceSession,
+    private readonly graph: TrainingGraph,
+    private readonly settings: OptimizerSettings,
+    private readonly featureShape: number[],
+    readonly description: string,
+    private readonly preallocate: boolean
+  ) {
+    this.lr = settings.learningRate
+    const fresh = (): Buffers => ({
+      weights: graph.weights.map((w) => new Float32Array(size(w.shape))),
+      state: graph.weights.map((w) => w.state.map(() => new Float32Array(size(w.shape)))),
+      moving: graph.moving.map((m) => new Float32Array(size(m.shape)))
+    })
+    this.current = fresh()
+    this.spare = fresh()
+    graph.weights.forEach((w, i) => this.current.weights[i].set(w.variable.read().dataSync() as Float32Array))
+    graph.moving.forEach((m, j) => this.current.moving[j].set(m.variable.read().dataSync() as Float32Array))
+  }
+
+  /**
+   * Throws UnsupportedTrainingLayerError (naming the layer and its class) when a layer has no
+   * native gradient; the caller then trains with tfjs. Returns the reason when onnxruntime is unavailable.
+   */
+  static async create(suffix: SuffixSpec, settings: OptimizerSettings, threads: number, options: RunnerOptions = {}): Promise<NativeTrainer | string> {
+    const runtime = await loadOnnxRuntime()
+    if (typeof runtime === 'string') return runtime
+    const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm })
+    const session = await runtime.InferenceSession.create(graph.bytes, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      logSeverityLevel: 3
+    })
+    // onnxruntime ignores a fetch it does not know: a name the graph lacks would leave a buffer silently unwritten.
+    const outputs = new Set(session.outputNames)
+    const missing = [LOSS, RIGHT, ...graph.weights.flatMap((w) => [w.output, ...w.state.map((st) => st.output)]), ...graph.moving.map((m) => m.output)].filter((n) => !outputs.has(n))
+    if (missing.length > 0) throw new Error(`The training graph lacks outputs ${missing.join(', ')}`)
+    const description = `${onnxDescription(runtime, threads)}, native training step`
+    return new NativeTrainer(runtime, session, graph, settings, suffix.input.shape, description, options.preallocate ?? true)
+  }
+
+  get classes(): number {
+    return this.graph.classes
+  }
+
+  /** The number of optimizer steps taken (tfjs's optimizer.iterations). */
+  get iterations(): number {
+    return this.iteration
+  }
+
+  setLearningRate(lr: number): void {
+    this.lr = lr
+  }
+
+  /** One optimizer step on a batch of channels-last features (`labels.length` rows); as trainStep(). */
+  async step(features: Float32Array, labels: Int32Array): Promise<NativeStepResult> {
+    const count = labels.length
+    if (features.length !== count * size(this.featureShape)) {
+      throw new Error(`A batch of ${count} needs ${count * size(this.featureShape)} feature values, got ${features.length}`)
+    }
+    const { Tensor } = this.runtime
+    const oneHot = new Float32Array(count * this.graph.classes)
+    labels.forEach((label, row) => (oneHot[row * this.graph.classes + label] = 1))
+    const scalars = stepScalars(this.settings, this.lr, this.iteration)
+    const feeds: Record<string, Tensor> = {
+      [FEATURES]: new Tensor('float32', features, [count, ...this.featureShape]),
+      [LABELS]: new Tensor('float32', oneHot, [count, this.graph.classes])
+    }
+    for (const name of SCALARS) feeds[name] = new Tensor('float32', Float32Array.of(scalars[name]), [])
+    const fetches: Record<string, Tensor> = {
+      [LOSS]: new Tensor('float32', this.loss, []),
+      [RIGHT]: new Tensor('float32', this.right, [])
+    }
+    this.graph.weights.forEach((w, i) => {
+      feeds[w.input] = new Tensor('float32', this.current.weights[i], w.shape)
+      fetches[w.output] = new Tensor('float32', this.spare.weights[i], w.shape)
+      w.state.forEach((s, k) => {
+        feeds[s.input] = new Tensor('float32', this.current.state[i][k], w.shape)
+        fetches[s.output] = new Tensor('float32', this.spare.state[i][k], w.shape)
+      })
+    })
+    this.graph.moving.forEach((m, j) => {
+      feeds[m.input] = new Tensor('float32', this.current.moving[j], m.shape)
+      fetches[m.output] = new Tensor('float32', this.spare.moving[j], m.shape)
+    })
+    if (this.preallocate) {
+      await this.session.run(feeds, fetches)
+    } else {
+      // onnxruntime allocates the outputs and hands them over: adopt them as the next step's inputs.
+      const out = await this.session.run(feeds)
+      this.loss.set(out[LOSS].data as Float32Array)
+      this.right.set(out[RIGHT].data as Float32Array)
+      this.graph.weights.forEach((w, i) => {
+        this.spare.weights[i] = out[w.output].data as Float32Array
+        w.state.forEach((s, k) => (this.spare.state[i][k] = out[s.output].data as Float32Array))
+      })
+      this.graph.moving.forEach((m, j) => (this.spare.moving[j] = out[m.output].data as Float32Array))
+    }
+    ;[this.current, this.spare] = [this.spare, this.current]
+    this.iteration++
+    return { loss: this.loss[0], right: Math.round(this.right[0]) }
+  }
+
+  /** The current weights, each with the tfjs variable it belongs to (copies: ours keep changing). */
+  getWeights(): { variable: tf.LayerVariable; values: Float32Array }[] {
+    return this.graph.weights.map((w, i) => ({ variable: w.variable, values: this.current.weights[i].slice() }))
+  }
+
+  /** Writes the current weights (and moving statistics) into the tfjs model, so it can be evaluated or saved as usual. */
+  writeBack(): void {
+    const moving = this.graph.moving.map((m, j) => ({ variable: m.variable, values: this.current.moving[j] }))
+    for (const { variable, values } of [...this.getWeights(), ...moving]) {
+      const value = tf.tensor(values, variable.shape as number[])
+      variable.write(value)
+      value.dispose()
+    }
+  }
+
+  /**
+   * The optimizer state as tf.Optimizer.getWeights() lists it (the iteration count, then each slot
+   * of every weight, slot by slot, under tfjs's names), so run-state.ts saves it unchanged.
+   */
+  optimizerWeights(): { name: string; tensor: tf.Tensor }[] {
+    const list = [{ name: 'iter', tensor: tf.scalar(this.iteration, 'int32') }]
+    const slots = this.graph.weights[0]?.state.map((s) => s.slot) ?? []
+    slots.forEach((slot, k) => {
+      this.graph.weights.forEach((w, i) => list.push({ name: `${w.variable.name}/${slot}`, tensor: tf.tensor(this.current.state[i][k].slice(), w.shape) }))
+    })
+    return list
+  }
+
+  /** Continues from a saved state (optimizerWeights()' or a tfjs optimizer's of the same kind). */
+  setOptimizerWeights(list: readonly { name: string; tensor: tf.Tensor }[]): void {
+    const slots = this.graph.weights[0]?.state.map((s) => s.slot) ?? []
+    const expected = 1 + slots.length * this.graph.weights.length
+    if (list.length !== expected) throw new Error(`The saved optimizer state has ${list.length} tensors; this optimizer needs ${expected}`)
+    this.iteration = list[0].tensor.dataSync()[0]
+    slots.forEach((slot, k) => {
+      this.graph.weights.forEach((w, i) => {
+        const { name, tensor } = list[1 + k * this.graph.weights.length + i]
+        if (tensor.size !== this.current.state[i][k].length || !name.endsWith(`/${slot}`)) {
+          throw new Error(`Saved optimizer tensor ${name} (${tensor.shape.join('x')}) does not fit ${w.variable.name}/${slot} (${w.shape.join('x')})`)
+        }
+        this.current.state[i][k].set(tensor.dataSync() as Float32Array)
+      })
+    })
+  }
+
+  async close(): Promise<void> {
+    await this.session.release()
+  }
+}
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1)
+}

@@ -1,0 +1,237 @@
+// Each layer kind's native backward against tf.grads on tfjs's cpu backend: the gradient of
+// sum(output * r) for a random r, with respect to the input and every trainable weight.
+import * as tf from '@tensorflow/tfjs'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { buildProbeGraph, INPUT_GRAD, OUTPUT, OUTPUT_GRAD, suffixOfModel } from '../../../src/engine/finetune/build'
+import { UnsupportedTrainingLayerError } from '../../../src/engine/finetune/layers'
+import { seededRandom } from '../../../src/engine/util/random'
+import { ort, randomArray, randomiseWeights, relativeError } from './reference'
+
+const TOLERANCE = 1e-4
+const BATCH = 3
+const worst: Record<string, number> = {}
+
+beforeAll(async () => {
+  await tf.setBackend('cpu')
+})
+
+/** A model of `make(input)` on [h, w, c] inputs. */
+function modelOf(shape: number[], make: (x: tf.SymbolicTensor) => tf.SymbolicTensor): tf.LayersModel {
+  const input = tf.input({ shape, name: 'x' })
+  return tf.model({ inputs: input, outputs: make(input) })
+}
+
+/** `batchStatistics`: BatchNormalization normalises with the batch's statistics (tfjs's training mode). */
+async function expectSameGradients(
+  label: string,
+  model: tf.LayersModel,
+  seed = 1,
+  batchStatistics = false,
+  /** The input gradient's reference when tfjs's own is not the true gradient. */
+  inputReference?: (r: Float32Array) => Float32Array
+) {
+  randomiseWeights(model, seed)
+  const random = seededRandom(seed + 100)
+  const inShape = model.inputs[0].shape.slice(1) as number[]
+  const outShape = (model.outputs[0].shape.slice(1) as number[])
+  const xData = randomArray(BATCH * inShape.reduce((a, b) => a * b), random, 2)
+  const rData = randomArray(BATCH * outShape.reduce((a, b) => a * b), random)
+
+  const x = tf.tensor(xData, [BATCH, ...inShape])
+  const r = tf.tensor(rData, [BATCH, ...outShape])
+  const objective = (input: tf.Tensor) => (model.apply(input, { training: batchStatistics }) as tf.Tensor).mul(r).sum() as tf.Scalar
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable)
+  const grads = variables.length > 0 ? tf.variableGrads(() => objective(x), variables).grads : {}
+  const dx = tf.grad(objective)(x)
+  const y = model.apply(x, { training: batchStatistics }) as tf.Tensor
+
+  const probe = buildProbeGraph(suffixOfModel(model), { batchNorm: batchStatistics ? 'batch' : 'frozen' })
+  const runtime = await ort()
+  const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 })
+  const feeds: Record<string, InstanceType<typeof runtime.Tensor>> = {
+    features: new runtime.Tensor('float32', xData, [BATCH, ...inShape]),
+    [OUTPUT_GRAD]: new runtime.Tensor('float32', rData, [BATCH, ...outShape])
+  }
+  for (const w of [...probe.weights, ...probe.moving]) feeds[w.input] = new runtime.Tensor('float32', w.variable.read().dataSync() as Float32Array, w.variable.shape as number[])
+  const out = await session.run(feeds)
+  await session.release()
+
+  const errors: Record<string, number> = {
+    output: relativeError(out[OUTPUT].data as Float32Array, y.dataSync()),
+    input: relativeError(out[INPUT_GRAD].data as Float32Array, inputReference ? inputReference(rData) : dx.dataSync())
+  }
+  expect(probe.weights.length).toBe(variables.length)
+  for (const w of probe.weights) errors[w.variable.originalName] = relativeError(out[w.output].data as Float32Array, grads[w.variable.name].dataSync())
+  tf.dispose([x, r, dx, y, ...Object.values(grads)])
+  model.dispose()
+  for (const [name, error] of Object.entries(errors)) {
+    worst[`${label} ${name}`] = error
+    expect(error, `${label}: ${name}`).toBeLessThan(TOLERANCE)
+  }
+}
+
+/** The gradient of sum(avgPool(x) * r) for TensorFlow's 'same' average pooling (padding not counted), channels-last. */
+function averagePoolGradient(r: Float32Array, [h, w, c]: number[], pool: number, stride: number): Float32Array {
+  const [outH, outW] = [Math.ceil(h / stride), Math.ceil(w / stride)]
+  const before = (size: number, out: number) => Math.floor(Math.max((out - 1) * stride + pool - size, 0) / 2)
+  const [top, left] = [before(h, outH), before(w, outW)]
+  const dx = new Float32Array(BATCH * h * w * c)
+  for (let n = 0; n < BATCH; n++) {
+    for (let i = 0; i < outH; i++) {
+      for (let j = 0; j < outW; j++) {
+        const rows = [Math.max(i * stride - top, 0), Math.min(i * stride - top + pool, h)]
+        const cols = [Math.max(j * stride - left, 0), Math.min(j * stride - left + pool, w)]
+        const count = (rows[1] - rows[0]) * (cols[1] - cols[0])
+        for (let k = 0; k < c; k++) {
+          const share = r[((n * outH + i) * outW + j) * c + k] / count
+          for (let y = rows[0]; y < rows[1]; y++) for (let x = cols[0]; x < cols[1]; x++) dx[((n * h + y) * w + x) * c + k] += share
+        }
+      }
+    }
+  }
+  return dx
+}
+
+describe('native gradients equal tf.grads on cpu', () => {
+  const paddings = ['same', 'valid'] as const
+  const strides = [1, 2]
+  const sizes = [15, 14]
+
+  for (const padding of paddings) {
+    for (const stride of strides) {
+      for (const size of sizes) {
+        it(`DepthwiseConv2D 3x3 stride ${stride} ${padding} on ${size}x${size}`, async () => {
+          await expectSameGradients(`dw s${stride} ${padding} ${size}`, modelOf([size, size, 5], (x) =>
+            tf.layers.depthwiseConv2d({ kernelSize: 3, strides: stride, padding, useBias: stride === 1 }).apply(x) as tf.SymbolicTensor))
+        })
+        it(`Conv2D 3x3 stride ${stride} ${padding} on ${size}x${size}`, async () => {
+          await expectSameGradients(`conv3 s${stride} ${padding} ${size}`, modelOf([size, size, 4], (x) =>
+            tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: stride, padding }).apply(x) as tf.SymbolicTensor))
+        })
+      }
+    }
+  }
+
+  it('DepthwiseConv2D with depth multiplier 2 and relu6, 5x5 kernel stride 2 on 13x13', async () => {
+    await expectSameGradients('dw m2', modelOf([13, 13, 3], (x) =>
+      tf.layers.depthwiseConv2d({ kernelSize: 5, strides: 2, padding: 'same', depthMultiplier: 2, activation: 'relu6' }).apply(x) as tf.SymbolicTensor))
+  })
+
+  it('Conv2D 1x1 stride 1 (the MatMul kernel gradient) and stride 2', async () => {
+    await expectSameGradients('conv1 s1', modelOf([9, 11, 8], (x) => tf.layers.conv2d({ filters: 16, kernelSize: 1, padding: 'same' }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients('conv1 s2', modelOf([9, 11, 8], (x) => tf.layers.conv2d({ filters: 16, kernelSize: 1, strides: 2, padding: 'same' }).apply(x) as tf.SymbolicTensor))
+  })
+
+  it('Conv2D 5x3 non-square kernel, strides 2 x 1, valid', async () => {
+    await expectSameGradients('conv 5x3', modelOf([12, 9, 3], (x) =>
+      tf.layers.conv2d({ filters: 4, kernelSize: [5, 3], strides: [2, 1], padding: 'valid' }).apply(x) as tf.SymbolicTensor))
+  })
+
+  it('BatchNormalization with frozen statistics, trainable gamma and beta (images and vectors)', async () => {
+    await expectSameGradients('bn 4d', modelOf([7, 5, 6], (x) => tf.layers.batchNormalization({ epsilon: 1e-3 }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients('bn 2d', modelOf([6], (x) => tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor))
+  })
+
+  // (A bias before batch statistics has a zero gradient up to rounding: nothing to compare, so none.)
+  it('BatchNormalization with batch statistics (tfjs training mode), after a convolution', async () => {
+    await expectSameGradients('bn batch 4d', modelOf([7, 5, 6], (x) =>
+      tf.layers.batchNormalization({ epsilon: 1e-3 }).apply(tf.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor) as tf.SymbolicTensor), 2, true)
+    await expectSameGradients('bn batch 2d', modelOf([6], (x) => tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor), 3, true)
+  })
+
+  it('ReLU(max 6), Activation relu and relu6 layers', async () => {
+    await expectSameGradients('ReLU6', modelOf([7, 7, 3], (x) => tf.layers.reLU({ maxValue: 6 }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients('relu', modelOf([7, 7, 3], (x) => tf.layers.activation({ activation: 'relu' }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients('relu6', modelOf([7, 7, 3], (x) =>
+      // scaled so a good part of the inputs lies above 6
+      tf.layers.activation({ activation: 'relu6' }).apply(tf.layers.conv2d({ filters: 3, kernelSize: 1, kernelInitializer: 'ones' }).apply(x) as tf.SymbolicTensor) as tf.SymbolicTensor))
+  })
+
+  it('sigmoid and tanh activations (Activation layer and Dense)', async () => {
+    await expectSameGradients('sigmoid', modelOf([5, 5, 3], (x) => tf.layers.activation({ activation: 'sigmoid' }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients('dense tanh', modelOf([7], (x) => tf.layers.dense({ units: 4, activation: 'tanh' }).apply(x) as tf.SymbolicTensor))
+  })
+
+  it('GlobalAveragePooling2D then Dense softmax; Dense relu', async () => {
+    await expectSameGradients('gap dense', modelOf([5, 7, 6], (x) =>
+      tf.layers.dense({ units: 4, activation: 'softmax' }).apply(tf.layers.globalAveragePooling2d({}).apply(x)) as tf.SymbolicTensor))
+    await expectSameGradients('dense relu', modelOf([10], (x) => tf.layers.dense({ units: 5, activation: 'relu' }).apply(x) as tf.SymbolicTensor))
+  })
+
+  it('Flatten, ZeroPadding2D, and Add with a value read twice', async () => {
+    await expectSameGradients('pad flatten', modelOf([5, 4, 3], (x) =>
+      tf.layers.flatten().apply(tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 1]] }).apply(x)) as tf.SymbolicTensor))
+    await expectSameGradients('add', modelOf([6, 6, 4], (x) => {
+      const a = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor
+      return tf.layers.add().apply([a, x]) as tf.SymbolicTensor
+    }))
+  })
+
+  it('Concatenate of a convolution and its input; AveragePooling2D same and valid, strides 1 and 2, at odd sizes', async () => {
+    await expectSameGradients('concat', modelOf([6, 5, 3], (x) => {
+      const a = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor
+      return tf.layers.concatenate().apply([a, x]) as tf.SymbolicTensor
+    }))
+    for (const padding of ['same', 'valid'] as const) {
+      for (const [pool, stride] of [[2, 2], [3, 2], [3, 1]]) {
+        // tfjs's cpu AvgPoolGrad divides every window by its full size, also where 'same' padding
+        // left pixels out of the forward's average (TensorFlow divides by the pixels counted):
+        // with 'same', the reference is the true gradient, written out below.
+        const reference = padding === 'same' ? (r: Float32Array) => averagePoolGradient(r, [9, 7, 3], pool, stride) : undefined
+        await expectSameGradients(`avgpool ${pool} s${stride} ${padding}`, modelOf([9, 7, 3], (x) =>
+          tf.layers.averagePooling2d({ poolSize: pool, strides: stride, padding }).apply(x) as tf.SymbolicTensor), 1, false, reference)
+      }
+    }
+  })
+
+  it('refuses a layer kind it has no gradient for, naming the layer and its class', () => {
+    const model = modelOf([6, 6, 2], (x) => tf.layers.maxPooling2d({ poolSize: 2, name: 'pool_a' }).apply(x) as tf.SymbolicTensor)
+    expect(() => buildProbeGraph(suffixOfModel(model))).toThrow(UnsupportedTrainingLayerError)
+    expect(() => buildProbeGraph(suffixOfModel(model))).toThrow(/pool_a \(MaxPooling2D\)/)
+    const dilated = modelOf([9, 9, 2], (x) => tf.layers.conv2d({ filters: 2, kernelSize: 3, dilationRate: 2, name: 'dilated_a' }).apply(x) as tf.SymbolicTensor)
+    expect(() => buildProbeGraph(suffixOfModel(dilated))).toThrow(/dilated_a \(Conv2D\).*dilation 2x2/)
+  })
+
+  it('Dropout in training mode: a fresh mask each run, kept values scaled by 1 / (1 - rate), the gradient through the same mask', async () => {
+    const rate = 0.3
+    const units = 2000
+    const model = modelOf([units], (x) => tf.layers.dropout({ rate }).apply(x) as tf.SymbolicTensor)
+    const probe = buildProbeGraph(suffixOfModel(model))
+    const runtime = await ort()
+    const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 })
+    const random = seededRandom(3)
+    const x = randomArray(BATCH * units, random, 1, 2) // 1..3: no input is zero
+    const r = randomArray(BATCH * units, random, 1, 2)
+    const run = async () => {
+      const out = await session.run({
+        features: new runtime.Tensor('float32', x, [BATCH, units]),
+        [OUTPUT_GRAD]: new runtime.Tensor('float32', r, [BATCH, units])
+      })
+      return { y: out[OUTPUT].data as Float32Array, dx: out[INPUT_GRAD].data as Float32Array }
+    }
+    const first = await run()
+    const second = await run()
+    await session.release()
+    const keep = Math.fround(1 / (1 - rate))
+    let dropped = 0
+    for (let i = 0; i < x.length; i++) {
+      if (first.y[i] === 0) {
+        dropped++
+        expect(first.dx[i]).toBe(0)
+      } else {
+        expect(Math.abs(first.y[i] - x[i] / (1 - rate))).toBeLessThan(1e-5 * x[i])
+        expect(Math.abs(first.dx[i] - r[i] * keep)).toBeLessThan(1e-6 * r[i])
+      }
+    }
+    // 6000 draws: the dropped fraction's standard deviation is 0.006.
+    expect(Math.abs(dropped / x.length - rate)).toBeLessThan(0.03)
+    expect(first.y).not.toEqual(second.y)
+    model.dispose()
+  })
+
+  it('reports the worst differences', () => {
+    const sorted = Object.entries(worst).sort((a, b) => b[1] - a[1])
+    console.log(`worst relative gradient differences:\n${sorted.slice(0, 8).map(([k, v]) => `  ${k}: ${v.toExponential(2)}`).join('\n')}\n  over ${sorted.length} tensors`)
+    expect(sorted.length).toBeGreaterThan(50)
+  })
+})

@@ -1,0 +1,207 @@
+// Whole training steps on onnxruntime against the same steps on tfjs's cpu backend with the
+// project's own optimizers and loss: the weights after every step, the loss and the correct count.
+import * as tf from '@tensorflow/tfjs'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { suffixOfModel } from '../../../src/engine/finetune/build'
+import { NativeTrainer } from '../../../src/engine/finetune/runner'
+import { categoricalCrossentropy, countCorrect } from '../../../src/engine/train/loss'
+import { makeOptimizer } from '../../../src/engine/train/optimizer'
+import type { Partition } from '../../../src/engine/train/partition'
+import { trainableVariables, trainStep } from '../../../src/engine/train/step'
+import { seededRandom } from '../../../src/engine/util/random'
+import { randomArray, randomiseWeights, relativeError } from './reference'
+
+const BATCH = 6
+const CLASSES = 3
+const SHAPE = [15, 15, 8]
+
+beforeAll(async () => {
+  await tf.setBackend('cpu')
+})
+
+/** MobileNet v1's block and head in small: depthwise, BN, ReLU6, pointwise, BN, ReLU6, GAP, Dense softmax. */
+function smallModel(): tf.LayersModel {
+  const x = tf.input({ shape: SHAPE })
+  let y = tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor
+  y = tf.layers.batchNormalization({ epsilon: 1e-3 }).apply(y) as tf.SymbolicTensor
+  y = tf.layers.reLU({ maxValue: 6 }).apply(y) as tf.SymbolicTensor
+  y = tf.layers.conv2d({ filters: 12, kernelSize: 1, padding: 'same', useBias: false }).apply(y) as tf.SymbolicTensor
+  y = tf.layers.batchNormalization({ epsilon: 1e-3 }).apply(y) as tf.SymbolicTensor
+  y = tf.layers.reLU({ maxValue: 6 }).apply(y) as tf.SymbolicTensor
+  y = tf.layers.globalAveragePooling2d({}).apply(y) as tf.SymbolicTensor
+  y = tf.layers.dense({ units: CLASSES, activation: 'softmax' }).apply(y) as tf.SymbolicTensor
+  return tf.model({ inputs: x, outputs: y })
+}
+
+/** tfjs's step with BatchNorm statistics frozen (inference mode), as the native graph trains. */
+function tfjsStep(model: tf.LayersModel, optimizer: tf.Optimizer, x: tf.Tensor, labels: Int32Array) {
+  let right = 0
+  const loss = tf.tidy(() => {
+    const target = tf.tensor1d(labels, 'int32')
+    const oneHot = tf.oneHot(target, CLASSES)
+    const cost = optimizer.minimize(
+      () => {
+        const p = model.apply(x, { training: false }) as tf.Tensor
+        right = countCorrect(target, p).dataSync()[0]
+        return categoricalCrossentropy(oneHot, p)
+      },
+      true,
+      model.trainableWeights.map((w) => w.read() as tf.Variable)
+    )!
+    return cost.dataSync()[0]
+  })
+  return { loss, right }
+}
+
+const settings = [
+  { optimizer: 'adam', learningRate: 0.01, momentum: 0 },
+  { optimizer: 'rmsprop', learningRate: 0.01, momentum: 0 },
+  { optimizer: 'sgd', learningRate: 0.1, momentum: 0.9 },
+  { optimizer: 'sgd', learningRate: 0.1, momentum: 0 },
+  { optimizer: 'sgd', learningRate: 0.1, momentum: 0.9, nesterov: true }
+] as const
+
+/** makeOptimizer() offers no Nesterov momentum (yet): tfjs's own for that case. */
+const tfjsOptimizer = (setting: (typeof settings)[number]) =>
+  'nesterov' in setting ? tf.train.momentum(setting.learningRate, setting.momentum, true) : makeOptimizer(setting)
+
+describe('native training steps equal tfjs cpu steps', () => {
+  for (const setting of settings) {
+    it(`${setting.optimizer} (lr ${setting.learningRate}, momentum ${setting.momentum}${'nesterov' in setting ? ', Nesterov' : ''}): five steps, the same weights after each`, async () => {
+      const reference = smallModel()
+      const ours = smallModel()
+      randomiseWeights(reference, 7)
+      randomiseWeights(ours, 7)
+      const trainer = await NativeTrainer.create(suffixOfModel(ours), setting, 2)
+      if (typeof trainer === 'string') throw new Error(trainer)
+      const optimizer = tfjsOptimizer(setting)
+      const random = seededRandom(11)
+      const initial = reference.trainableWeights.map((w) => w.read().dataSync().slice())
+      let worst = 0
+      for (let step = 0; step < 5; step++) {
+        const features = randomArray(BATCH * SHAPE.reduce((a, b) => a * b), random, 3)
+        const labels = Int32Array.from({ length: BATCH }, () => Math.floor(random() * CLASSES))
+        const x = tf.tensor(features, [BATCH, ...SHAPE])
+        const expected = tfjsStep(reference, optimizer, x, labels)
+        x.dispose()
+        const got = await trainer.step(features, labels)
+        expect(got.right).toBe(expected.right)
+        expect(Math.abs(got.loss - expected.loss) / expected.loss).toBeLessThan(1e-5)
+        const weights = trainer.getWeights()
+        weights.forEach(({ variable, values }, i) => {
+          const want = reference.trainableWeights[i].read().dataSync()
+          expect(variable.originalName.split('/').at(-1)).toBe(reference.trainableWeights[i].originalName.split('/').at(-1))
+          // Relative to how far the weights moved: the optimizer's own arithmetic, not the weights' size, is compared.
+          const moved = Float32Array.from(want, (v, k) => v - initial[i][k])
+          const ourMove = Float32Array.from(values, (v, k) => v - initial[i][k])
+          const error = relativeError(ourMove, moved)
+          worst = Math.max(worst, error)
+          expect(error, `${variable.originalName} after step ${step + 1}`).toBeLessThan(1e-4)
+        })
+      }
+      console.log(`${setting.optimizer} m${setting.momentum}: worst relative difference of the weights' change over 5 steps ${worst.toExponential(2)}`)
+      trainer.writeBack()
+      ours.trainableWeights.forEach((w, i) => expect(relativeError(w.read().dataSync(), reference.trainableWeights[i].read().dataSync())).toBeLessThan(1e-5))
+      await trainer.close()
+      optimizer.dispose()
+      reference.dispose()
+      ours.dispose()
+    })
+  }
+
+  it('saves its optimizer state as tfjs does (names, order, values), and a resumed run equals an unbroken one', async () => {
+    const setting = settings[0]
+    const random = seededRandom(5)
+    const batches = Array.from({ length: 4 }, () => ({
+      features: randomArray(BATCH * SHAPE.reduce((a, b) => a * b), random, 3),
+      labels: Int32Array.from({ length: BATCH }, () => Math.floor(random() * CLASSES))
+    }))
+    const reference = smallModel()
+    const unbroken = smallModel()
+    const resumed = smallModel()
+    for (const model of [reference, unbroken, resumed]) randomiseWeights(model, 9)
+    const optimizer = makeOptimizer(setting)
+    const a = await NativeTrainer.create(suffixOfModel(unbroken), setting, 2)
+    const b = await NativeTrainer.create(suffixOfModel(resumed), setting, 2)
+    if (typeof a === 'string' || typeof b === 'string') throw new Error('onnxruntime unavailable')
+    for (const batch of batches.slice(0, 2)) {
+      const x = tf.tensor(batch.features, [BATCH, ...SHAPE])
+      tfjsStep(reference, optimizer, x, batch.labels)
+      x.dispose()
+      await a.step(batch.features, batch.labels)
+      await b.step(batch.features, batch.labels)
+    }
+    // The state after two steps, against the tfjs optimizer's own.
+    const ours = b.optimizerWeights()
+    const theirs = await optimizer.getWeights()
+    expect(ours.length).toBe(theirs.length)
+    ours.forEach((entry, i) => {
+      expect(entry.name.split('/').at(-1)).toBe(theirs[i].name.split('/').at(-1))
+      expect(entry.tensor.shape).toEqual(theirs[i].tensor.shape)
+      if (i === 0) expect(entry.tensor.dataSync()[0]).toBe(theirs[0].tensor.dataSync()[0])
+      else expect(relativeError(entry.tensor.dataSync(), theirs[i].tensor.dataSync())).toBeLessThan(1e-4)
+    })
+    // Stop: weights into the tfjs model, the state kept; a new trainer continues from both.
+    b.writeBack()
+    await b.close()
+    const continued = await NativeTrainer.create(suffixOfModel(resumed), setting, 2)
+    if (typeof continued === 'string') throw new Error(continued)
+    continued.setOptimizerWeights(ours)
+    expect(continued.iterations).toBe(2)
+    for (const batch of batches.slice(2)) {
+      const one = await a.step(batch.features, batch.labels)
+      const two = await continued.step(batch.features, batch.labels)
+      expect(two).toEqual(one)
+    }
+    const left = a.getWeights()
+    continued.getWeights().forEach(({ values }, i) => expect(values).toEqual(left[i].values))
+    expect(() => continued.setOptimizerWeights(ours.slice(1))).toThrow(/needs/)
+    tf.dispose([...ours.map((o) => o.tensor), ...theirs.map((t) => t.tensor)])
+    await a.close()
+    await continued.close()
+    optimizer.dispose()
+    for (const model of [reference, unbroken, resumed]) model.dispose()
+  })
+
+  it('BatchNormalization with batch statistics: five Adam steps equal trainStep() itself, weights and moving statistics after each', async () => {
+    const setting = settings[0]
+    const reference = smallModel()
+    const ours = smallModel()
+    randomiseWeights(reference, 13)
+    randomiseWeights(ours, 13)
+    const trainer = await NativeTrainer.create(suffixOfModel(ours), setting, 2, { batchNorm: 'batch' })
+    if (typeof trainer === 'string') throw new Error(trainer)
+    const optimizer = makeOptimizer(setting)
+    const part = { suffix: reference } as unknown as Partition
+    const variables = trainableVariables(part)
+    const random = seededRandom(17)
+    const initial = reference.weights.map((w) => w.read().dataSync().slice())
+    let worst = 0
+    for (let step = 0; step < 5; step++) {
+      const features = randomArray(BATCH * SHAPE.reduce((a, b) => a * b), random, 3)
+      const labels = Int32Array.from({ length: BATCH }, () => Math.floor(random() * CLASSES))
+      const x = tf.tensor(features, [BATCH, ...SHAPE])
+      const expected = trainStep(part, optimizer, variables, x, labels, CLASSES)
+      x.dispose()
+      const got = await trainer.step(features, labels)
+      expect(got.right).toBe(expected.right)
+      expect(Math.abs(got.loss - expected.loss) / expected.loss).toBeLessThan(1e-5)
+      trainer.writeBack()
+      reference.weights.forEach((w, i) => {
+        const name = w.originalName.split('/').at(-1)!
+        expect(ours.weights[i].originalName.split('/').at(-1)).toBe(name)
+        const want = Float32Array.from(w.read().dataSync(), (v, k) => v - initial[i][k])
+        const have = Float32Array.from(ours.weights[i].read().dataSync(), (v, k) => v - initial[i][k])
+        const error = relativeError(have, want)
+        worst = Math.max(worst, error)
+        expect(error, `${w.originalName} after step ${step + 1}`).toBeLessThan(1e-4)
+      })
+    }
+    expect(trainer.getWeights().length).toBeLessThan(reference.weights.length) // the moving statistics were compared too
+    console.log(`batch statistics, adam: worst relative difference of the weights' and moving statistics' change over 5 steps ${worst.toExponential(2)}`)
+    await trainer.close()
+    optimizer.dispose()
+    reference.dispose()
+    ours.dispose()
+  })
+})
