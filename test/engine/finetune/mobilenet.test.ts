@@ -16,7 +16,7 @@ import { applyFreeze } from '../../../src/engine/model/freeze'
 import { categoricalCrossentropy, countCorrect } from '../../../src/engine/train/loss'
 import { makeOptimizer } from '../../../src/engine/train/optimizer'
 import { partition, prefixSpec, type Partition } from '../../../src/engine/train/partition'
-import { OnnxPrefix } from '../../../src/engine/train/prefix-onnx'
+import { OnnxPrefix } from '../../../src/engine/prefix/onnx'
 import { DATA, tempDir, weightsMirror } from '../../helpers'
 import { relativeError } from './reference'
 
