@@ -1,30 +1,42 @@
+import fs from 'node:fs/promises'
 import * as tf from '@tensorflow/tfjs'
 import { initBackend } from '../backend'
+import { ensureKerasWeights, kerasCacheDir } from './keras-cache'
 import { backboneSpec, type BackboneSpec } from './registry'
-import { CorruptCacheError, ensureWeights, readVerified, removeCache, type WeightsOptions } from './weights'
+import { CorruptCacheError, ensureWeights, readVerified, type WeightsOptions } from './weights'
 
 export interface LoadedBackbone {
   spec: BackboneSpec
-  /** The full Keras model, ImageNet classifier included, layers under their Keras names. */
+  /**
+   * The Keras model, layers under their Keras names. TensorFlow.js backbones always come with
+   * their ImageNet classifier; Keras .h5 backbones with it only when `includeTop` asked for it.
+   */
   model: tf.LayersModel
 }
 
 export interface LoadOptions extends WeightsOptions {
   /** Told when a damaged cache entry is thrown away and fetched again. */
   onNotice?: (message: string) => void
+  /** Keras' include_top: the ImageNet classifier is needed (classifying photos), not only features. */
+  includeTop?: boolean
 }
 
-export async function loadBackbone(id: string, options: LoadOptions = {}): Promise<LoadedBackbone> {
-  const spec = backboneSpec(id)
+export function loadBackbone(id: string, options: LoadOptions = {}): Promise<LoadedBackbone> {
+  return loadBackboneSpec(backboneSpec(id), options)
+}
+
+export async function loadBackboneSpec(spec: BackboneSpec, options: LoadOptions = {}): Promise<LoadedBackbone> {
   await initBackend()
+  const includeTop = options.includeTop ?? false
+  const ensure = (): Promise<string> => (spec.keras ? ensureKerasWeights(spec, includeTop, options) : ensureWeights(spec, options))
   let files
   try {
-    files = await readVerified(await ensureWeights(spec, options))
+    files = await readVerified(await ensure())
   } catch (error) {
     if (!(error instanceof CorruptCacheError)) throw error
     options.onNotice?.(`${error.message}: downloading ${spec.id} again`)
-    await removeCache(spec, options.home)
-    files = await readVerified(await ensureWeights(spec, options))
+    await fs.rm(kerasCacheDir(spec, spec.keras ? includeTop : false, options.home), { recursive: true, force: true })
+    files = await readVerified(await ensure())
   }
   const { modelJson, weightData } = files
   const weightSpecs = modelJson.weightsManifest.flatMap((group) => group.weights) as tf.io.WeightsManifestEntry[]
