@@ -97,8 +97,11 @@ function byteStrings(g: Group, name: string, values: string[]): void {
   g.create_attribute(name, values, [values.length], `S${width}`)
 }
 
-/** Writes `layers` as a Keras weights file at `file` (as save_weights writes it). */
-export async function writeKerasH5(file: string, layers: FixtureLayer[], keras1 = false): Promise<void> {
+/**
+ * Writes `layers` as a Keras weights file at `file` (as save_weights writes it). `withoutData`:
+ * tensor names listed in weight_names whose data is left out (a damaged file).
+ */
+export async function writeKerasH5(file: string, layers: FixtureLayer[], keras1 = false, withoutData: ReadonlySet<string> = new Set()): Promise<void> {
   await ready
   fs.mkdirSync(path.dirname(file), { recursive: true })
   const tmp = `${file}.tmp-${process.pid}`
@@ -113,6 +116,7 @@ export async function writeKerasH5(file: string, layers: FixtureLayer[], keras1 
       const g = group(f, layer.name)
       byteStrings(g, 'weight_names', layer.tensors.map((t) => t.name))
       for (const tensor of layer.tensors) {
+        if (withoutData.has(tensor.name)) continue
         const parent = tensor.name.includes('/') ? group(g, tensor.name.slice(0, tensor.name.lastIndexOf('/'))) : g
         parent.create_dataset({ name: tensor.name.split('/').at(-1)!, data: tensor.values, shape: tensor.shape, dtype: '<f' })
       }
