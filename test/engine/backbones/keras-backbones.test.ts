@@ -3,7 +3,6 @@
 // the whole way the app goes: the .h5 from a weights mirror, checked, converted into the cache,
 // loaded from there, fed with our preprocess_input. Slow on 2 shared cores (DenseNet201 and VGG16
 // take a while in both implementations); each file is written once and reused.
-import { createHash } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -11,12 +10,12 @@ import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { Architecture } from '../../../src/engine/backbones/applications'
 import { loadBackboneSpec } from '../../../src/engine/backbones/load'
-import { backboneSpec, type BackboneSpec } from '../../../src/engine/backbones/registry'
+import { backboneSpec } from '../../../src/engine/backbones/registry'
 import { initBackend } from '../../../src/engine/backend'
 import { decodeImage } from '../../../src/engine/images/decode'
 import { preprocess } from '../../../src/engine/preprocess'
 import { PHOTOS, tempDir } from '../../helpers'
-import { sharedFixture } from './keras-h5-fixture'
+import { fixtureMirror, sharedFixture } from './keras-h5-fixture'
 
 const PYTHON = '/usr/bin/python3'
 const REFERENCE = path.join(import.meta.dirname, 'torchvision_reference.py')
@@ -30,18 +29,6 @@ beforeAll(async () => {
   work = tempDir('ts-keras-')
   fs.writeFileSync(path.join(work, 'pixels.u8'), pixels)
 })
-
-/** The registry's spec, its file replaced by a fixture in a mirror folder (with that file's size and MD5). */
-function mirrored(spec: BackboneSpec, file: string, includeTop: boolean): { spec: BackboneSpec; mirror: string } {
-  const mirror = path.join(work, `mirror-${spec.id}-${includeTop}`)
-  const entry = includeTop ? spec.keras!.top : spec.keras!.notop
-  const dest = path.join(mirror, entry.path)
-  fs.mkdirSync(path.dirname(dest), { recursive: true })
-  fs.symlinkSync(file, dest)
-  const data = fs.readFileSync(file)
-  const fixture = { ...entry, bytes: data.length, md5: createHash('md5').update(data).digest('hex') }
-  return { spec: { ...spec, keras: { ...spec.keras!, [includeTop ? 'top' : 'notop']: fixture } }, mirror }
-}
 
 function torchvision(arch: string, file: string, top: boolean): Float32Array {
   const out = path.join(work, `${arch}-${top}.f32`)
@@ -67,7 +54,7 @@ describe('Keras backbones against torchvision, same weights, one photo', () => {
   for (const c of CASES) {
     it(`${c.id}${c.top ? ' with its top' : ''}: outputs within 1e-4 of torchvision's`, async () => {
       const { file } = await sharedFixture(c.architecture, c.top)
-      const { spec, mirror } = mirrored(backboneSpec(c.id), file, c.top)
+      const { spec, mirror } = fixtureMirror(backboneSpec(c.id), file, c.top, work)
       const home = tempDir()
       const { model } = await loadBackboneSpec(spec, { home, mirror, includeTop: c.top })
       const ours = tf.tidy(() => model.predict(preprocess(tf.tensor4d(pixels, [1, 224, 224, 3], 'int32'), spec.preprocess)) as tf.Tensor)

@@ -5,11 +5,13 @@
 // by Keras 2 (`conv1/conv/kernel:0`, so /conv1/conv/conv1/conv/kernel:0); VGG16's by Keras 1
 // (`block1_conv1_W_1:0`). Layers Keras leaves unnamed carry Keras 2.1's automatic names, which
 // differ from ours: the loader must go by order, as Keras does, not by name.
+import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import type * as tf from '@tensorflow/tfjs'
 import { Group, File as H5File, ready } from 'h5wasm/node'
 import { ARCHITECTURES, type Architecture } from '../../../src/engine/backbones/applications'
+import type { BackboneSpec } from '../../../src/engine/backbones/registry'
 import { ROOT } from '../../helpers'
 
 export interface FixtureTensor {
@@ -133,4 +135,19 @@ export async function sharedFixture(architecture: Architecture, includeTop: bool
   const file = path.join(ROOT, '.cache', 'keras-h5-fixtures', `${architecture}${includeTop ? '' : '_notop'}-v2.h5`)
   if (!fs.existsSync(file)) await writeKerasH5(file, layers, architecture === 'vgg16')
   return { file, layers }
+}
+
+/**
+ * A weights mirror folder (under `work`) holding `file` where the official file would be, and
+ * the registry's `spec` with that file's size and MD5 in place of the official ones.
+ */
+export function fixtureMirror(spec: BackboneSpec, file: string, includeTop: boolean, work: string): { spec: BackboneSpec; mirror: string } {
+  const mirror = path.join(work, `mirror-${spec.id}-${includeTop ? 'top' : 'notop'}`)
+  const entry = includeTop ? spec.keras!.top : spec.keras!.notop
+  const dest = path.join(mirror, entry.path)
+  fs.mkdirSync(path.dirname(dest), { recursive: true })
+  if (!fs.existsSync(dest)) fs.symlinkSync(file, dest)
+  const data = fs.readFileSync(file)
+  const fixture = { ...entry, bytes: data.length, md5: createHash('md5').update(data).digest('hex') }
+  return { spec: { ...spec, keras: { ...spec.keras!, [includeTop ? 'top' : 'notop']: fixture } }, mirror }
 }
