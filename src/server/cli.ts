@@ -3,12 +3,12 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { BACKBONES } from '../engine/backbones/registry'
-import { classifyImageNet, engineInfo, evaluateModel, predictWithModel, scanDataset, train } from '../engine/api'
+import { backboneSpec } from '../engine/backbones/registry'
+import { classifyImageNet, engineInfo, evaluateModel, listBackbones, predictWithModel, scanDataset, train } from '../engine/api'
 import { studioHome } from '../engine/home'
 import { APP_VERSION } from '../engine/version'
 import type { DownloadProgress, TrainEvent } from '../shared/protocol'
-import { formatEvaluation, formatInfo, formatPrediction, formatScan, formatTrainEvent } from './format'
+import { formatBackbones, formatEvaluation, formatInfo, formatPrediction, formatScan, formatTrainEvent } from './format'
 import { startServer } from './serve'
 import { parseAugment, parseDense, parseFreeze, trainConfigFromFlags, type TrainFlags } from './train-options'
 
@@ -21,7 +21,7 @@ const ENGINE = fromSource
   : { entry: path.join(here, 'engine.js'), execArgv: [] }
 
 /** Errors that already speak to the user; anything else is a bug and keeps its stack in debug mode. */
-const USER_ERRORS = new Set(['DatasetError', 'WeightsError', 'CorruptCacheError', 'ImageDecodeError', 'TrainError', 'FreezeError', 'ModelFileError'])
+const USER_ERRORS = new Set(['DatasetError', 'WeightsError', 'UnknownBackboneError', 'CorruptCacheError', 'ImageDecodeError', 'TrainError', 'FreezeError', 'ModelFileError'])
 
 const print = (line: string): void => void process.stdout.write(`${line}\n`)
 const printJson = (value: unknown): void => print(JSON.stringify(value))
@@ -86,13 +86,14 @@ export function buildProgram(): Command {
 
   program
     .command('info')
-    .description('show the compute backend, versions and folders in use')
+    .description('show the compute backend, versions, folders and the backbones on offer')
     .option('--json', 'print one JSON object')
     .action(
       run(async (opts: { json?: boolean }) => {
         const info = { ...(await engineInfo()), appVersion: APP_VERSION, home: studioHome(), weightsMirror: process.env.TRANSFER_STUDIO_WEIGHTS || null }
-        if (opts.json) printJson(info)
-        else print(formatInfo(info))
+        const backbones = await listBackbones()
+        if (opts.json) printJson({ ...info, backbones })
+        else print(`${formatInfo(info)}\n${formatBackbones(backbones)}`)
       })
     )
 
@@ -122,7 +123,7 @@ export function buildProgram(): Command {
     .description('classify images with a trained model, or with a backbone\'s ImageNet classifier')
     .argument('<image...>', 'image files')
     .option('--model <model-dir>', 'a model saved by train')
-    .addOption(new Option('--backbone <id>', 'ImageNet backbone').choices(BACKBONES.map((b) => b.id)))
+    .option('--backbone <id>', 'ImageNet backbone (`info` lists them)')
     .option('--top <k>', 'how many classes to show per image', positiveInt('--top'), 5)
     .option('--json', 'print one JSON object per image')
     .action(
@@ -131,6 +132,7 @@ export function buildProgram(): Command {
           warn('error: give either --model <model-dir> or --backbone <id>')
           return 1
         }
+        if (opts.backbone) backboneSpec(opts.backbone)
         const results = opts.model
           ? await predictWithModel(opts.model, images, opts.top)
           : await classifyImageNet(opts.backbone!, images, { top: opts.top, onProgress: reportDownload, onNotice: warn })
@@ -151,7 +153,7 @@ export function buildProgram(): Command {
     .command('train')
     .description('train a classifier on a folder of labelled images (transfer learning)')
     .option('--data <dir>', 'training images: class folders, train/val/test folders, or CIFAR-10 batches')
-    .addOption(new Option('--backbone <id>', 'ImageNet backbone').choices(BACKBONES.map((b) => b.id)))
+    .option('--backbone <id>', 'ImageNet backbone (`info` lists them)')
     .option('--val <dir>', 'validation images (class folders)')
     .option('--val-split <fraction>', 'share of train held out for validation when there is no validation folder', fraction)
     .option('--test <dir>', 'test images (class folders)')
