@@ -76,7 +76,7 @@ export async function downloadKerasFile(spec: BackboneSpec, file: KerasWeightsFi
   const { stream, length, offset, abort } = resource
   const total = file.bytes ?? (length !== null ? offset + length : null)
   if (total !== null) progress.expect(total)
-  progress.add(path.basename(part), offset)
+  progress.add(path.basename(file.path), offset)
   let bytes = offset
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
