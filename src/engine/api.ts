@@ -26,7 +26,14 @@ export function engineInfo(): Promise<BackendInfo> {
 }
 
 export async function listBackbones(home = studioHome()): Promise<BackboneInfo[]> {
-  return Promise.all(BACKBONES.map(async (spec) => ({ ...spec, cached: await isCached(spec, home) })))
+  return Promise.all(
+    BACKBONES.map(async ({ keras, featureParameters, ...spec }) => ({
+      ...spec,
+      featureParameters: featureParameters ?? null,
+      weights: keras ? ('keras-h5' as const) : ('tfjs' as const),
+      cached: await isCached(spec, home)
+    }))
+  )
 }
 
 /** The datasets scanned last, so the thumbnail grid can page through one without scanning again. */

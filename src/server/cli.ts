@@ -4,12 +4,12 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { BACKBONES } from '../engine/backbones/registry'
-import { classifyImageNet, engineInfo, evaluateModel, exportKerasModel, findLearningRate, importKerasModel, predictWithModel, scanDataset, train } from '../engine/api'
+import { backboneSpec } from '../engine/backbones/registry'
+import { classifyImageNet, engineInfo, evaluateModel, exportKerasModel, findLearningRate, importKerasModel, listBackbones, predictWithModel, scanDataset, train } from '../engine/api'
 import { studioHome } from '../engine/home'
 import { APP_VERSION } from '../engine/version'
 import type { DownloadProgress, PreprocessMode, TrainEvent } from '../shared/protocol'
-import { formatEvaluation, formatInfo, formatLrFinder, formatPrediction, formatScan, formatTrainEvent } from './format'
+import { formatBackbones, formatEvaluation, formatInfo, formatLrFinder, formatPrediction, formatScan, formatTrainEvent } from './format'
 import { startServer } from './serve'
 import { parseAugment, parseDense, parseFreeze, trainConfigFromFlags, type TrainFlags } from './train-options'
 
@@ -25,6 +25,7 @@ const ENGINE = fromSource
 const USER_ERRORS = new Set([
   'DatasetError',
   'WeightsError',
+  'UnknownBackboneError',
   'CorruptCacheError',
   'ImageDecodeError',
   'TrainError',
@@ -117,7 +118,7 @@ function run<A extends any[]>(action: (...args: A) => Promise<number | void>) {
 function withTrainingOptions(command: Command): Command {
   return command
     .option('--data <dir>', 'training images: class folders, train/val/test folders, or CIFAR-10 batches')
-    .addOption(new Option('--backbone <id>', 'ImageNet backbone').choices(BACKBONES.map((b) => b.id)))
+    .option('--backbone <id>', 'ImageNet backbone (`info` lists them)')
     .option('--val <dir>', 'validation images (class folders)')
     .option('--val-split <fraction>', 'share of train held out for validation when there is no validation folder', fraction)
     .option('--test <dir>', 'test images (class folders)')
@@ -147,13 +148,14 @@ export function buildProgram(): Command {
 
   program
     .command('info')
-    .description('show the compute backend, versions and folders in use')
+    .description('show the compute backend, versions, folders and the backbones on offer')
     .option('--json', 'print one JSON object')
     .action(
       run(async (opts: { json?: boolean }) => {
         const info = { ...(await engineInfo()), appVersion: APP_VERSION, home: studioHome(), weightsMirror: process.env.TRANSFER_STUDIO_WEIGHTS || null }
-        if (opts.json) printJson(info)
-        else print(formatInfo(info))
+        const backbones = await listBackbones()
+        if (opts.json) printJson({ ...info, backbones })
+        else print(`${formatInfo(info)}\n${formatBackbones(backbones)}`)
       })
     )
 
@@ -183,7 +185,7 @@ export function buildProgram(): Command {
     .description('classify images with a trained model, or with a backbone\'s ImageNet classifier')
     .argument('<image...>', 'image files')
     .option('--model <model-dir>', 'a model saved by train')
-    .addOption(new Option('--backbone <id>', 'ImageNet backbone').choices(BACKBONES.map((b) => b.id)))
+    .option('--backbone <id>', 'ImageNet backbone (`info` lists them)')
     .option('--top <k>', 'how many classes to show per image', positiveInt('--top'), 5)
     .option('--json', 'print one JSON object per image')
     .action(
@@ -192,6 +194,7 @@ export function buildProgram(): Command {
           warn('error: give either --model <model-dir> or --backbone <id>')
           return 1
         }
+        if (opts.backbone) backboneSpec(opts.backbone)
         const results = opts.model
           ? await predictWithModel(opts.model, images, opts.top)
           : await classifyImageNet(opts.backbone!, images, { top: opts.top, onProgress: reportDownload, onNotice: warn })
@@ -218,6 +221,8 @@ export function buildProgram(): Command {
           warn('error: train needs --data <dir> and --backbone <id> (or --resume <run-dir>)')
           return 1
         }
+        // An unknown backbone is a one-line error before anything is scanned.
+        if (opts.backbone) backboneSpec(opts.backbone)
         const controller = new AbortController()
         // The first Ctrl-C stops after the current batch and saves the best model so far.
         process.once('SIGINT', () => {
@@ -251,6 +256,7 @@ export function buildProgram(): Command {
           warn('error: lr-find needs --data <dir> and --backbone <id>')
           return 1
         }
+        backboneSpec(opts.backbone)
         const result = await findLearningRate(trainConfigFromFlags(opts), {
           onEvent: (event) => {
             const line = opts.json || event.event === 'status' ? null : formatTrainEvent(event)

@@ -1,7 +1,7 @@
 // Plain-text renderings of engine results for people at a terminal (--json skips all of this).
 import path from 'node:path'
 import { intervalNote } from '../shared/confidence'
-import type { BackendInfo, DatasetReport, EvaluationReport, LrFinderResult, PredictionResult, TrainEvent } from '../shared/protocol'
+import type { BackboneInfo, BackendInfo, DatasetReport, EvaluationReport, LrFinderResult, PredictionResult, TrainEvent } from '../shared/protocol'
 
 const LAYOUTS: Record<DatasetReport['layout'], string> = {
   classes: 'one folder per class',
@@ -22,6 +22,25 @@ export function formatInfo(info: BackendInfo & { appVersion: string; home: strin
     `Home:     ${info.home}`,
     `Weights:  ${info.weightsMirror ? `from ${info.weightsMirror} (TRANSFER_STUDIO_WEIGHTS)` : 'official download URLs'}`,
     ...info.notes.map((note) => `Note:     ${note}`)
+  ].join('\n')
+}
+
+/** The backbones on offer, one line each: what `--backbone` takes and what each costs. */
+export function formatBackbones(backbones: BackboneInfo[]): string {
+  const width = Math.max(...backbones.map((b) => b.id.length))
+  const millions = (n: number): string => `${(n / 1e6).toFixed(1)} M`
+  return [
+    'Backbones (--backbone):',
+    ...backbones.map((b) =>
+      [
+        `  ${b.id.padEnd(width)}`,
+        `${b.inputSize}x${b.inputSize}`,
+        `preprocess ${b.preprocess.padEnd(5)}`,
+        `${millions(b.parameters)} parameters${b.featureParameters !== null ? ` (${millions(b.featureParameters)} without top)` : ''}`,
+        `${(b.downloadBytes / 1e6).toFixed(1)} MB ${b.cached ? 'downloaded' : 'to download'}`,
+        b.licence
+      ].join(' · ')
+    )
   ].join('\n')
 }
 

@@ -1,5 +1,6 @@
 // Turns `transfer-studio train` flags into the engine's TrainConfig.
 import { InvalidArgumentError } from 'commander'
+import { backboneSpec } from '../engine/backbones/registry'
 import type { Augmentation, FreezeSpec, HeadConfig, TrainConfigInput } from '../shared/protocol'
 
 /** Strengths used when --augment names a transform without one, close to common Keras recipes. */
@@ -56,7 +57,9 @@ export interface TrainFlags {
   cache: boolean
 }
 
+/** Throws UnknownBackboneError (one line naming the backbones that exist) for an unknown --backbone. */
 export function trainConfigFromFlags(flags: TrainFlags): TrainConfigInput {
+  backboneSpec(flags.backbone)
   const dropout = flags.dropout ?? 0
   const head: Partial<HeadConfig> = {
     pooling: flags.pooling ?? 'avg',

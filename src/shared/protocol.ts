@@ -34,10 +34,15 @@ export const BackboneInfo = z.object({
   inputSize: z.number().int(),
   preprocess: PreprocessMode,
   featureLayer: z.string(),
+  /** Keras' count with the ImageNet classifier. */
   parameters: z.number().int(),
+  /** Keras' count with include_top=False, where known. */
+  featureParameters: z.number().int().nullable(),
   downloadBytes: z.number().int(),
   licence: z.string(),
   url: z.string(),
+  /** TensorFlow.js files used as they are, or an official Keras .h5 file converted on first use. */
+  weights: z.enum(['tfjs', 'keras-h5']),
   cached: z.boolean()
 })
 export type BackboneInfo = z.infer<typeof BackboneInfo>

@@ -74,10 +74,49 @@ describe('transfer-studio command line', () => {
     expect(JSON.parse(lines[1]).predictions[0].label).toBe('espresso')
   })
 
-  it('predict rejects an unknown backbone and a bad --top with usage errors', () => {
-    const unknown = studio('predict', '--backbone', 'vgg99', path.join(PHOTOS, 'coffee.png'))
-    expect(unknown.code).toBe(1)
-    expect(unknown.stderr).toContain("argument 'vgg99' is invalid. Allowed choices are mobilenet_v1_0.25_224")
+  it('info lists every backbone with its input, preprocessing, parameters, size, download state and licence', () => {
+    const text = studio('info')
+    expect(text.code).toBe(0)
+    const lines = text.stdout.split('\n')
+    const row = (id: string) => lines.find((l) => l.trimStart().startsWith(`${id} `))
+    expect(row('vgg16')).toMatch(/^ {2}vgg16 +· 224x224 · preprocess caffe · 138\.4 M parameters \(14\.7 M without top\) · 58\.9 MB to download · CC BY 4\.0/)
+    expect(row('densenet121')).toMatch(/224x224 · preprocess torch · 8\.1 M parameters \(7\.0 M without top\) · 29\.1 MB to download · BSD-3-Clause/)
+    expect(row('mobilenet_v2_1.0_224')).toMatch(/preprocess tf +· 3\.5 M parameters \(2\.3 M without top\) · 9\.4 MB to download · Apache-2\.0/)
+    expect(row('densenet201')).toContain('BSD-3-Clause')
+    const json = JSON.parse(studio('info', '--json').lines[0])
+    expect(json.backbones.map((b: { id: string }) => b.id)).toEqual([
+      'mobilenet_v1_0.25_224',
+      'mobilenet_v1_0.50_224',
+      'mobilenet_v1_0.75_224',
+      'mobilenet_v1_1.0_224',
+      'resnet50',
+      'densenet121',
+      'densenet201',
+      'vgg16',
+      'mobilenet_v2_1.0_224'
+    ])
+    expect(json.backbones.find((b: { id: string }) => b.id === 'densenet201')).toMatchObject({
+      inputSize: 224,
+      preprocess: 'torch',
+      parameters: 20_242_984,
+      featureParameters: 18_321_984,
+      downloadBytes: 74_836_368,
+      weights: 'keras-h5',
+      cached: false
+    })
+  })
+
+  it('an unknown backbone is one line naming the backbones that exist', () => {
+    const known = 'Known backbones: mobilenet_v1_0.25_224, mobilenet_v1_0.50_224, mobilenet_v1_0.75_224, mobilenet_v1_1.0_224, resnet50, densenet121, densenet201, vgg16, mobilenet_v2_1.0_224'
+    const predict = studio('predict', '--backbone', 'vgg19', path.join(PHOTOS, 'coffee.png'))
+    expect(predict.code).toBe(1)
+    expect(predict.stderr).toBe(`error: Unknown backbone "vgg19". ${known}\n`)
+    const trained = studio('train', '--data', path.join(DATA, 'mini', 'weather'), '--backbone', 'densenet', '--epochs', '1')
+    expect(trained.code).toBe(1)
+    expect(trained.stderr).toBe(`error: Unknown backbone "densenet". ${known}\n`)
+  })
+
+  it('predict rejects a bad --top with a usage error', () => {
     const top = studio('predict', '--backbone', 'resnet50', '--top', '0', path.join(PHOTOS, 'coffee.png'))
     expect(top.code).toBe(1)
     expect(top.stderr).toContain('--top must be a whole number of at least 1')

@@ -39,13 +39,13 @@ export interface WeightsOptions {
   idleTimeoutMs?: number
 }
 
-interface CachedFile {
+export interface CachedFile {
   name: string
   bytes: number
   sha256: string
 }
 
-interface CacheManifest {
+export interface CacheManifest {
   backbone: string
   source: string
   files: CachedFile[]
@@ -79,8 +79,7 @@ export async function isCached(spec: BackboneSpec, home = studioHome()): Promise
 /** The cache folder of `spec`, downloading into it first when it is missing or incomplete. */
 export async function ensureWeights(spec: BackboneSpec, options: WeightsOptions = {}): Promise<string> {
   const dir = cacheDir(spec, options.home)
-  const manifest = await readManifest(dir)
-  if (manifest && (await sizesMatch(dir, manifest))) return dir
+  if (await isComplete(dir)) return dir
   return download(spec, dir, options)
 }
 
@@ -90,8 +89,14 @@ const CacheManifestSchema = z.object({
   files: z.array(FileRecord).min(1).max(1000)
 })
 
+/** A cache entry whose manifest is readable and whose files have the recorded sizes. */
+export async function isComplete(dir: string): Promise<boolean> {
+  const manifest = await readManifest(dir)
+  return manifest !== null && (await sizesMatch(dir, manifest))
+}
+
 /** The cache's manifest, or null when it is missing or not one we wrote (the entry is then fetched again). */
-async function readManifest(dir: string): Promise<CacheManifest | null> {
+export async function readManifest(dir: string): Promise<CacheManifest | null> {
   try {
     const parsed = CacheManifestSchema.safeParse(await readJsonFile(path.join(dir, CACHE_MANIFEST), 16 * 1024 * 1024))
     return parsed.success ? parsed.data : null
@@ -199,13 +204,17 @@ async function fetchToFile(url: string, dir: string, name: string, progress: Pro
   return { name, bytes, sha256: hash.digest('hex') }
 }
 
-interface Resource {
+export interface Resource {
   stream: Readable
+  /** Bytes the stream will deliver, when the server says. */
   length: number | null
+  /** Where in the file the stream starts: `start` when the server honoured the range, else 0. */
+  offset: number
   abort: () => void
 }
 
-async function openResource(url: string, idleTimeoutMs: number): Promise<Resource> {
+/** Opens `url` for reading from byte `start` on (a resumed download), or from its beginning. */
+export async function openResource(url: string, idleTimeoutMs: number, start = 0): Promise<Resource> {
   if (url.startsWith('file:')) {
     const file = fileURLToPath(url)
     const stat = await fs.stat(file).catch(() => {
@@ -213,7 +222,8 @@ async function openResource(url: string, idleTimeoutMs: number): Promise<Resourc
     })
     // A FIFO or a device in the mirror would be read forever.
     if (!stat.isFile()) throw new Error(`${file} is not a regular file`)
-    return { stream: createReadStream(file), length: stat.size, abort: () => {} }
+    const offset = start <= stat.size ? start : 0
+    return { stream: createReadStream(file, { start: offset }), length: stat.size - offset, offset, abort: () => {} }
   }
   // A stalled server must not hang the app forever: abort when no byte arrives for a while.
   const controller = new AbortController()
@@ -224,7 +234,12 @@ async function openResource(url: string, idleTimeoutMs: number): Promise<Resourc
   }
   let response: Response
   try {
-    response = await fetch(url, { signal: controller.signal })
+    response = await fetch(url, { signal: controller.signal, headers: start > 0 ? { range: `bytes=${start}-` } : {} })
+    // 416: nothing left after `start` by the server's count; the part held is not this file.
+    if (response.status === 416) {
+      await response.body?.cancel()
+      response = await fetch(url, { signal: controller.signal })
+    }
   } catch (error) {
     clearTimeout(timer)
     const cause = (error as { cause?: { code?: string; message?: string } }).cause
@@ -240,6 +255,7 @@ async function openResource(url: string, idleTimeoutMs: number): Promise<Resourc
   return {
     stream,
     length: header !== null ? Number(header) : null,
+    offset: response.status === 206 ? start : 0,
     abort: () => clearTimeout(timer)
   }
 }
@@ -278,7 +294,7 @@ export async function removeCache(spec: BackboneSpec, home = studioHome()): Prom
 }
 
 /** Tells the listener how far a download has got, at most every PROGRESS_INTERVAL_MS. */
-class ProgressReporter {
+export class ProgressReporter {
   private bytes = 0
   private total: number | null = null
   private last = 0

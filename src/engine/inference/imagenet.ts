@@ -31,7 +31,7 @@ export interface ClassifyOptions extends LoadOptions {
 
 /** One result per image, in order; one that cannot be decoded gets its reason, the rest go on. */
 export async function classifyImageNet(backbone: string, files: ImageSource[], options: ClassifyOptions = {}): Promise<PredictionResult[]> {
-  const { spec, model } = await loadBackbone(backbone, options)
+  const { spec, model } = await loadBackbone(backbone, { ...options, includeTop: true })
   try {
     const labels = imagenetClasses().map(shortName)
     return await classifyImages({ model, inputSize: spec.inputSize, preprocess: spec.preprocess, labels }, files, options.top ?? 5)

@@ -9,13 +9,17 @@ beforeAll(() => {
 })
 
 describe('backbone registry', () => {
-  it('lists the five backbones with Keras preprocessing modes', () => {
+  it('lists the nine backbones with Keras preprocessing modes', () => {
     expect(BACKBONES.map((b) => [b.id, b.preprocess, b.inputSize])).toEqual([
       ['mobilenet_v1_0.25_224', 'tf', 224],
       ['mobilenet_v1_0.50_224', 'tf', 224],
       ['mobilenet_v1_0.75_224', 'tf', 224],
       ['mobilenet_v1_1.0_224', 'tf', 224],
-      ['resnet50', 'caffe', 224]
+      ['resnet50', 'caffe', 224],
+      ['densenet121', 'torch', 224],
+      ['densenet201', 'torch', 224],
+      ['vgg16', 'caffe', 224],
+      ['mobilenet_v2_1.0_224', 'tf', 224]
     ])
     expect(backboneSpec('mobilenet_v1_1.0_224').url).toBe('https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_1.0_224/model.json')
     expect(() => backboneSpec('vgg99')).toThrow('Unknown backbone "vgg99". Known backbones: mobilenet_v1_0.25_224,')
