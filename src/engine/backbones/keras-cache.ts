@@ -2,19 +2,16 @@
 // checked, its tensors are put into the architecture built here (by Keras' own load_weights
 // order), and the result is saved as a TensorFlow.js layers model (model.json + weights.bin) with
 // the same SHA-256 manifest as every other cache entry, so loading it later is loading any backbone.
-import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import * as tf from '@tensorflow/tfjs'
 import { studioHome } from '../home'
+import { writeLayersModel } from '../model/store'
 import { replaceDir, stagingDir } from '../util/atomic'
 import { ARCHITECTURES } from './applications'
 import { downloadKerasFile, kerasFileUrl } from './keras-download'
 import { loadKerasWeights } from './keras-weights'
 import type { BackboneSpec } from './registry'
-import { CACHE_MANIFEST, cacheDir, isComplete, readManifest, type CachedFile, type CacheManifest, type WeightsOptions } from './weights'
-
-const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex')
+import { CACHE_MANIFEST, cacheDir, isComplete, readManifest, type CacheManifest, type WeightsOptions } from './weights'
 
 /** The cache entry of a Keras backbone: without top under its id (what training uses), with top beside it. */
 export function kerasCacheDir(spec: BackboneSpec, includeTop: boolean, home = studioHome()): string {
@@ -32,7 +29,7 @@ export async function ensureKerasWeights(spec: BackboneSpec, includeTop: boolean
   const staged = await stagingDir(dir)
   try {
     await loadKerasWeights(model, h5)
-    const files = await saveLayersModel(model, staged)
+    const files = await writeLayersModel(model, staged, 'Transfer Studio, from the Keras .h5 weights')
     const manifest: CacheManifest = { backbone: spec.id, source: kerasFileUrl(file, options.mirror), files }
     await fs.writeFile(path.join(staged, CACHE_MANIFEST), JSON.stringify(manifest, null, 2))
     // The folder is ours by where it is (<home>/weights/<id>[_top]): only the engine writes there.
@@ -46,30 +43,4 @@ export async function ensureKerasWeights(spec: BackboneSpec, includeTop: boolean
   // Converted: the .h5 (which we downloaded) is no longer needed.
   await fs.rm(h5, { force: true })
   return dir
-}
-
-async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<CachedFile[]> {
-  let files: CachedFile[] = []
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData ?? new ArrayBuffer(0)))
-      const modelJson = new TextEncoder().encode(
-        JSON.stringify({
-          format: 'layers-model',
-          generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
-          convertedBy: 'Transfer Studio, from the Keras .h5 weights',
-          modelTopology: artifacts.modelTopology,
-          weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }]
-        })
-      )
-      await fs.writeFile(path.join(dir, 'model.json'), modelJson)
-      await fs.writeFile(path.join(dir, 'weights.bin'), weights)
-      files = [
-        { name: 'model.json', bytes: modelJson.byteLength, sha256: sha256(modelJson) },
-        { name: 'weights.bin', bytes: weights.byteLength, sha256: sha256(weights) }
-      ]
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } }
-    })
-  )
-  return files
 }

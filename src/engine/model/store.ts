@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
-import { describeSchemaError, ModelMetadata } from '../../shared/protocol'
+import { describeSchemaError, ModelMetadata, type FileRecord } from '../../shared/protocol'
 import { NotOursError, refusalToReplace, replaceDir, stagingDir, unexpectedEntries } from '../util/atomic'
 import { readJsonFile, readRegularFile, UnsafeFileError } from '../util/safe-read'
 import { applyKerasBatchNormSemantics } from './batchnorm'
@@ -54,31 +54,41 @@ export async function checkModelDestination(dir: string): Promise<void> {
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex')
 
 /** Saves `model` with `metadata` (its `files` field is filled in here) into `dir`. */
+/**
+ * Writes `model` into `dir` as a TensorFlow.js layers model (model.json + weights.bin) and returns
+ * each file's size and SHA-256. Saved models and converted backbone caches are both written here.
+ */
+export async function writeLayersModel(model: tf.LayersModel, dir: string, convertedBy: string | null = null): Promise<FileRecord[]> {
+  let files: FileRecord[] = []
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData ?? new ArrayBuffer(0)))
+      const modelJson = new TextEncoder().encode(
+        JSON.stringify({
+          format: 'layers-model',
+          generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+          convertedBy,
+          modelTopology: artifacts.modelTopology,
+          weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }]
+        })
+      )
+      await fs.writeFile(path.join(dir, MODEL_FILE), modelJson)
+      await fs.writeFile(path.join(dir, WEIGHTS_FILE), weights)
+      files = [
+        { name: MODEL_FILE, bytes: modelJson.byteLength, sha256: sha256(modelJson) },
+        { name: WEIGHTS_FILE, bytes: weights.byteLength, sha256: sha256(weights) }
+      ]
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } }
+    })
+  )
+  return files
+}
+
 export async function saveModel(model: tf.LayersModel, metadata: Omit<ModelMetadata, 'files'>, dir: string): Promise<void> {
   const staged = await stagingDir(dir)
   try {
-    await model.save(
-      tf.io.withSaveHandler(async (artifacts) => {
-        const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData ?? new ArrayBuffer(0)))
-        const modelJson = new TextEncoder().encode(
-          JSON.stringify({
-            format: 'layers-model',
-            generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
-            convertedBy: null,
-            modelTopology: artifacts.modelTopology,
-            weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }]
-          })
-        )
-        await fs.writeFile(path.join(staged, MODEL_FILE), modelJson)
-        await fs.writeFile(path.join(staged, WEIGHTS_FILE), weights)
-        const files = [
-          { name: MODEL_FILE, bytes: modelJson.byteLength, sha256: sha256(modelJson) },
-          { name: WEIGHTS_FILE, bytes: weights.byteLength, sha256: sha256(weights) }
-        ]
-        await fs.writeFile(path.join(staged, METADATA_FILE), JSON.stringify({ ...metadata, files }, null, 2))
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } }
-      })
-    )
+    const files = await writeLayersModel(model, staged)
+    await fs.writeFile(path.join(staged, METADATA_FILE), JSON.stringify({ ...metadata, files }, null, 2))
     await replaceDir(staged, dir, { owned: notAModelFolder })
   } catch (error) {
     await fs.rm(staged, { recursive: true, force: true })
