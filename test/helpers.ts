@@ -115,3 +115,15 @@ export function digestTree(dir: string): string {
   walk(dir)
   return hash.digest('hex')
 }
+
+/** Largest absolute difference of two arrays of the same length, and the largest magnitude of `reference`. */
+export function largestDifference(ours: ArrayLike<number>, reference: ArrayLike<number>): { worst: number; scale: number } {
+  if (ours.length !== reference.length) throw new Error(`lengths differ: ${ours.length} against ${reference.length}`)
+  let worst = 0
+  let scale = 0
+  for (let i = 0; i < ours.length; i++) {
+    worst = Math.max(worst, Math.abs(ours[i] - reference[i]))
+    scale = Math.max(scale, Math.abs(reference[i]))
+  }
+  return { worst, scale }
+}

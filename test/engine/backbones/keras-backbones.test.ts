@@ -14,7 +14,7 @@ import { backboneSpec } from '../../../src/engine/backbones/registry'
 import { initBackend } from '../../../src/engine/backend'
 import { decodeImage } from '../../../src/engine/images/decode'
 import { preprocess } from '../../../src/engine/inference/preprocess'
-import { PHOTOS, tempDir } from '../../helpers'
+import { largestDifference, PHOTOS, tempDir } from '../../helpers'
 import { fixtureMirror, sharedFixture } from './keras-h5-fixture'
 
 const PYTHON = '/usr/bin/python3'
@@ -63,13 +63,7 @@ describe('Keras backbones against torchvision, same weights, one photo', () => {
       ours.dispose()
       model.dispose()
       const b = torchvision(c.torch, file, c.top)
-      expect(b.length).toBe(a.length)
-      let worst = 0
-      let largest = 0
-      for (let i = 0; i < a.length; i++) {
-        worst = Math.max(worst, Math.abs(a[i] - b[i]))
-        largest = Math.max(largest, Math.abs(b[i]))
-      }
+      const { worst, scale: largest } = largestDifference(a, b)
       console.log(`${c.id}${c.top ? ' (top)' : ''}: max |ours - torchvision| = ${worst.toExponential(2)}, largest output ${largest.toFixed(3)}`)
       // Outputs all zero, or a uniform softmax (0.001 each), would make the comparison empty.
       expect(largest).toBeGreaterThan(c.top ? 1.5e-3 : 0.1)

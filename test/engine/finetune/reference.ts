@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs'
 import { expect } from 'vitest'
 import { loadOnnxRuntime, type Ort } from '../../../src/engine/onnx-runtime'
 import { seededRandom } from '../../../src/engine/util/random'
+import { largestDifference } from '../../helpers'
 
 export async function ort(): Promise<Ort> {
   const runtime = await loadOnnxRuntime()
@@ -32,13 +33,7 @@ export function randomiseWeights(model: tf.LayersModel, seed: number): void {
 
 /** Largest absolute difference relative to the reference's largest magnitude. */
 export function relativeError(ours: ArrayLike<number>, reference: ArrayLike<number>): number {
-  expect(ours.length).toBe(reference.length)
-  let worst = 0
-  let scale = 0
-  for (let i = 0; i < ours.length; i++) {
-    worst = Math.max(worst, Math.abs(ours[i] - reference[i]))
-    scale = Math.max(scale, Math.abs(reference[i]))
-  }
+  const { worst, scale } = largestDifference(ours, reference)
   expect(scale).toBeGreaterThan(0)
   return worst / scale
 }

@@ -13,7 +13,7 @@ import { OnnxPrefix } from '../../../src/engine/prefix/onnx'
 import { createPrefixRunner } from '../../../src/engine/prefix/choose'
 import { mainThreadRunner } from '../../../src/engine/prefix/main-thread'
 import type { PrefixRunner, PrefixSpec } from '../../../src/engine/prefix/runner'
-import { PHOTOS, tempDir, weightsMirror } from '../../helpers'
+import { largestDifference, PHOTOS, tempDir, weightsMirror } from '../../helpers'
 
 let options: { home: string; mirror: string }
 const made: Array<{ tm: TransferModel; loaded: LoadedBackbone }> = []
@@ -45,16 +45,7 @@ async function photos(names: string[], size: number): Promise<Uint8Array> {
 }
 
 /** Largest difference, and the largest value of `b` (the tfjs reference). */
-function compare(a: Float32Array, b: Float32Array) {
-  expect(a.length).toBe(b.length)
-  let worst = 0
-  let scale = 0
-  for (let i = 0; i < a.length; i++) {
-    worst = Math.max(worst, Math.abs(a[i] - b[i]))
-    scale = Math.max(scale, Math.abs(b[i]))
-  }
-  return { worst, scale }
-}
+const compare = largestDifference
 
 async function expectSameFeatures(spec: PrefixSpec, pixels: Uint8Array, count: number) {
   const onnx = await OnnxPrefix.create(spec, 2)

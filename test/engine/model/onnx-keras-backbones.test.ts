@@ -14,7 +14,7 @@ import { applyFreeze } from '../../../src/engine/model/freeze'
 import { partition, prefixSpec } from '../../../src/engine/train/partition'
 import { OnnxPrefix } from '../../../src/engine/prefix/onnx'
 import { mainThreadRunner } from '../../../src/engine/prefix/main-thread'
-import { PHOTOS, tempDir } from '../../helpers'
+import { largestDifference, PHOTOS, tempDir } from '../../helpers'
 import { fixtureMirror, sharedFixture } from '../backbones/keras-h5-fixture'
 
 const disposers: Array<() => void> = []
@@ -47,13 +47,7 @@ describe('Keras backbones: frozen prefix on onnxruntime', () => {
       const ours = await onnx.run(pixels, 1)
       await onnx.close()
       const reference = await mainThreadRunner(prefix, 'wasm').run(pixels, 1)
-      expect(ours.length).toBe(reference.length)
-      let worst = 0
-      let scale = 0
-      for (let i = 0; i < ours.length; i++) {
-        worst = Math.max(worst, Math.abs(ours[i] - reference[i]))
-        scale = Math.max(scale, Math.abs(reference[i]))
-      }
+      const { worst, scale } = largestDifference(ours, reference)
       console.log(`${id}: onnxruntime vs tfjs, largest difference ${worst.toExponential(2)} (largest feature ${scale.toFixed(3)})`)
       expect(scale).toBeGreaterThan(0.05)
       expect(worst).toBeLessThan(1e-4)
