@@ -150,14 +150,22 @@ describe('loadDataset', () => {
 
   it('scans a folder of 50,000 images without decoding them', { timeout: 300_000 }, async () => {
     const root = tempDir('ts-50k-')
-    for (const cls of ['a', 'b']) {
-      fs.mkdirSync(path.join(root, cls))
-      for (let i = 0; i < 25_000; i++) fs.linkSync(aJpeg, path.join(root, cls, `${i}.jpg`))
+    try {
+      for (const cls of ['a', 'b']) {
+        fs.mkdirSync(path.join(root, cls))
+        // Links to a copy of our own, one per class: the shared file's link count (65,000 at most on
+        // ext4) is not ours to use up, and a run killed before cleaning up must not starve the next.
+        const source = path.join(root, `${cls}.source`)
+        fs.copyFileSync(aJpeg, source)
+        for (let i = 0; i < 25_000; i++) fs.linkSync(source, path.join(root, cls, `${i}.jpg`))
+        fs.rmSync(source)
+      }
+      const seen: number[] = []
+      const { report } = await loadDataset(root, { onProgress: (p) => seen.push(p.imagesFound) })
+      expect(report.total).toBe(50_000)
+      expect(seen.length).toBeGreaterThan(100)
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true })
     }
-    const seen: number[] = []
-    const { report } = await loadDataset(root, { onProgress: (p) => seen.push(p.imagesFound) })
-    expect(report.total).toBe(50_000)
-    expect(seen.length).toBeGreaterThan(100)
-    fs.rmSync(root, { recursive: true, force: true })
   })
 })
