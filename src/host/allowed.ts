@@ -17,9 +17,7 @@ export class AllowedFolders {
 
   /** Records a folder the user chose; returns its real path. */
   async open(dir: string): Promise<string> {
-    const real = await fs.realpath(path.resolve(dir)).catch(() => {
-      throw new PathRefused(`Folder not found: ${dir}`)
-    })
+    const real = await realFolder(dir)
     this.roots.add(real)
     return real
   }
@@ -39,6 +37,23 @@ export class AllowedFolders {
     }
     throw new PathRefused(`Refused: ${target} is outside the folders you opened`)
   }
+}
+
+async function realFolder(dir: string): Promise<string> {
+  return fs.realpath(path.resolve(dir)).catch(() => {
+    throw new PathRefused(`Folder not found: ${dir}`)
+  })
+}
+
+/**
+ * Admits `body`, runs it, and only then records what it opened: a folder whose scan failed (not a
+ * dataset, unreadable) is not left open for later commands to read from.
+ */
+export async function runAdmitted<T>(body: unknown, folders: AllowedFolders, run: (command: EngineCommandInput) => Promise<T>): Promise<T> {
+  const command = await admit(body, folders)
+  const result = await run(command)
+  if (command.command === 'scan') await folders.open(command.dir)
+  return result
 }
 
 /** realpath of the deepest existing ancestor, with the rest appended: links cannot smuggle a path out. */
@@ -68,7 +83,8 @@ export async function admit(body: unknown, folders: AllowedFolders): Promise<Eng
   const check = (p: string | undefined) => (p === undefined ? undefined : folders.check(p))
   switch (command.command) {
     case 'scan':
-      await folders.open(command.dir)
+      // Opened once the scan succeeds (runAdmitted); here it only has to exist.
+      await realFolder(command.dir)
       break
     case 'listImages':
       await check(command.dir)

@@ -3,7 +3,7 @@ import { app, dialog, ipcMain, protocol, session, utilityProcess, type BrowserWi
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { IPC_CHANNELS } from '../shared/ipc-channels'
-import { admit, AllowedFolders } from '../host/allowed'
+import { AllowedFolders, runAdmitted } from '../host/allowed'
 import { EngineConnection, type EngineChild } from '../host/engine-connection'
 import { thumbnailRequest } from '../host/thumbnails'
 import { devRendererUrl } from './dev-renderer'
@@ -38,7 +38,7 @@ export function fromOurWindow(event: IpcMainInvokeEvent, ours: BrowserWindow | u
 
 ipcMain.handle(IPC_CHANNELS.engineRequest, async (event, body: unknown) => {
   if (!fromOurWindow(event, window)) throw new Error('Refused a request from an unknown sender.')
-  return engine.request(await admit(body, folders))
+  return runAdmitted(body, folders, (command) => engine.request(command))
 })
 
 ipcMain.handle(IPC_CHANNELS.chooseFolder, async (event) => {

@@ -8,7 +8,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import path from 'node:path'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { EngineEvent } from '../shared/protocol'
-import { admit, AllowedFolders } from '../host/allowed'
+import { AllowedFolders, runAdmitted } from '../host/allowed'
 import { forkEngine } from '../host/engine-child'
 import { EngineConnection } from '../host/engine-connection'
 import { allowedHostnames, hostAllowed, originAllowed, tokenMatches } from './request-guards'
@@ -131,8 +131,8 @@ async function answer(ws: WebSocket, text: string, folders: AllowedFolders, engi
     const message = JSON.parse(text) as { id?: unknown; body?: unknown }
     id = message.id
     if (typeof id !== 'number') throw new Error('Refused a message without a numeric id')
-    const body = await admit(message.body, folders)
-    ws.send(JSON.stringify({ id, ok: true, result: await engine.request(body) }))
+    const result = await runAdmitted(message.body, folders, (command) => engine.request(command))
+    ws.send(JSON.stringify({ id, ok: true, result }))
   } catch (error) {
     ws.send(JSON.stringify({ id, ok: false, error: (error as Error).message }))
   }
