@@ -63,20 +63,14 @@ export async function saveRunState(
   state: RunState,
   weights: tf.Tensor[],
   best: tf.Tensor[] | null,
-  optimizer: tf.Optimizer
+  optimizer: ReadonlyArray<{ name: string; tensor: tf.Tensor }>
 ): Promise<void> {
   const target = path.join(runDir, STATE_DIR)
   const staged = await stagingDir(target)
   try {
     await writeTensors(staged, 'weights', weights.map((tensor, i) => ({ name: String(i), tensor })))
     if (best) await writeTensors(staged, 'best', best.map((tensor, i) => ({ name: String(i), tensor })))
-    const moments = await optimizer.getWeights()
-    try {
-      await writeTensors(staged, 'optimizer', moments)
-    } finally {
-      // The optimizer's own variables stay; getWeights() also makes a fresh iteration-count scalar.
-      tf.dispose(moments.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor))
-    }
+    await writeTensors(staged, 'optimizer', [...optimizer])
     await fs.writeFile(path.join(staged, 'state.json'), JSON.stringify(state, null, 2))
     await replaceDir(staged, target, { owned: notAStateFolder })
   } catch (error) {

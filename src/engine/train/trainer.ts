@@ -17,11 +17,11 @@ import { seededRandom, shuffled } from '../util/random'
 import { APP_VERSION } from '../version'
 import { plateauRate, shouldStop, Tracker, watched } from './callbacks'
 import { evaluationReport, score } from './evaluate'
-import { makeOptimizer, setLearningRate } from './optimizer'
+import { makeOptimizer } from './optimizer'
 import { openRun, RUN_FILE } from './resume'
 import { saveRunState, type RunState } from './run-state'
 import { prepareModel, prepareSources, type PreparedModel } from './session'
-import { trainableVariables, trainStep } from './step'
+import { TfjsStep, type TrainingStep } from './step'
 
 const BATCH_EVENT_INTERVAL_MS = 250
 export const CHECKPOINT_DIR = 'checkpoint'
@@ -111,7 +111,13 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     signal: options.signal
   })
 
-  const optimizer = makeOptimizer(config)
+  const classCount = data.classes.length
+  if (resumed) {
+    // Before the step is made: the native one starts from the model's weights.
+    part.suffix.setWeights(resumed.weights)
+    tf.dispose(resumed.weights)
+  }
+  const step: TrainingStep = new TfjsStep(part, makeOptimizer(config), classCount, backend.training)
   const monitor = config.earlyStopping?.monitor ?? 'val_loss'
   const hasVal = sources.val !== null
   const best = new Tracker(watched(monitor, hasVal))
@@ -124,23 +130,20 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   let previousSeconds = 0
   let firstEpoch = 1
   if (resumed) {
-    part.suffix.setWeights(resumed.weights)
-    tf.dispose(resumed.weights)
-    await optimizer.setWeights(resumed.optimizer)
+    await step.setOptimizerWeights(resumed.optimizer)
+    tf.dispose(resumed.optimizer.map((o) => o.tensor))
     bestWeights = resumed.best
     ;({ history, lr, bestEpoch } = resumed.state)
     previousSeconds = resumed.state.seconds
     best.restore(resumed.state.trackers.best)
     if (resumed.state.trackers.early) early?.restore(resumed.state.trackers.early)
     if (resumed.state.trackers.plateau) plateau?.restore(resumed.state.trackers.plateau)
-    setLearningRate(optimizer, lr)
+    step.setLearningRate(lr)
     firstEpoch = resumed.state.epochsDone + 1
     emit({ event: 'notice', message: `Resuming ${runDir} after epoch ${resumed.state.epochsDone}` })
   }
 
   const dropouts = part.suffix.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as Array<{ seed?: number }>
-  const trainable = trainableVariables(part)
-  const classCount = data.classes.length
   let stopped: TrainResult['stopped'] = 'completed'
   const epochSeconds: number[] = []
   // The last validation score, and whether the weights changed after it: scoring the
@@ -175,9 +178,8 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
           continue
         }
         for (const dropout of dropouts) dropout.seed = Math.floor(dropoutRandom() * 2 ** 31)
-        const { loss, right } = trainStep(part, optimizer, trainable, batch.x, batch.labels, classCount)
+        const { loss, right } = await step.run(batch.x, batch.labels).finally(() => batch.x.dispose())
         changedSinceScore = true
-        batch.x.dispose()
         lossSum += loss * batch.labels.length
         correct += right
         seen += batch.labels.length
@@ -197,6 +199,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         }
       }
       if (seen === 0) break // stopped before this epoch did anything
+      step.sync()
 
       const val = sources.val ? await score(part.suffix, sources.val, config.batchSize, classCount) : null
       lastVal = val
@@ -227,7 +230,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         const next = plateauRate(plateau, lr, config.reduceLrOnPlateau!)
         if (next !== lr) {
           lr = next
-          setLearningRate(optimizer, lr)
+          step.setLearningRate(lr)
           emit({ event: 'notice', message: `Epoch ${epoch}: learning rate reduced to ${lr}` })
         }
       }
@@ -241,7 +244,12 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         seconds: previousSeconds + (performance.now() - started) / 1000,
         classes: data.classes
       }
-      await saveRunState(runDir, state, part.suffix.getWeights(), bestWeights, optimizer)
+      const moments = await step.optimizerWeights()
+      try {
+        await saveRunState(runDir, state, part.suffix.getWeights(), bestWeights, moments)
+      } finally {
+        tf.dispose(moments.map((m) => m.tensor))
+      }
       const meanEpoch = epochSeconds.reduce((a, s) => a + s, 0) / epochSeconds.length
       emit({ event: 'epoch', ...metrics, epochs: config.epochs, eta: meanEpoch * (config.epochs - epoch), best: improved })
       if (stopped === 'stopped') break
@@ -252,6 +260,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
       }
     }
 
+    step.sync()
     // A stopped run keeps its best model; early stopping does when asked to (restore_best_weights).
     const restore = stopped === 'stopped' || (config.earlyStopping?.restoreBest ?? false)
     if (restore && bestWeights) {
@@ -298,7 +307,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     await tf.setBackend(backend.inference)
     for (const dropout of dropouts) dropout.seed = undefined
     tf.dispose(bestWeights ?? [])
-    optimizer.dispose()
+    await step.close()
     sources.train.close()
     sources.val?.close()
     sources.test?.close()
