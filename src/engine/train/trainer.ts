@@ -17,11 +17,11 @@ import { seededRandom, shuffled } from '../util/random'
 import { APP_VERSION } from '../version'
 import { plateauRate, shouldStop, Tracker, watched } from './callbacks'
 import { evaluationReport, score } from './evaluate'
-import { makeOptimizer } from './optimizer'
 import { openRun, RUN_FILE } from './resume'
 import { saveRunState, type RunState } from './run-state'
 import { prepareModel, prepareSources, type PreparedModel } from './session'
-import { TfjsStep, type TrainingStep } from './step'
+import { chooseTrainingStep } from './native-step'
+import type { TrainingStep } from './step'
 
 const BATCH_EVENT_INTERVAL_MS = 250
 export const CHECKPOINT_DIR = 'checkpoint'
@@ -117,7 +117,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     part.suffix.setWeights(resumed.weights)
     tf.dispose(resumed.weights)
   }
-  const step: TrainingStep = new TfjsStep(part, makeOptimizer(config), classCount, backend.training)
+  let step: TrainingStep | null = null
   const monitor = config.earlyStopping?.monitor ?? 'val_loss'
   const hasVal = sources.val !== null
   const best = new Tracker(watched(monitor, hasVal))
@@ -130,15 +130,12 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   let previousSeconds = 0
   let firstEpoch = 1
   if (resumed) {
-    await step.setOptimizerWeights(resumed.optimizer)
-    tf.dispose(resumed.optimizer.map((o) => o.tensor))
     bestWeights = resumed.best
     ;({ history, lr, bestEpoch } = resumed.state)
     previousSeconds = resumed.state.seconds
     best.restore(resumed.state.trackers.best)
     if (resumed.state.trackers.early) early?.restore(resumed.state.trackers.early)
     if (resumed.state.trackers.plateau) plateau?.restore(resumed.state.trackers.plateau)
-    step.setLearningRate(lr)
     firstEpoch = resumed.state.epochsDone + 1
     emit({ event: 'notice', message: `Resuming ${runDir} after epoch ${resumed.state.epochsDone}` })
   }
@@ -153,6 +150,13 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
 
   await tf.setBackend(backend.training)
   try {
+    const chosen = await chooseTrainingStep(tm, part, config, { trainingBackend: backend.training, classCount })
+    step = chosen.step
+    emit({ event: 'notice', message: `Unfrozen layers${part.cutLayer ? ` (after ${part.cutLayer})` : ''} train on ${step.description}: ${chosen.reason}` })
+    if (resumed) {
+      await step.setOptimizerWeights(resumed.optimizer)
+      step.setLearningRate(lr)
+    }
     for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
       const epochStart = performance.now()
       // Every epoch draws from its own seeded streams, so a resumed run repeats an unbroken one.
@@ -307,7 +311,8 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     await tf.setBackend(backend.inference)
     for (const dropout of dropouts) dropout.seed = undefined
     tf.dispose(bestWeights ?? [])
-    await step.close()
+    if (resumed) tf.dispose(resumed.optimizer.map((o) => o.tensor))
+    await step?.close()
     sources.train.close()
     sources.val?.close()
     sources.test?.close()
