@@ -17,15 +17,14 @@ import { seededRandom, shuffled } from '../util/random'
 import { APP_VERSION } from '../version'
 import { plateauRate, shouldStop, Tracker, watched } from './callbacks'
 import { evaluationReport, score } from './evaluate'
-import { openRun, RUN_FILE } from './resume'
+import { openRun } from './resume'
+import { runLayout, runsRoot } from './run-layout'
 import { saveRunState, type RunState } from './run-state'
 import { prepareModel, prepareSources, type PreparedModel } from './session'
 import { chooseTrainingStep } from './native-step'
 import type { TrainingStep } from './step'
 
 const BATCH_EVENT_INTERVAL_MS = 250
-export const CHECKPOINT_DIR = 'checkpoint'
-export const MODEL_DIR = 'model'
 
 export class TrainError extends Error {
   override name = 'TrainError'
@@ -96,12 +95,12 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   emit({ event: 'run', runDir, resumed: opened !== null })
   // Written before any feature is computed, so a run killed in its first epoch can still be resumed.
   const record = opened ? { ...opened.record, resumedAt: new Date().toISOString() } : { config, appVersion: APP_VERSION, startedAt: new Date().toISOString() }
-  await writeFileAtomic(path.join(runDir, RUN_FILE), JSON.stringify(record, null, 2))
+  await writeFileAtomic(runLayout(runDir).record, JSON.stringify(record, null, 2))
   if (opened && !resumed) emit({ event: 'notice', message: `${runDir} stopped before its first epoch finished: training starts again from epoch 1` })
   if (opened?.record.config.out && !options.out) {
-    emit({ event: 'notice', message: `The model is saved in ${path.join(runDir, MODEL_DIR)}: a resumed run writes only inside its own folder unless told where` })
+    emit({ event: 'notice', message: `The model is saved in ${runLayout(runDir).model}: a resumed run writes only inside its own folder unless told where` })
   }
-  const modelDir = config.out ? path.resolve(config.out) : path.join(runDir, MODEL_DIR)
+  const modelDir = config.out ? path.resolve(config.out) : runLayout(runDir).model
   let augmentRandom = seededRandom(config.seed)
   const { sources, runner, cached } = await prepareSources(prepared, config, {
     home,
@@ -226,7 +225,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         tf.dispose(bestWeights ?? [])
         bestWeights = part.suffix.getWeights().map((w) => tf.keep(w.clone()))
         bestEpoch = epoch
-        await saveModel(tm.model, metadataFor(tm, config, history, null), path.join(runDir, CHECKPOINT_DIR))
+        await saveModel(tm.model, metadataFor(tm, config, history, null), runLayout(runDir).checkpoint)
       }
       const earlyStop = early !== null && (early.update(metrics), shouldStop(early, config.earlyStopping!.patience))
       if (plateau) {
@@ -291,7 +290,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     )
     if (finalVal) {
       const report = evaluationReport(finalVal, data.classes, data.skipped)
-      await fs.writeFile(path.join(runDir, 'evaluation.json'), JSON.stringify(report, null, 2))
+      await fs.writeFile(runLayout(runDir).evaluation, JSON.stringify(report, null, 2))
     }
     const seconds = previousSeconds + (performance.now() - started) / 1000
     const result: TrainResult = {
@@ -357,7 +356,7 @@ const sameList = (a: readonly string[], b: readonly string[]): boolean => a.leng
 
 async function newRunDir(home: string, backbone: string): Promise<string> {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
-  const dir = path.join(home, 'runs', `${stamp}-${backbone}-${Math.random().toString(36).slice(2, 6)}`)
+  const dir = path.join(runsRoot(home), `${stamp}-${backbone}-${Math.random().toString(36).slice(2, 6)}`)
   await fs.mkdir(dir, { recursive: true })
   return dir
 }

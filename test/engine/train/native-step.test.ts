@@ -8,6 +8,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { EpochMetrics, TrainConfigInput, TrainEvent } from '../../../src/shared/protocol'
 import { initBackend } from '../../../src/engine/backend'
 import { STEP_ENV } from '../../../src/engine/train/native-step'
+import { runLayout } from '../../../src/engine/train/run-layout'
 import { train, type TrainOptions } from '../../../src/engine/train/trainer'
 import { DATA, tempDir, weightsMirror } from '../../helpers'
 
@@ -85,7 +86,7 @@ describe('the training step behind the trainer', () => {
     const first = await run('native', { signal: controller.signal, onEvent: (e) => e.event === 'epoch' && e.epoch === 1 && controller.abort() })
     expect(first.result.stopped).toBe('stopped')
     expect(first.result.history).toHaveLength(1)
-    expect(fs.existsSync(path.join(first.result.runDir, 'state', 'state.json'))).toBe(true)
+    expect(fs.existsSync(runLayout(first.result.runDir).stateFile)).toBe(true)
     const resumed = await train(null, { home, mirror, resume: first.result.runDir })
     expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2])
     // The same graph, inputs, state and order: only onnxruntime's thread scheduling could differ.
