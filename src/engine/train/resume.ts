@@ -7,9 +7,9 @@ import path from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { describeSchemaError, RunRecord, type TrainConfig } from '../../shared/protocol'
 import { readJsonFile, UnsafeFileError } from '../util/safe-read'
-import { hasRunState, loadRunState, STATE_DIR, STATE_FILE, type LoadedRunState } from './run-state'
+import { RUN_FILE, runLayout } from './run-layout'
+import { hasRunState, loadRunState, type LoadedRunState } from './run-state'
 
-export const RUN_FILE = 'run.json'
 const MAX_RUN_FILE_BYTES = 1024 * 1024
 
 export class ResumeError extends Error {
@@ -33,7 +33,7 @@ export interface OpenedRun {
 }
 
 export async function readRunRecord(runDir: string): Promise<RunRecord> {
-  const file = path.join(runDir, RUN_FILE)
+  const file = runLayout(runDir).record
   const raw = await readJsonFile(file, MAX_RUN_FILE_BYTES).catch((error: Error & { code?: string }) => {
     if (error.code === 'ENOENT') throw new ResumeError(`${runDir} is not a training run: it has no ${RUN_FILE}`)
     if (error.code === 'ENOTDIR') throw new ResumeError(`${runDir} is not a training run folder`)
@@ -56,12 +56,12 @@ export async function openRun(dir: string, options: ResumeOptions = {}): Promise
       (key) => !isDeepStrictEqual(state.state.config[key as keyof TrainConfig], record.config[key as keyof TrainConfig])
     )
     throw new ResumeError(
-      `${path.join(runDir, STATE_DIR, STATE_FILE)} and ${path.join(runDir, RUN_FILE)} disagree about ${fields.join(', ') || 'the settings'}: ` +
+      `${runLayout(runDir).stateFile} and ${runLayout(runDir).record} disagree about ${fields.join(', ') || 'the settings'}: ` +
         'one of them was edited, so the run is not resumed'
     )
   }
   const config = state ? state.state.config : record.config
-  if (options.openedFolders) await checkInsideOpened(config, options.openedFolders, path.join(runDir, RUN_FILE))
+  if (options.openedFolders) await checkInsideOpened(config, options.openedFolders, runLayout(runDir).record)
   return { runDir, record, state, config: { ...config, out: options.out } }
 }
 

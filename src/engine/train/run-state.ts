@@ -6,9 +6,8 @@ import * as tf from '@tensorflow/tfjs'
 import { describeSchemaError, MAX_PARAMETERS, RunStateRecord, TensorIndex } from '../../shared/protocol'
 import { replaceDir, stagingDir, unexpectedEntries } from '../util/atomic'
 import { readJsonFile, readRegularFile, UnsafeFileError } from '../util/safe-read'
+import { runLayout, STATE_FILE } from './run-layout'
 
-export const STATE_DIR = 'state'
-export const STATE_FILE = 'state.json'
 const TENSOR_FILES = ['weights', 'best', 'optimizer']
 const STATE_FILES = new Set([STATE_FILE, ...TENSOR_FILES.flatMap((name) => [`${name}.json`, `${name}.bin`])])
 const MAX_JSON_BYTES = 64 * 1024 * 1024
@@ -63,21 +62,15 @@ export async function saveRunState(
   state: RunState,
   weights: tf.Tensor[],
   best: tf.Tensor[] | null,
-  optimizer: tf.Optimizer
+  optimizer: ReadonlyArray<{ name: string; tensor: tf.Tensor }>
 ): Promise<void> {
-  const target = path.join(runDir, STATE_DIR)
+  const target = runLayout(runDir).state
   const staged = await stagingDir(target)
   try {
     await writeTensors(staged, 'weights', weights.map((tensor, i) => ({ name: String(i), tensor })))
     if (best) await writeTensors(staged, 'best', best.map((tensor, i) => ({ name: String(i), tensor })))
-    const moments = await optimizer.getWeights()
-    try {
-      await writeTensors(staged, 'optimizer', moments)
-    } finally {
-      // The optimizer's own variables stay; getWeights() also makes a fresh iteration-count scalar.
-      tf.dispose(moments.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor))
-    }
-    await fs.writeFile(path.join(staged, 'state.json'), JSON.stringify(state, null, 2))
+    await writeTensors(staged, 'optimizer', [...optimizer])
+    await fs.writeFile(path.join(staged, STATE_FILE), JSON.stringify(state, null, 2))
     await replaceDir(staged, target, { owned: notAStateFolder })
   } catch (error) {
     await fs.rm(staged, { recursive: true, force: true })
@@ -94,7 +87,7 @@ export interface LoadedRunState {
 
 /** Whether the run saved a state at all (it does after its first completed epoch). */
 export async function hasRunState(runDir: string): Promise<boolean> {
-  return fs.lstat(path.join(runDir, STATE_DIR, STATE_FILE)).then(
+  return fs.lstat(runLayout(runDir).stateFile).then(
     () => true,
     () => false
   )
@@ -106,8 +99,7 @@ const stateFileError = (file: string) => (error: Error & { code?: string }) => {
 }
 
 export async function loadRunState(runDir: string): Promise<LoadedRunState> {
-  const dir = path.join(runDir, STATE_DIR)
-  const stateFile = path.join(dir, STATE_FILE)
+  const { state: dir, stateFile } = runLayout(runDir)
   const parsed = RunStateRecord.safeParse(await readJsonFile(stateFile, MAX_JSON_BYTES).catch(stateFileError(stateFile)))
   if (!parsed.success) throw new RunStateError(`${stateFile} is not a valid run state: ${describeSchemaError(parsed.error)}`)
   const state = parsed.data

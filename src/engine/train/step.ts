@@ -2,6 +2,7 @@
 // The training loop and the learning-rate finder both go through here.
 import * as tf from '@tensorflow/tfjs'
 import { categoricalCrossentropy, countCorrect } from './loss'
+import { setLearningRate } from './optimizer'
 import type { Partition } from './partition'
 
 /** One optimizer step on the suffix; returns the batch's mean loss and correct count. */
@@ -27,4 +28,69 @@ export function trainStep(part: Partition, optimizer: tf.Optimizer, trainable: t
 /** The suffix's trainable variables, in the order the optimizer's state is saved. */
 export function trainableVariables(part: Partition): tf.Variable[] {
   return part.suffix.trainableWeights.map((w) => w.read() as tf.Variable)
+}
+
+/** An optimizer's state as tf.Optimizer.getWeights() lists it (what run-state.ts saves). */
+export type NamedTensor = { name: string; tensor: tf.Tensor }
+
+/**
+ * What the training loop needs from whatever trains the suffix: the seam where the native
+ * (onnxruntime) step sits beside tfjs's. The tfjs model stays the one that is scored and saved,
+ * so sync() must run before anything reads its weights.
+ */
+export interface TrainingStep {
+  /** Which engine trains the unfrozen layers, for the user. */
+  readonly description: string
+  /** One optimizer step on a batch (the loop disposes `x`); the batch's mean loss and correct count. */
+  run(x: tf.Tensor, labels: Int32Array): Promise<{ loss: number; right: number }>
+  setLearningRate(lr: number): void
+  /** Makes the tfjs model's weights current (before scoring, checkpoints, saving). */
+  sync(): void
+  /** The optimizer state as new tensors the caller disposes. */
+  optimizerWeights(): Promise<NamedTensor[]>
+  /** Continues from a saved state (the caller still owns `list`). */
+  setOptimizerWeights(list: readonly NamedTensor[]): Promise<void>
+  close(): Promise<void>
+}
+
+/** The reference step: gradients by tfjs on the training backend, weights in the tfjs variables. */
+export class TfjsStep implements TrainingStep {
+  readonly description: string
+  private readonly trainable: tf.Variable[]
+  constructor(
+    private readonly part: Partition,
+    private readonly optimizer: tf.Optimizer,
+    private readonly classCount: number,
+    backend: string
+  ) {
+    this.trainable = trainableVariables(part)
+    this.description = `TensorFlow.js (${backend} backend)`
+  }
+
+  run(x: tf.Tensor, labels: Int32Array): Promise<{ loss: number; right: number }> {
+    return Promise.resolve(trainStep(this.part, this.optimizer, this.trainable, x, labels, this.classCount))
+  }
+
+  setLearningRate(lr: number): void {
+    setLearningRate(this.optimizer, lr)
+  }
+
+  sync(): void {}
+
+  async optimizerWeights(): Promise<NamedTensor[]> {
+    const list = await this.optimizer.getWeights()
+    // getWeights() hands out the optimizer's own variables (plus a fresh iteration scalar): copy
+    // them so every caller owns what it gets.
+    return list.map(({ name, tensor }) => ({ name, tensor: tensor instanceof tf.Variable ? tensor.clone() : tensor }))
+  }
+
+  async setOptimizerWeights(list: readonly NamedTensor[]): Promise<void> {
+    // setWeights() keeps the tensors it is given as its variables' values: hand it copies.
+    await this.optimizer.setWeights(list.map(({ name, tensor }) => ({ name, tensor: tensor.clone() })))
+  }
+
+  close(): Promise<void> {
+    this.optimizer.dispose()
+    return Promise.resolve()
+  }
 }

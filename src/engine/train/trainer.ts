@@ -17,15 +17,14 @@ import { seededRandom, shuffled } from '../util/random'
 import { APP_VERSION } from '../version'
 import { plateauRate, shouldStop, Tracker, watched } from './callbacks'
 import { evaluationReport, score } from './evaluate'
-import { makeOptimizer, setLearningRate } from './optimizer'
-import { openRun, RUN_FILE } from './resume'
+import { openRun } from './resume'
+import { runLayout, runsRoot } from './run-layout'
 import { saveRunState, type RunState } from './run-state'
 import { prepareModel, prepareSources, type PreparedModel } from './session'
-import { trainableVariables, trainStep } from './step'
+import { chooseTrainingStep } from './native-step'
+import type { TrainingStep } from './step'
 
 const BATCH_EVENT_INTERVAL_MS = 250
-export const CHECKPOINT_DIR = 'checkpoint'
-export const MODEL_DIR = 'model'
 
 export class TrainError extends Error {
   override name = 'TrainError'
@@ -96,12 +95,12 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   emit({ event: 'run', runDir, resumed: opened !== null })
   // Written before any feature is computed, so a run killed in its first epoch can still be resumed.
   const record = opened ? { ...opened.record, resumedAt: new Date().toISOString() } : { config, appVersion: APP_VERSION, startedAt: new Date().toISOString() }
-  await writeFileAtomic(path.join(runDir, RUN_FILE), JSON.stringify(record, null, 2))
+  await writeFileAtomic(runLayout(runDir).record, JSON.stringify(record, null, 2))
   if (opened && !resumed) emit({ event: 'notice', message: `${runDir} stopped before its first epoch finished: training starts again from epoch 1` })
   if (opened?.record.config.out && !options.out) {
-    emit({ event: 'notice', message: `The model is saved in ${path.join(runDir, MODEL_DIR)}: a resumed run writes only inside its own folder unless told where` })
+    emit({ event: 'notice', message: `The model is saved in ${runLayout(runDir).model}: a resumed run writes only inside its own folder unless told where` })
   }
-  const modelDir = config.out ? path.resolve(config.out) : path.join(runDir, MODEL_DIR)
+  const modelDir = config.out ? path.resolve(config.out) : runLayout(runDir).model
   let augmentRandom = seededRandom(config.seed)
   const { sources, runner, cached } = await prepareSources(prepared, config, {
     home,
@@ -111,7 +110,13 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     signal: options.signal
   })
 
-  const optimizer = makeOptimizer(config)
+  const classCount = data.classes.length
+  if (resumed) {
+    // Before the step is made: the native one starts from the model's weights.
+    part.suffix.setWeights(resumed.weights)
+    tf.dispose(resumed.weights)
+  }
+  let step: TrainingStep | null = null
   const monitor = config.earlyStopping?.monitor ?? 'val_loss'
   const hasVal = sources.val !== null
   const best = new Tracker(watched(monitor, hasVal))
@@ -124,23 +129,17 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   let previousSeconds = 0
   let firstEpoch = 1
   if (resumed) {
-    part.suffix.setWeights(resumed.weights)
-    tf.dispose(resumed.weights)
-    await optimizer.setWeights(resumed.optimizer)
     bestWeights = resumed.best
     ;({ history, lr, bestEpoch } = resumed.state)
     previousSeconds = resumed.state.seconds
     best.restore(resumed.state.trackers.best)
     if (resumed.state.trackers.early) early?.restore(resumed.state.trackers.early)
     if (resumed.state.trackers.plateau) plateau?.restore(resumed.state.trackers.plateau)
-    setLearningRate(optimizer, lr)
     firstEpoch = resumed.state.epochsDone + 1
     emit({ event: 'notice', message: `Resuming ${runDir} after epoch ${resumed.state.epochsDone}` })
   }
 
   const dropouts = part.suffix.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as Array<{ seed?: number }>
-  const trainable = trainableVariables(part)
-  const classCount = data.classes.length
   let stopped: TrainResult['stopped'] = 'completed'
   const epochSeconds: number[] = []
   // The last validation score, and whether the weights changed after it: scoring the
@@ -150,6 +149,13 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
 
   await tf.setBackend(backend.training)
   try {
+    const chosen = await chooseTrainingStep(tm, part, config, { trainingBackend: backend.training, classCount })
+    step = chosen.step
+    emit({ event: 'notice', message: `Unfrozen layers${part.cutLayer ? ` (after ${part.cutLayer})` : ''} train on ${step.description}: ${chosen.reason}` })
+    if (resumed) {
+      await step.setOptimizerWeights(resumed.optimizer)
+      step.setLearningRate(lr)
+    }
     for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
       const epochStart = performance.now()
       // Every epoch draws from its own seeded streams, so a resumed run repeats an unbroken one.
@@ -175,9 +181,8 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
           continue
         }
         for (const dropout of dropouts) dropout.seed = Math.floor(dropoutRandom() * 2 ** 31)
-        const { loss, right } = trainStep(part, optimizer, trainable, batch.x, batch.labels, classCount)
+        const { loss, right } = await step.run(batch.x, batch.labels).finally(() => batch.x.dispose())
         changedSinceScore = true
-        batch.x.dispose()
         lossSum += loss * batch.labels.length
         correct += right
         seen += batch.labels.length
@@ -197,6 +202,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         }
       }
       if (seen === 0) break // stopped before this epoch did anything
+      step.sync()
 
       const val = sources.val ? await score(part.suffix, sources.val, config.batchSize, classCount) : null
       lastVal = val
@@ -219,7 +225,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         tf.dispose(bestWeights ?? [])
         bestWeights = part.suffix.getWeights().map((w) => tf.keep(w.clone()))
         bestEpoch = epoch
-        await saveModel(tm.model, metadataFor(tm, config, history, null), path.join(runDir, CHECKPOINT_DIR))
+        await saveModel(tm.model, metadataFor(tm, config, history, null), runLayout(runDir).checkpoint)
       }
       const earlyStop = early !== null && (early.update(metrics), shouldStop(early, config.earlyStopping!.patience))
       if (plateau) {
@@ -227,7 +233,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         const next = plateauRate(plateau, lr, config.reduceLrOnPlateau!)
         if (next !== lr) {
           lr = next
-          setLearningRate(optimizer, lr)
+          step.setLearningRate(lr)
           emit({ event: 'notice', message: `Epoch ${epoch}: learning rate reduced to ${lr}` })
         }
       }
@@ -241,7 +247,12 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         seconds: previousSeconds + (performance.now() - started) / 1000,
         classes: data.classes
       }
-      await saveRunState(runDir, state, part.suffix.getWeights(), bestWeights, optimizer)
+      const moments = await step.optimizerWeights()
+      try {
+        await saveRunState(runDir, state, part.suffix.getWeights(), bestWeights, moments)
+      } finally {
+        tf.dispose(moments.map((m) => m.tensor))
+      }
       const meanEpoch = epochSeconds.reduce((a, s) => a + s, 0) / epochSeconds.length
       emit({ event: 'epoch', ...metrics, epochs: config.epochs, eta: meanEpoch * (config.epochs - epoch), best: improved })
       if (stopped === 'stopped') break
@@ -252,6 +263,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
       }
     }
 
+    step.sync()
     // A stopped run keeps its best model; early stopping does when asked to (restore_best_weights).
     const restore = stopped === 'stopped' || (config.earlyStopping?.restoreBest ?? false)
     if (restore && bestWeights) {
@@ -278,7 +290,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     )
     if (finalVal) {
       const report = evaluationReport(finalVal, data.classes, data.skipped)
-      await fs.writeFile(path.join(runDir, 'evaluation.json'), JSON.stringify(report, null, 2))
+      await fs.writeFile(runLayout(runDir).evaluation, JSON.stringify(report, null, 2))
     }
     const seconds = previousSeconds + (performance.now() - started) / 1000
     const result: TrainResult = {
@@ -298,7 +310,8 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     await tf.setBackend(backend.inference)
     for (const dropout of dropouts) dropout.seed = undefined
     tf.dispose(bestWeights ?? [])
-    optimizer.dispose()
+    if (resumed) tf.dispose(resumed.optimizer.map((o) => o.tensor))
+    await step?.close()
     sources.train.close()
     sources.val?.close()
     sources.test?.close()
@@ -343,7 +356,7 @@ const sameList = (a: readonly string[], b: readonly string[]): boolean => a.leng
 
 async function newRunDir(home: string, backbone: string): Promise<string> {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
-  const dir = path.join(home, 'runs', `${stamp}-${backbone}-${Math.random().toString(36).slice(2, 6)}`)
+  const dir = path.join(runsRoot(home), `${stamp}-${backbone}-${Math.random().toString(36).slice(2, 6)}`)
   await fs.mkdir(dir, { recursive: true })
   return dir
 }

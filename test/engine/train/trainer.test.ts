@@ -7,7 +7,8 @@ import { initBackend } from '../../../src/engine/backend'
 import { loadBackbone } from '../../../src/engine/backbones/load'
 import { CIFAR_RECORD_BYTES } from '../../../src/engine/datasets/cifar'
 import { loadModel, readMetadata } from '../../../src/engine/model/store'
-import { CHECKPOINT_DIR, train, type TrainOptions } from '../../../src/engine/train/trainer'
+import { runLayout } from '../../../src/engine/train/run-layout'
+import { train, type TrainOptions } from '../../../src/engine/train/trainer'
 import { DATA, linkTree, tempDir, weightsMirror } from '../../helpers'
 
 let home: string
@@ -196,7 +197,7 @@ describe('training paths, seeds and callbacks', () => {
     expect(epochs.at(-1)!.epoch).toBe(bestEpoch + 2)
     expect(result.valAcc).toBe(best)
     expect(events.some((e) => e.event === 'notice' && e.message.startsWith(`Early stopping after epoch ${bestEpoch + 2}`))).toBe(true)
-    const checkpoint = await readMetadata(path.join(result.runDir, CHECKPOINT_DIR))
+    const checkpoint = await readMetadata(runLayout(result.runDir).checkpoint)
     expect(checkpoint.metrics.epochs).toBe(bestEpoch)
     expect(checkpoint.metrics.val_acc).toBe(best)
   })

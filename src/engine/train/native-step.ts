@@ -1,0 +1,108 @@
+// Which engine trains the unfrozen layers. tfjs's `cpu` backend is the only one here with every
+// convolution gradient, and it is pure JavaScript: unfrozen convolutions train hundreds of times
+// slower than on native kernels. When they are what trains, the whole step (forward, backward,
+// optimizer) runs as one onnxruntime graph instead (finetune/), and the tfjs model is brought up
+// to date only when something reads it. A head of Dense layers alone trains fast enough on tfjs.
+import os from 'node:os'
+import type * as tf from '@tensorflow/tfjs'
+import type { TrainConfig } from '../../shared/protocol'
+import { suffixOf } from '../finetune/build'
+import { NativeTrainer } from '../finetune/runner'
+import type { TransferModel } from '../model/build'
+import { makeOptimizer } from './optimizer'
+import type { Partition } from './partition'
+import { TfjsStep, type NamedTensor, type TrainingStep } from './step'
+
+export type StepKind = 'tfjs' | 'native'
+const STEP_KINDS: readonly StepKind[] = ['tfjs', 'native']
+export const STEP_ENV = 'TRANSFER_STUDIO_TRAIN_STEP'
+
+const CONVOLUTIONS = new Set(['Conv2D', 'DepthwiseConv2D'])
+
+/** The onnxruntime training-step graph behind the TrainingStep seam. */
+export class NativeStep implements TrainingStep {
+  constructor(private readonly trainer: NativeTrainer) {}
+
+  get description(): string {
+    return this.trainer.description
+  }
+
+  run(x: tf.Tensor, labels: Int32Array): Promise<{ loss: number; right: number }> {
+    return this.trainer.step(x.dataSync() as Float32Array, labels)
+  }
+
+  setLearningRate(lr: number): void {
+    this.trainer.setLearningRate(lr)
+  }
+
+  sync(): void {
+    this.trainer.writeBack()
+  }
+
+  optimizerWeights(): Promise<NamedTensor[]> {
+    return Promise.resolve(this.trainer.optimizerWeights())
+  }
+
+  setOptimizerWeights(list: readonly NamedTensor[]): Promise<void> {
+    this.trainer.setOptimizerWeights(list)
+    return Promise.resolve()
+  }
+
+  close(): Promise<void> {
+    return this.trainer.close()
+  }
+}
+
+export interface StepChoice {
+  step: TrainingStep
+  /** Why this engine, for the notice. */
+  reason: string
+}
+
+export interface StepOptions {
+  /** The tfjs backend gradients would run on ('cpu', 'tensorflow', ...). */
+  trainingBackend: string
+  classCount: number
+  /** Forces one engine (default: the TRANSFER_STUDIO_TRAIN_STEP variable, else chosen). */
+  only?: StepKind
+  threads?: number
+}
+
+/**
+ * Makes the step for the model's trainable suffix, which must already hold the weights to start
+ * from (the native step copies them). Forced 'native' fails loudly rather than falling back.
+ */
+export async function chooseTrainingStep(tm: TransferModel, part: Partition, config: TrainConfig, options: StepOptions): Promise<StepChoice> {
+  const only = options.only ?? forcedKind()
+  const tfjs = (reason: string): StepChoice => ({
+    step: new TfjsStep(part, makeOptimizer(config), options.classCount, options.trainingBackend),
+    reason
+  })
+  if (only === 'tfjs') return tfjs(`${STEP_ENV}=tfjs`)
+  const suffix = suffixOf(tm, part)
+  if (only !== 'native') {
+    if (options.trainingBackend !== 'cpu') return tfjs(`the ${options.trainingBackend} backend has native gradients`)
+    if (!suffix.nodes.some((node) => CONVOLUTIONS.has(node.layer.getClassName()))) return tfjs('no convolution is unfrozen, and tfjs trains the rest fast enough')
+  }
+  let made: NativeTrainer | string
+  try {
+    made = await NativeTrainer.create(suffix, config, options.threads ?? os.availableParallelism(), { batchNorm: 'batch' })
+  } catch (error) {
+    made = (error as Error).message
+  }
+  if (typeof made === 'string') {
+    if (only === 'native') throw new Error(`${STEP_ENV}=native, but the native training step cannot be made: ${made}`)
+    return tfjs(`the native training step cannot be made (${made})`)
+  }
+  const reason = only === 'native' ? `${STEP_ENV}=native` : 'unfrozen convolutions train on native kernels instead of tfjs cpu'
+  const dropout = suffix.nodes.some((node) => node.layer.getClassName() === 'Dropout' && (node.layer.getConfig().rate as number) > 0)
+  // onnxruntime draws its own dropout masks, unseeded: the seed no longer fixes them.
+  return { step: new NativeStep(made), reason: dropout ? `${reason}; its dropout masks are not seeded, so runs with the same seed differ` : reason }
+}
+
+function forcedKind(): StepKind | undefined {
+  const value = process.env[STEP_ENV]
+  if (value === undefined || value === '') return undefined
+  if (!STEP_KINDS.includes(value as StepKind)) throw new Error(`${STEP_ENV} must be ${STEP_KINDS.join(' or ')}, not ${value}`)
+  return value as StepKind
+}
