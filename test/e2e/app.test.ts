@@ -133,7 +133,9 @@ describe('Transfer Studio in a browser', () => {
     await openWeather()
     expect(await page.getByTestId('class-table').innerText()).toMatch(/cloudy\s+15\s+5/)
     await page.locator('img.thumb').first().waitFor()
-    await expect.poll(() => page.locator('img.thumb').evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).naturalWidth > 0).length), { timeout: 30_000 }).toBeGreaterThan(5)
+    await expect
+      .poll(() => page.locator('img.thumb').evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).naturalWidth > 0).length), { timeout: 30_000 })
+      .toBeGreaterThan(5)
     await shot('1-dataset')
   })
 
@@ -141,7 +143,11 @@ describe('Transfer Studio in a browser', () => {
     await openWeather()
     await page.getByTestId('nav-model').click()
     await page.getByTestId('layer-tree').waitFor({ timeout: 60_000 })
-    const trainable = () => page.getByTestId('trainable-params').innerText().then((t) => Number(t.replace(/,/g, '')))
+    const trainable = () =>
+      page
+        .getByTestId('trainable-params')
+        .innerText()
+        .then((t) => Number(t.replace(/,/g, '')))
     // Frozen backbone: only the head (256 x 4 + 4) trains.
     await expect.poll(trainable).toBe(1028)
     const block = page.getByRole('row', { name: /block_13/ })
@@ -169,12 +175,15 @@ describe('Transfer Studio in a browser', () => {
     expect(await page.getByTestId('train-path').innerText()).toBe('cached-features')
     expect(await page.getByTestId('epoch-table').locator('tbody tr').count()).toBe(2)
     // The charts drew something: their canvases are no longer blank.
-    const inked = await page.getByTestId('chart-loss').locator('canvas').evaluate((canvas: HTMLCanvasElement) => {
-      const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data
-      let coloured = 0
-      for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 3] > 0 && pixels[i + 2] > pixels[i] + 40) coloured++
-      return coloured
-    })
+    const inked = await page
+      .getByTestId('chart-loss')
+      .locator('canvas')
+      .evaluate((canvas: HTMLCanvasElement) => {
+        const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data
+        let coloured = 0
+        for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 3] > 0 && pixels[i + 2] > pixels[i] + 40) coloured++
+        return coloured
+      })
     expect(inked).toBeGreaterThan(100)
     await shot('3-train')
   })
@@ -189,10 +198,17 @@ describe('Transfer Studio in a browser', () => {
     expect(cells.map(Number).reduce((a, b) => a + b, 0)).toBe(20)
     // The gallery shows the misclassified photos themselves (thumbnails from the host).
     const gallery = page.getByTestId('misclassified').locator('img')
-    const wrong = 20 - cells.filter((_, i) => i % 5 === 0).map(Number).reduce((a, b) => a + b, 0)
+    const wrong =
+      20 -
+      cells
+        .filter((_, i) => i % 5 === 0)
+        .map(Number)
+        .reduce((a, b) => a + b, 0)
     await expect.poll(() => gallery.count()).toBe(wrong)
     await expect
-      .poll(() => gallery.evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0).length), { timeout: 30_000 })
+      .poll(() => gallery.evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0).length), {
+        timeout: 30_000
+      })
       .toBe(wrong)
     await shot('4-evaluate')
   })
