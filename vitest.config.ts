@@ -29,6 +29,8 @@ export default defineConfig({
     pool: 'forks',
     // tfjs keeps one global engine per process; two heavy files at once would only fight for the 2 cores.
     maxWorkers: 2,
+    // Removes the folders tempDir() made, per test file.
+    setupFiles: ['test/cleanup.ts'],
     projects: [
       { extends: true, test: { name: 'unit', include: UNIT } },
       {

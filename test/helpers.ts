@@ -47,8 +47,41 @@ export function weightsMirror(): string {
   return dir
 }
 
+/** Every folder tempDir() made in this process, so test/cleanup.ts can remove them and nothing else. */
+const madeHere: string[] = []
+
 export function tempDir(prefix = 'ts-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  madeHere.push(dir)
+  return dir
+}
+
+/**
+ * Removes the folders tempDir() made (links inside are unlinked, never followed) and returns the
+ * ones that could not be removed with the reason. Folders a test made unwritable are opened up first.
+ */
+export function removeTempDirs(): string[] {
+  const failures: string[] = []
+  for (const dir of madeHere.splice(0)) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 })
+    } catch {
+      try {
+        openUp(dir)
+        fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 })
+      } catch (error) {
+        failures.push(`${dir}: ${(error as Error).message}`)
+      }
+    }
+  }
+  return failures
+}
+
+function openUp(dir: string): void {
+  fs.chmodSync(dir, 0o700)
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) openUp(path.join(dir, entry.name))
+  }
 }
 
 /** A dataset folder made of links to real files: { 'train/cats/a.jpg': '/real/file.jpg' }. */

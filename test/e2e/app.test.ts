@@ -4,15 +4,23 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
 import type { RunningServer } from '../../src/server/serve'
 import { DATA, PHOTOS, ROOT, startTestServer } from '../helpers'
 
+// Each test has its own page, so one that fails leaves the next with a fresh app. What a test
+// needs from an earlier step (a trained model) is made here through the server's WebSocket,
+// as the renderer does, not by clicking through another test's page.
 const SCREENSHOTS = path.join(ROOT, 'test-output', 'screenshots')
+const WEATHER = path.join(DATA, 'mini', 'weather')
 let server: RunningServer
 let browser: Browser
 let page: Page
-const pageErrors: string[] = []
+/** Uncaught errors, console errors and failed requests of the current test's page. */
+let problems: string[] = []
+/** A run trained through the API: one epoch, so its row in Runs reads "1 / 1" (the UI test trains two). */
+let trained: { runDir: string; modelDir: string }
 
 beforeAll(async () => {
   if (!fs.existsSync(path.join(ROOT, 'out', 'renderer', 'index.html'))) {
@@ -23,18 +31,83 @@ beforeAll(async () => {
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
   })
-  page = await browser.newPage({ viewport: { width: 1400, height: 950 } })
-  page.on('pageerror', (error) => pageErrors.push(error.message))
   fs.mkdirSync(SCREENSHOTS, { recursive: true })
-  await page.goto(server.url)
-})
+  const ws = await connect()
+  try {
+    await ask(ws, { command: 'scan', dir: WEATHER })
+    trained = (await ask(ws, { command: 'train', config: { data: WEATHER, backbone: 'mobilenet_v1_0.25_224', epochs: 1 } })) as typeof trained
+  } finally {
+    ws.close()
+  }
+}, 300_000)
 
 afterAll(async () => {
   await browser?.close()
   await server?.close()
 })
 
+beforeEach(async () => {
+  problems = []
+  page = await browser.newPage({ viewport: { width: 1400, height: 950 } })
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
+  // A failed load is reported below with its address, so its console line (without one) is skipped.
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console error: ${message.text()}`)
+  })
+  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}: ${request.failure()?.errorText}`))
+  page.on('response', (response) => {
+    // Chromium asks for /favicon.ico by itself (the app names no icon); everything else is ours.
+    if (response.status() >= 400 && new URL(response.url()).pathname !== '/favicon.ico') problems.push(`HTTP ${response.status()}: ${response.url()}`)
+  })
+  await page.goto(server.url)
+})
+
+afterEach(async () => {
+  // Read before closing: closing aborts whatever the page was still loading.
+  const seen = [...problems]
+  await page.close()
+  expect(seen).toEqual([])
+})
+
+function connect(): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws?token=${server.token}`)
+    ws.once('open', () => resolve(ws))
+    ws.once('error', reject)
+  })
+}
+
+let nextId = 1
+function ask(ws: WebSocket, body: unknown): Promise<unknown> {
+  const id = nextId++
+  return new Promise((resolve, reject) => {
+    const listen = (data: WebSocket.RawData) => {
+      const message = JSON.parse(data.toString()) as { id?: number; ok: boolean; result?: unknown; error?: string }
+      if (message.id !== id) return
+      ws.off('message', listen)
+      if (message.ok) resolve(message.result)
+      else reject(new Error(`${(body as { command: string }).command}: ${message.error}`))
+    }
+    ws.on('message', listen)
+    ws.send(JSON.stringify({ id, body }))
+  })
+}
+
 const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true })
+
+async function openWeather(): Promise<void> {
+  await page.getByTestId('dataset-path').fill(WEATHER)
+  await page.getByTestId('dataset-open').click()
+  await page.getByTestId('class-table').waitFor({ timeout: 30_000 })
+}
+
+/** The Runs row of the run trained in beforeAll. */
+async function apiRunRow() {
+  await page.getByTestId('nav-runs').click()
+  const row = page.getByTestId('runs').locator('tbody tr', { hasText: '1 / 1' })
+  await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(1)
+  return row
+}
 
 async function drop(file: string): Promise<void> {
   const data = fs.readFileSync(file).toString('base64')
@@ -57,20 +130,24 @@ describe('Transfer Studio in a browser', () => {
   })
 
   it('opens a dataset: classes, counts, thumbnails', async () => {
-    await page.getByTestId('dataset-path').fill(path.join(DATA, 'mini', 'weather'))
-    await page.getByTestId('dataset-open').click()
-    const table = page.getByTestId('class-table')
-    await table.waitFor({ timeout: 30_000 })
-    expect(await table.innerText()).toMatch(/cloudy\s+15\s+5/)
+    await openWeather()
+    expect(await page.getByTestId('class-table').innerText()).toMatch(/cloudy\s+15\s+5/)
     await page.locator('img.thumb').first().waitFor()
-    await expect.poll(() => page.locator('img.thumb').evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).naturalWidth > 0).length), { timeout: 30_000 }).toBeGreaterThan(5)
+    await expect
+      .poll(() => page.locator('img.thumb').evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).naturalWidth > 0).length), { timeout: 30_000 })
+      .toBeGreaterThan(5)
     await shot('1-dataset')
   })
 
   it('shows the layer tree; block toggles, mixed state and freeze-up-to change the totals', async () => {
+    await openWeather()
     await page.getByTestId('nav-model').click()
     await page.getByTestId('layer-tree').waitFor({ timeout: 60_000 })
-    const trainable = () => page.getByTestId('trainable-params').innerText().then((t) => Number(t.replace(/,/g, '')))
+    const trainable = () =>
+      page
+        .getByTestId('trainable-params')
+        .innerText()
+        .then((t) => Number(t.replace(/,/g, '')))
     // Frozen backbone: only the head (256 x 4 + 4) trains.
     await expect.poll(trainable).toBe(1028)
     const block = page.getByRole('row', { name: /block_13/ })
@@ -87,7 +164,10 @@ describe('Transfer Studio in a browser', () => {
     await expect.poll(trainable).toBe(1028)
   })
 
-  it('trains two epochs with live charts, and shows the confusion matrix', async () => {
+  it('trains two epochs with live charts', async () => {
+    await openWeather()
+    await page.getByTestId('nav-model').click()
+    await page.getByTestId('layer-tree').waitFor({ timeout: 60_000 })
     await page.getByTestId('nav-train').click()
     await page.getByTestId('epochs').fill('2')
     await page.getByTestId('train-start').click()
@@ -95,32 +175,49 @@ describe('Transfer Studio in a browser', () => {
     expect(await page.getByTestId('train-path').innerText()).toBe('cached-features')
     expect(await page.getByTestId('epoch-table').locator('tbody tr').count()).toBe(2)
     // The charts drew something: their canvases are no longer blank.
-    const inked = await page.getByTestId('chart-loss').locator('canvas').evaluate((canvas: HTMLCanvasElement) => {
-      const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data
-      let coloured = 0
-      for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 3] > 0 && pixels[i + 2] > pixels[i] + 40) coloured++
-      return coloured
-    })
+    const inked = await page
+      .getByTestId('chart-loss')
+      .locator('canvas')
+      .evaluate((canvas: HTMLCanvasElement) => {
+        const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data
+        let coloured = 0
+        for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 3] > 0 && pixels[i + 2] > pixels[i] + 40) coloured++
+        return coloured
+      })
     expect(inked).toBeGreaterThan(100)
     await shot('3-train')
+  })
 
-    await page.getByTestId('nav-evaluate').click()
+  it('shows the confusion matrix of a run and its misclassified photos', async () => {
+    const row = await apiRunRow()
+    await row.getByRole('button', { name: 'Evaluation' }).click()
     const confusion = page.getByTestId('confusion')
-    await confusion.waitFor()
+    await confusion.waitFor({ timeout: 30_000 })
     const cells = await confusion.locator('td').allInnerTexts()
     expect(cells).toHaveLength(16)
     expect(cells.map(Number).reduce((a, b) => a + b, 0)).toBe(20)
     // The gallery shows the misclassified photos themselves (thumbnails from the host).
     const gallery = page.getByTestId('misclassified').locator('img')
-    const wrong = 20 - cells.filter((_, i) => i % 5 === 0).map(Number).reduce((a, b) => a + b, 0)
+    const wrong =
+      20 -
+      cells
+        .filter((_, i) => i % 5 === 0)
+        .map(Number)
+        .reduce((a, b) => a + b, 0)
     await expect.poll(() => gallery.count()).toBe(wrong)
     await expect
-      .poll(() => gallery.evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0).length), { timeout: 30_000 })
+      .poll(() => gallery.evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0).length), {
+        timeout: 30_000
+      })
       .toBe(wrong)
     await shot('4-evaluate')
   })
 
-  it('classifies a photo dropped on the window, with the trained model and with ImageNet', async () => {
+  it('classifies a photo dropped on the window, with a trained model and with ImageNet', async () => {
+    const row = await apiRunRow()
+    await row.getByRole('button', { name: 'Predict with it' }).click()
+    const selected = () => page.getByTestId('predict-with').evaluate((s: HTMLSelectElement) => s.selectedOptions[0]?.text.trim() ?? '')
+    await expect.poll(selected).toBe(`trained model: ${trained.modelDir}`)
     await drop(path.join(PHOTOS, 'chelsea.png'))
     const card = page.getByTestId('predictions').locator('.card').first()
     await expect.poll(() => card.locator('.prediction').count(), { timeout: 60_000 }).toBe(4)
@@ -135,10 +232,12 @@ describe('Transfer Studio in a browser', () => {
   })
 
   it('lists the run with its metrics', async () => {
-    await page.getByTestId('nav-runs').click()
-    await expect.poll(() => page.getByTestId('runs').locator('tbody tr').count(), { timeout: 10_000 }).toBe(1)
-    expect(await page.getByTestId('runs').innerText()).toContain('mobilenet_v1_0.25_224')
+    const row = await apiRunRow()
+    const text = await row.innerText()
+    expect(text).toContain('mobilenet_v1_0.25_224')
+    expect(text).toContain('mini/weather')
+    // Its validation accuracy, as a percentage (a missing metric shows as –).
+    expect(text).toMatch(/\d+\.\d %/)
     await shot('6-runs')
-    expect(pageErrors).toEqual([])
   })
 })
