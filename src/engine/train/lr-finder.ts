@@ -9,9 +9,9 @@ import type { LrFinderResult, TrainConfigInput, TrainEvent } from '../../shared/
 import { initBackend } from '../backend'
 import { studioHome } from '../home'
 import { seededRandom, shuffled } from '../util/random'
-import { makeOptimizer, setLearningRate } from './optimizer'
-import { prepareModel, prepareSources } from './session'
-import { trainableVariables, trainStep } from './step'
+import { chooseTrainingStep } from './native-step'
+import { prepareModel, prepareSources, releaseSession } from './session'
+import type { TrainingStep } from './step'
 import { parseTrainConfig } from './trainer'
 
 export interface LrFinderOptions {
@@ -38,30 +38,31 @@ export async function findLearningRate(input: TrainConfigInput, options: LrFinde
   const steps = options.steps ?? 100
   const home = options.home ?? studioHome()
   const prepared = await prepareModel(config, { home, mirror: options.mirror, emit })
-  const { part, loaded, tm, data } = prepared
+  const { part, tm, data } = prepared
   const random = seededRandom(config.seed)
-  const { sources, runner } = await prepareSources(prepared, config, { home, inferenceBackend: backend.inference, random, emit, signal: options.signal })
-  const optimizer = makeOptimizer(config)
-  const trainable = trainableVariables(part)
+  const made = await prepareSources(prepared, config, { home, inferenceBackend: backend.inference, random, emit, signal: options.signal })
+  const { sources } = made
   const lrs: number[] = []
   const losses: number[] = []
+  let step: TrainingStep | null = null
   await tf.setBackend(backend.training)
   try {
+    // The same engine as the training run would use: on unfrozen convolutions, the native step.
+    step = (await chooseTrainingStep(tm, part, config, { trainingBackend: backend.training, classCount: data.classes.length })).step
     let order: number[] = []
     let average = 0
     let lowest = Infinity
     for (let i = 0; i < steps; i++) {
       if (options.signal?.aborted) break
       const lr = minLr * (maxLr / minLr) ** (i / (steps - 1))
-      setLearningRate(optimizer, lr)
+      step.setLearningRate(lr)
       if (order.length < config.batchSize) order = [...order, ...shuffled(Array.from({ length: sources.train.size }, (_, k) => k), random)]
       const batch = await sources.train.batch(order.splice(0, config.batchSize), true)
       if (batch.labels.length === 0) {
         batch.x.dispose()
         continue
       }
-      const { loss } = trainStep(part, optimizer, trainable, batch.x, batch.labels, data.classes.length)
-      batch.x.dispose()
+      const { loss } = await step.run(batch.x, batch.labels).finally(() => batch.x.dispose())
       average = SMOOTHING * average + (1 - SMOOTHING) * loss
       const smoothed = average / (1 - SMOOTHING ** (lrs.length + 1))
       lrs.push(lr)
@@ -72,14 +73,8 @@ export async function findLearningRate(input: TrainConfigInput, options: LrFinde
     }
   } finally {
     await tf.setBackend(backend.inference)
-    optimizer.dispose()
-    sources.train.close()
-    sources.val?.close()
-    sources.test?.close()
-    await runner.close()
-    part.dispose()
-    tm.model.dispose()
-    loaded.model.dispose()
+    await step?.close()
+    await releaseSession(prepared, made)
   }
   return { lrs, losses, suggestion: suggestLearningRate(lrs, losses) }
 }

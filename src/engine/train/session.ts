@@ -166,3 +166,14 @@ async function makeSources(tm: TransferModel, part: Partition, data: TrainingDat
   return { train: (await make('train'))!, val: await make('val'), test: await make('test') }
 }
 
+/** Releases what prepareModel and prepareSources made; the trained model too unless the caller keeps it. */
+export async function releaseSession(prepared: PreparedModel, made: PreparedSources, keepModel = false): Promise<void> {
+  made.sources.train.close()
+  made.sources.val?.close()
+  made.sources.test?.close()
+  await made.runner.close()
+  prepared.part.dispose()
+  if (!keepModel) prepared.tm.model.dispose()
+  // The loaded backbone still holds its ImageNet top and a reference to every shared layer.
+  prepared.loaded.model.dispose()
+}

@@ -20,7 +20,7 @@ import { evaluationReport, score } from './evaluate'
 import { openRun } from './resume'
 import { runLayout, runsRoot } from './run-layout'
 import { saveRunState, type RunState } from './run-state'
-import { prepareModel, prepareSources, type PreparedModel } from './session'
+import { prepareModel, prepareSources, releaseSession, type PreparedModel } from './session'
 import { chooseTrainingStep } from './native-step'
 import type { TrainingStep } from './step'
 
@@ -89,7 +89,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     if (resumed) tf.dispose([...resumed.weights, ...(resumed.best ?? []), ...resumed.optimizer.map((o) => o.tensor)])
     throw error
   }
-  const { data, loaded, tm, part } = prepared
+  const { data, tm, part } = prepared
 
   const runDir = opened?.runDir ?? (await newRunDir(home, config.backbone))
   emit({ event: 'run', runDir, resumed: opened !== null })
@@ -102,13 +102,14 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
   }
   const modelDir = config.out ? path.resolve(config.out) : runLayout(runDir).model
   let augmentRandom = seededRandom(config.seed)
-  const { sources, runner, cached } = await prepareSources(prepared, config, {
+  const made = await prepareSources(prepared, config, {
     home,
     inferenceBackend: backend.inference,
     random: () => augmentRandom(),
     emit,
     signal: options.signal
   })
+  const { sources, cached } = made
 
   const classCount = data.classes.length
   if (resumed) {
@@ -312,14 +313,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     tf.dispose(bestWeights ?? [])
     if (resumed) tf.dispose(resumed.optimizer.map((o) => o.tensor))
     await step?.close()
-    sources.train.close()
-    sources.val?.close()
-    sources.test?.close()
-    await runner.close()
-    part.dispose()
-    if (!options.keepModel) tm.model.dispose()
-    // The loaded backbone still holds its ImageNet top and a reference to every shared layer.
-    loaded.model.dispose()
+    await releaseSession(prepared, made, options.keepModel)
   }
 }
 
