@@ -10,11 +10,11 @@ import { studioHome } from '../engine/home'
 import { APP_VERSION } from '../engine/version'
 import type { DownloadProgress, PreprocessMode, TrainEvent } from '../shared/protocol'
 import { formatBackbones, formatEvaluation, formatInfo, formatLrFinder, formatPrediction, formatScan, formatTrainEvent } from './format'
-import { startServer } from './serve'
+import { startServer } from '../server/serve'
 import { parseAugment, parseDense, parseFreeze, trainConfigFromFlags, type TrainFlags } from './train-options'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-// From a checkout (tsx) this file is src/server/cli.ts; built, it is out/main/cli.js.
+// From a checkout (tsx) this file is src/cli/cli.ts; built, it is out/main/cli.js.
 const fromSource = import.meta.url.endsWith('.ts')
 const ROOT = path.resolve(here, '..', '..')
 const ENGINE = fromSource
