@@ -15,4 +15,18 @@ describe('admit', () => {
     const admitted = await admit({ command: 'resumeTraining', runDir, openedFolders: ['/'] }, folders)
     expect(admitted).toEqual({ command: 'resumeTraining', runDir, openedFolders: [home, fs.realpathSync(opened)] })
   })
+
+  it('checks every path of predictWithModel and the out folder of resumeTraining', async () => {
+    const home = tempDir()
+    const outside = tempDir()
+    const folders = new AllowedFolders([home])
+    const inside = path.join(home, 'a.png')
+    await expect(admit({ command: 'predictWithModel', model: home, files: [inside, path.join(outside, 'b.png')] }, folders)).rejects.toThrow(
+      `Refused: ${fs.realpathSync(outside)}/b.png is outside the folders you opened`
+    )
+    await expect(admit({ command: 'predictWithModel', model: home, files: [inside] }, folders)).resolves.toMatchObject({ files: [inside] })
+    const runDir = path.join(home, 'runs', 'r1')
+    fs.mkdirSync(runDir, { recursive: true })
+    await expect(admit({ command: 'resumeTraining', runDir, out: path.join(outside, 'model') }, folders)).rejects.toThrow('is outside the folders you opened')
+  })
 })
