@@ -11,6 +11,7 @@ import { studioHome } from '../engine/home'
 import { APP_VERSION } from '../engine/version'
 import type { DownloadProgress, EngineEvent, PreprocessMode, TrainEvent } from '../shared/protocol'
 import type { CommandInputOf, CommandName, CommandResult } from '../shared/results'
+import { checkSetting, TRAIN_DEFAULTS, type RangedSetting } from '../shared/train-settings'
 import { formatBackbones, formatEvaluation, formatInfo, formatLrFinder, formatPrediction, formatScan, formatTrainEvent } from './format'
 import { startServer } from '../server/serve'
 import { parseAugment, parseDense, parseFreeze, trainConfigFromFlags, type TrainFlags } from './train-options'
@@ -47,14 +48,6 @@ function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value)
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1`)
-    return n
-  }
-}
-
-function positiveNumber(name: string) {
-  return (value: string): number => {
-    const n = Number(value)
-    if (!(n > 0)) throw new InvalidArgumentError(`${name} must be a number above 0`)
     return n
   }
 }
@@ -141,30 +134,58 @@ function run<A extends any[]>(action: (...args: A) => Promise<number | void>) {
   }
 }
 
+/** A training setting's flag: its value checked against the range the protocol's schema gives it. */
+function setting(name: RangedSetting, flag: string) {
+  return (value: string): number => {
+    const n = value.trim() === '' ? NaN : Number(value)
+    const problem = checkSetting(name, n)
+    if (problem) throw new InvalidArgumentError(`${flag} ${problem}`)
+    return n
+  }
+}
+
+const D = TRAIN_DEFAULTS
+
 /** The options that say what to train and how: `train` and `lr-find` share them. */
 function withTrainingOptions(command: Command): Command {
   return command
     .option('--data <dir>', 'training images: class folders, train/val/test folders, or CIFAR-10 batches')
     .option('--backbone <id>', 'ImageNet backbone (`info` lists them)')
     .option('--val <dir>', 'validation images (class folders)')
-    .option('--val-split <fraction>', 'share of train held out for validation when there is no validation folder', fraction)
+    .option('--val-split <fraction>', `share of train held out for validation when there is no validation folder (default: ${D.valSplit})`, setting('valSplit', '--val-split'))
     .option('--test <dir>', 'test images (class folders)')
-    .option('--freeze <what>', 'all (the backbone), none, or a layer name: freeze up to and including it', parseFreeze, { kind: 'all' })
-    .option('--epochs <n>', 'epochs', positiveInt('--epochs'))
-    .option('--batch-size <n>', 'batch size', positiveInt('--batch-size'))
-    .option('--lr <rate>', 'learning rate', positiveNumber('--lr'))
-    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'rmsprop', 'sgd']))
-    .option('--momentum <m>', 'momentum of sgd', Number)
-    .option('--augment <list>', 'augment the training images: flip,vflip,rotate[=deg],zoom[=f],shear[=deg],brightness[=f]', parseAugment)
-    .option('--early-stopping <patience>', 'stop when val_loss has not improved for this many epochs (best weights restored)', wholeNumber('--early-stopping'))
-    .option('--reduce-lr <patience>', 'divide the learning rate by 10 when val_loss has not improved for this many epochs', wholeNumber('--reduce-lr'))
-    .addOption(new Option('--pooling <kind>', 'how the head pools backbone features').choices(['avg', 'flatten']))
-    .option('--dense <units>', 'Dense layers of the head, such as 256,128', parseDense)
-    .option('--dropout <rate>', 'dropout after each Dense layer (or after pooling without Dense layers)', Number)
+    .addOption(
+      new Option('--freeze <what>', 'all (the backbone), none, or a layer name: freeze up to and including it').argParser(parseFreeze).default(D.freeze, 'all (the whole backbone)')
+    )
+    .option('--epochs <n>', `epochs (default: ${D.epochs})`, setting('epochs', '--epochs'))
+    .option('--batch-size <n>', `batch size (default: ${D.batchSize})`, setting('batchSize', '--batch-size'))
+    .option('--lr <rate>', `learning rate (default: ${D.learningRate})`, setting('learningRate', '--lr'))
+    .addOption(new Option('--optimizer <name>', `optimizer (default: ${D.optimizer})`).choices(['adam', 'rmsprop', 'sgd']))
+    .option('--momentum <m>', `momentum of sgd (default: ${D.momentum})`, setting('momentum', '--momentum'))
+    .option('--augment <list>', 'augment the training images: flip,vflip,rotate[=deg],zoom[=f],shear[=deg],brightness[=f] (default: none)', parseAugment)
+    .option(
+      '--early-stopping <patience>',
+      'stop when val_loss has not improved for this many epochs (best weights restored; default: off)',
+      setting('earlyStopping', '--early-stopping')
+    )
+    .option(
+      '--reduce-lr <patience>',
+      'divide the learning rate by 10 when val_loss has not improved for this many epochs (default: off)',
+      setting('reduceLr', '--reduce-lr')
+    )
+    .addOption(new Option('--pooling <kind>', `how the head pools backbone features (default: ${D.head.pooling})`).choices(['avg', 'flatten']))
+    .option('--dense <units>', 'Dense layers of the head, such as 256,128 (default: none)', parseDense)
+    .option('--dropout <rate>', `dropout after each Dense layer (or after pooling without Dense layers; default: ${D.head.dropout})`, setting('dropout', '--dropout'))
     .option('--batch-norm', 'BatchNormalization before each Dense layer')
-    .option('--no-cache', 'run the frozen layers every epoch instead of caching their outputs')
-    .addOption(new Option('--head-init <kind>', "the classifier's initial weights: zeros (starts from even odds), pytorch, or keras (Glorot, as Keras' Dense)").choices(['zeros', 'pytorch', 'keras']))
-    .option('--seed <n>', 'seed for the split, initial weights, shuffling, dropout and augmentation', wholeNumber('--seed'))
+    .option('--no-cache', 'run the frozen layers every epoch instead of caching their outputs (default: cached)')
+    .addOption(
+      new Option('--head-init <kind>', `the classifier's initial weights: zeros (starts from even odds), pytorch, or keras (Glorot, as Keras' Dense) (default: ${D.head.init})`).choices([
+        'zeros',
+        'pytorch',
+        'keras'
+      ])
+    )
+    .option('--seed <n>', `seed for the split, initial weights, shuffling, dropout and augmentation (default: ${D.seed})`, setting('seed', '--seed'))
 }
 
 export function buildProgram(): Command {
