@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { backboneSpec } from '../engine/backbones/registry'
 import { EngineSession } from '../engine/dispatch'
+import { environment } from '../engine/environment'
 import { studioHome } from '../engine/home'
 import { APP_VERSION } from '../engine/version'
 import type { DownloadProgress, EngineEvent, PreprocessMode, TrainEvent } from '../shared/protocol'
@@ -128,7 +129,7 @@ function run<A extends any[]>(action: (...args: A) => Promise<number | void>) {
     } catch (error) {
       const err = error as Error
       warn(`error: ${err.message}`)
-      if (!USER_ERRORS.has(err.name) && process.env.TRANSFER_STUDIO_DEBUG) warn(err.stack ?? '')
+      if (!USER_ERRORS.has(err.name) && environment.debug()) warn(err.stack ?? '')
       process.exitCode = 1
     }
   }
@@ -200,7 +201,7 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object')
     .action(
       run(async (opts: { json?: boolean }) => {
-        const info = { ...(await request<'info'>({ command: 'info' })), appVersion: APP_VERSION, home: studioHome(), weightsMirror: process.env.TRANSFER_STUDIO_WEIGHTS || null }
+        const info = { ...(await request<'info'>({ command: 'info' })), appVersion: APP_VERSION, home: studioHome(), weightsMirror: environment.weightsMirror() ?? null }
         const backbones = await request<'listBackbones'>({ command: 'listBackbones' })
         if (opts.json) printJson({ ...info, backbones })
         else print(`${formatInfo(info)}\n${formatBackbones(backbones)}`)
