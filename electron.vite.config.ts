@@ -13,7 +13,7 @@ export default defineConfig({
           engine: resolve('src/engine/process.ts'),
           // A worker thread entry: the prefix pool starts it by file name.
           'prefix-worker': resolve('src/engine/prefix/worker.ts'),
-          cli: resolve('src/server/cli.ts')
+          cli: resolve('src/cli/cli.ts')
         }
       }
     }

@@ -47,7 +47,7 @@ export default tseslint.config(
   ),
   layer(
     ['src/engine/**'],
-    ['**/main/**', '**/server/**', '**/host/**', '**/renderer/**', '**/preload/**', 'electron'],
+    ['**/main/**', '**/server/**', '**/host/**', '**/cli/**', '**/renderer/**', '**/preload/**', 'electron'],
     'The engine knows nothing of its hosts or of Electron: it answers protocol commands.'
   ),
   layer(
@@ -55,7 +55,8 @@ export default tseslint.config(
     ['**/main/**', '**/server/**', '**/renderer/**', '**/cli/**', 'electron'],
     'src/host holds what both hosts share; it knows neither of them, nor Electron.'
   ),
-  layer(['src/server/**'], ['**/main/**', '**/renderer/**', 'electron'], 'The browser host shares code with Electron only through src/host.'),
+  layer(['src/server/**'], ['**/main/**', '**/renderer/**', '**/cli/**', 'electron'], 'The browser host shares code with Electron only through src/host.'),
+  layer(['src/cli/**'], ['**/main/**', '**/renderer/**', 'electron'], 'The command line runs engine commands in its own process; it knows neither Electron nor the renderer.'),
   layer(['src/main/**'], ['**/server/**', '**/renderer/**', '**/cli/**'], "Electron's host shares code with the browser host only through src/host."),
   layer(
     ['src/shared/**'],

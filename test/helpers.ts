@@ -97,7 +97,7 @@ export function linkTree(files: Record<string, string>): string {
 
 /** Runs the command line exactly as `npm run studio -- …` does, with `env`. */
 export function runStudio(env: NodeJS.ProcessEnv, args: string[]) {
-  const result = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'src', 'server', 'cli.ts'), ...args], {
+  const result = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'src', 'cli', 'cli.ts'), ...args], {
     cwd: ROOT,
     env,
     encoding: 'utf8',

@@ -38,6 +38,7 @@ interface Context {
 type Handlers = { [C in CommandName]: (command: CommandOf<C>, context: Context) => Promise<CommandResult<C>> }
 
 const download = ({ requestId, emit }: Context) => (progress: DownloadProgress) => emit({ event: 'download', requestId, progress })
+const notices = ({ requestId, emit }: Context) => (message: string) => emit({ event: 'notice', requestId, message })
 const trainEvents = ({ requestId, emit }: Context) => (data: TrainEvent) => emit({ event: 'train', requestId, data })
 
 const handlers: Handlers = {
@@ -46,23 +47,24 @@ const handlers: Handlers = {
   scan: (command, { requestId, emit, session }) =>
     scanDataset(command.dir, { valSplit: command.valSplit, seed: command.seed, onProgress: (progress) => emit({ event: 'scan', requestId, progress }) }, session.datasets),
   listImages: (command, { session }) => listImages(session.datasets, command.dir, command.split, command.label, command.offset, command.limit),
-  classifyImageNet: (command, context) => classifyImageNet(command.backbone, command.files, { top: command.top, onProgress: download(context) }),
+  classifyImageNet: (command, context) => classifyImageNet(command.backbone, command.files, { top: command.top, onProgress: download(context), onNotice: notices(context) }),
   classifyImages: async (command, context) => {
     const images = command.images.map((image) => ({ name: image.name, bytes: Buffer.from(image.data, 'base64') }))
     if (command.model) return predictWithModel(command.model, images, command.top)
-    if (command.backbone) return classifyImageNet(command.backbone, images, { top: command.top, onProgress: download(context) })
+    if (command.backbone) return classifyImageNet(command.backbone, images, { top: command.top, onProgress: download(context), onNotice: notices(context) })
     throw new ProtocolError('classifyImages needs a model or a backbone')
   },
   describeModel: (command) => describeModel(command),
   train: (command, context) =>
     context.session.exclusive('starting another', async (signal) => withoutModel(await train(command.config, { signal, onEvent: trainEvents(context) }))),
   resumeTraining: (command, context) =>
-    context.session.exclusive('resuming one', async (signal) => withoutModel(await train(null, { signal, resume: command.runDir, openedFolders: command.openedFolders, onEvent: trainEvents(context) }))),
+    context.session.exclusive('resuming one', async (signal) => withoutModel(await train(null, { signal, resume: command.runDir, out: command.out, openedFolders: command.openedFolders, onEvent: trainEvents(context) }))),
   findLearningRate: (command, context) =>
     context.session.exclusive('finding a learning rate (they would compete for the same cores)', (signal) =>
       findLearningRate(command.config, { signal, onEvent: trainEvents(context) })
     ),
   stopTraining: async (_command, { session }) => ({ stopping: session.stop() }),
+  predictWithModel: (command) => predictWithModel(command.model, command.files, command.top),
   evaluateModel: (command) => evaluateModel(command.model, command.data),
   readEvaluation: (command) => readEvaluation(command.runDir),
   listRuns: () => listRuns(),

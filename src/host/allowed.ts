@@ -99,8 +99,11 @@ export async function admit(body: unknown, folders: AllowedFolders): Promise<Eng
     case 'findLearningRate':
       await Promise.all([command.config.data, command.config.val, command.config.test, command.config.out].map(check))
       break
+    case 'predictWithModel':
+      await Promise.all([check(command.model), ...command.files.map(check)])
+      break
     case 'resumeTraining':
-      await check(command.runDir)
+      await Promise.all([check(command.runDir), check(command.out)])
       // The run's files name its dataset folders: the engine holds them to what was opened here,
       // whatever the client sent in this field.
       return { ...command, openedFolders: folders.list() }

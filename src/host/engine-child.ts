@@ -1,6 +1,7 @@
 // The engine as a child process of a Node host (the headless server, tests): the EngineChild shape
 // the engine connection drives. Electron's main makes the same shape from a utilityProcess.
 import { fork } from 'node:child_process'
+import { engineEnvironment } from '../engine/environment'
 import type { EngineChild } from './engine-connection'
 
 export interface EngineEntry {
@@ -13,7 +14,7 @@ export interface EngineEntry {
 export function forkEngine(engine: EngineEntry, home: string): EngineChild {
   const child = fork(engine.entry, [], {
     execArgv: engine.execArgv,
-    env: { ...process.env, TRANSFER_STUDIO_HOME: home },
+    env: engineEnvironment(home),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   return {

@@ -6,11 +6,12 @@ import { IPC_CHANNELS } from '../shared/ipc-channels'
 import { AllowedFolders, runAdmitted } from '../host/allowed'
 import { EngineConnection, type EngineChild } from '../host/engine-connection'
 import { thumbnailRequest } from '../host/thumbnails'
+import { engineEnvironment, environment } from '../engine/environment'
 import { devRendererUrl } from './dev-renderer'
 import { createMainWindow } from './window'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const home = process.env.TRANSFER_STUDIO_HOME ?? app.getPath('userData')
+const home = environment.home() ?? app.getPath('userData')
 const folders = new AllowedFolders([home])
 let window: BrowserWindow | undefined
 
@@ -18,7 +19,7 @@ protocol.registerSchemesAsPrivileged([{ scheme: 'studio-thumb', privileges: { st
 
 function startEngine(): EngineChild {
   const child = utilityProcess.fork(path.join(here, 'engine.js'), [], {
-    env: { ...process.env, TRANSFER_STUDIO_HOME: home },
+    env: engineEnvironment(home),
     serviceName: 'Transfer Studio engine'
   })
   return {

@@ -501,9 +501,18 @@ export const EngineCommand = z.discriminatedUnion('command', [
      * The folders the user opened, filled in by the host (never taken from a client): the dataset
      * folders the run's files name must lie inside them. Without it the engine does not confine them.
      */
-    openedFolders: z.array(Path).max(1000).optional()
+    openedFolders: z.array(Path).max(1000).optional(),
+    /** Where to save the model instead of the run's own folder (a path the host chose, never one read from the run). */
+    out: Path.optional()
   }),
   z.object({ command: z.literal('stopTraining') }),
+  /** Classify image files with a trained model (the command line's predict --model). */
+  z.object({
+    command: z.literal('predictWithModel'),
+    model: Path,
+    files: z.array(Path).min(1).max(1000),
+    top: z.number().int().min(1).max(1000).optional()
+  }),
   z.object({ command: z.literal('evaluateModel'), model: Path, data: Path }),
   z.object({ command: z.literal('readEvaluation'), runDir: Path }),
   z.object({ command: z.literal('listRuns') }),
@@ -532,6 +541,8 @@ export const EngineEvent = z.discriminatedUnion('event', [
   z.object({ event: z.literal('download'), requestId: z.number().int(), progress: DownloadProgress }),
   z.object({ event: z.literal('scan'), requestId: z.number().int(), progress: ScanProgress }),
   z.object({ event: z.literal('train'), requestId: z.number().int(), data: TrainEvent }),
+  /** Something the user should know that does not stop the command (a damaged weights cache downloaded again). */
+  z.object({ event: z.literal('notice'), requestId: z.number().int(), message: z.string() }),
   /** From a host, not the engine: the engine process died and was restarted. */
   z.object({ event: z.literal('engine-restarted'), message: z.string() })
 ])

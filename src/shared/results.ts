@@ -46,6 +46,7 @@ export const CommandResults = {
   resumeTraining: TrainOutcome,
   findLearningRate: LrFinderResult,
   stopTraining: z.object({ stopping: z.boolean() }),
+  predictWithModel: z.array(PredictionResult),
   evaluateModel: EvaluationReport,
   readEvaluation: EvaluationReport,
   listRuns: z.array(RunSummary),

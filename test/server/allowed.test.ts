@@ -30,4 +30,18 @@ describe('admit', () => {
     expect(await folders.check(good)).toBe(fs.realpathSync(good))
     await expect(runAdmitted({ command: 'scan', dir: path.join(good, 'missing') }, folders, async () => 'never')).rejects.toThrow(/Folder not found/)
   })
+
+  it('checks every path of predictWithModel and the out folder of resumeTraining', async () => {
+    const home = tempDir()
+    const outside = tempDir()
+    const folders = new AllowedFolders([home])
+    const inside = path.join(home, 'a.png')
+    await expect(admit({ command: 'predictWithModel', model: home, files: [inside, path.join(outside, 'b.png')] }, folders)).rejects.toThrow(
+      `Refused: ${fs.realpathSync(outside)}/b.png is outside the folders you opened`
+    )
+    await expect(admit({ command: 'predictWithModel', model: home, files: [inside] }, folders)).resolves.toMatchObject({ files: [inside] })
+    const runDir = path.join(home, 'runs', 'r1')
+    fs.mkdirSync(runDir, { recursive: true })
+    await expect(admit({ command: 'resumeTraining', runDir, out: path.join(outside, 'model') }, folders)).rejects.toThrow('is outside the folders you opened')
+  })
 })

@@ -8,6 +8,7 @@ import path from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { pathToFileURL } from 'node:url'
+import { environment } from '../environment'
 import { studioHome } from '../home'
 import { KERAS_WEIGHTS_BASE, type BackboneSpec, type KerasWeightsFile } from './registry'
 import { openResource, ProgressReporter, WeightsError, type WeightsOptions } from './weights'
@@ -15,7 +16,7 @@ import { openResource, ProgressReporter, WeightsError, type WeightsOptions } fro
 const IDLE_TIMEOUT_MS = 60_000
 
 /** The file's URL: the official one, or the same relative path under a weights mirror (URL or folder). */
-export function kerasFileUrl(file: KerasWeightsFile, mirror = process.env.TRANSFER_STUDIO_WEIGHTS): string {
+export function kerasFileUrl(file: KerasWeightsFile, mirror = environment.weightsMirror()): string {
   if (!mirror) return KERAS_WEIGHTS_BASE + file.path
   if (/^(https?|file):/i.test(mirror)) return new URL(file.path, mirror.endsWith('/') ? mirror : `${mirror}/`).href
   return pathToFileURL(path.join(path.resolve(mirror), ...file.path.split('/'))).href

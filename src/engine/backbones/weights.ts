@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { z } from 'zod'
 import { FileRecord, type DownloadProgress } from '../../shared/protocol'
+import { environment } from '../environment'
 import { studioHome } from '../home'
 import { replaceDir, stagingDir } from '../util/atomic'
 import { readJsonFile, readRegularFile, UnsafeFileError } from '../util/safe-read'
@@ -66,7 +67,7 @@ export function cacheDir(spec: BackboneSpec, home = studioHome()): string {
   return path.join(home, 'weights', spec.id)
 }
 
-export function modelJsonUrl(spec: BackboneSpec, mirror = process.env.TRANSFER_STUDIO_WEIGHTS): string {
+export function modelJsonUrl(spec: BackboneSpec, mirror = environment.weightsMirror()): string {
   if (!mirror) return spec.url
   if (/^(https?|file):/i.test(mirror)) return new URL(`${spec.id}/model.json`, mirror.endsWith('/') ? mirror : `${mirror}/`).href
   return pathToFileURL(path.join(path.resolve(mirror), spec.id, 'model.json')).href

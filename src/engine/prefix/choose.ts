@@ -6,6 +6,7 @@ import { seededRandom } from '../util/random'
 import { mainThreadRunner } from './main-thread'
 import { OnnxPrefix } from './onnx'
 import { PrefixPool } from './pool'
+import { environment } from '../environment'
 import type { PrefixRunner, PrefixSpec, RunnerKind } from './runner'
 
 /** Worst difference allowed between onnxruntime's and tfjs' outputs, relative to their size. */
@@ -36,7 +37,7 @@ export function lazyPrefixRunner(make: () => Promise<PrefixRunner>): { get: () =
 export async function createPrefixRunner(spec: PrefixSpec, options: RunnerOptions): Promise<PrefixRunner> {
   const main = mainThreadRunner(spec, options.inferenceBackend)
   if (options.inferenceBackend !== 'wasm') return main
-  const only = options.only ?? (process.env.TRANSFER_STUDIO_PREFIX_RUNNER as RunnerKind | undefined)
+  const only = options.only ?? (environment.prefixRunner())
   const threads = options.threads ?? os.availableParallelism()
   if (!only || only === 'onnx') {
     const onnx = await tryOnnx(spec, main, threads)

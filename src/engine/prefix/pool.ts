@@ -7,6 +7,7 @@ import os from 'node:os'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import * as tf from '@tensorflow/tfjs'
+import { environment } from '../environment'
 import type { PrefixRunner, PrefixSpec } from './runner'
 
 type Reply = { id: number; values?: Float32Array; error?: string; ready?: boolean }
@@ -76,7 +77,7 @@ export class PrefixPool implements PrefixRunner {
         )
       )
     } catch (error) {
-      if (process.env.TRANSFER_STUDIO_DEBUG) console.error('prefix pool:', error)
+      if (environment.debug()) console.error('prefix pool:', error)
       await Promise.all(workers.map((w) => w.terminate()))
       return null
     }

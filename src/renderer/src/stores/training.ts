@@ -4,6 +4,7 @@ import { defineStore } from 'pinia'
 import { computed, ref, shallowRef, triggerRef } from 'vue'
 import type { Augmentation, EpochMetrics, LrFinderResult, TrainConfigInput, TrainEvent } from '../../../shared/protocol'
 import type { TrainOutcome } from '../../../shared/results'
+import { NO_AUGMENTATION, TRAIN_DEFAULTS } from '../../../shared/train-settings'
 import { client } from '../client'
 import { useDatasetStore } from './dataset'
 import { useModelStore } from './model'
@@ -23,15 +24,16 @@ export interface Settings {
 
 export const useTrainingStore = defineStore('training', () => {
   const settings = ref<Settings>({
-    epochs: 10,
-    batchSize: 32,
-    learningRate: 0.001,
-    optimizer: 'adam',
-    augment: { flipHorizontal: false, flipVertical: false, rotate: 0, zoom: 0, shear: 0, brightness: 0 },
+    epochs: TRAIN_DEFAULTS.epochs,
+    batchSize: TRAIN_DEFAULTS.batchSize,
+    learningRate: TRAIN_DEFAULTS.learningRate,
+    optimizer: TRAIN_DEFAULTS.optimizer,
+    augment: { ...NO_AUGMENTATION },
+    // Off unless the user gives a patience (the schema's default is null: no callback).
     earlyStopping: null,
     reduceLr: null,
-    cacheFeatures: true,
-    seed: 42
+    cacheFeatures: TRAIN_DEFAULTS.cacheFeatures,
+    seed: TRAIN_DEFAULTS.seed
   })
   const running = ref(false)
   const error = ref<string | null>(null)

@@ -1,20 +1,24 @@
-// The `transfer-studio` command line (contract in DESIGN.md). Each command runs the engine in
-// this process: a terminal session has no window to protect from a crash.
+// The `transfer-studio` command line (contract in DESIGN.md). Each command is a protocol command
+// run through the engine's dispatch in this process (a terminal session has no window to protect
+// from a crash), so the CLI, the app and the browser host share one command handler.
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { backboneSpec } from '../engine/backbones/registry'
-import { classifyImageNet, engineInfo, evaluateModel, exportKerasModel, findLearningRate, importKerasModel, listBackbones, predictWithModel, scanDataset, train } from '../engine/api'
+import { EngineSession } from '../engine/dispatch'
+import { environment } from '../engine/environment'
 import { studioHome } from '../engine/home'
 import { APP_VERSION } from '../engine/version'
-import type { DownloadProgress, PreprocessMode, TrainEvent } from '../shared/protocol'
+import type { DownloadProgress, EngineEvent, PreprocessMode, TrainEvent } from '../shared/protocol'
+import type { CommandInputOf, CommandName, CommandResult } from '../shared/results'
+import { checkSetting, TRAIN_DEFAULTS, type RangedSetting } from '../shared/train-settings'
 import { formatBackbones, formatEvaluation, formatInfo, formatLrFinder, formatPrediction, formatScan, formatTrainEvent } from './format'
-import { startServer } from './serve'
+import { startServer } from '../server/serve'
 import { parseAugment, parseDense, parseFreeze, trainConfigFromFlags, type TrainFlags } from './train-options'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-// From a checkout (tsx) this file is src/server/cli.ts; built, it is out/main/cli.js.
+// From a checkout (tsx) this file is src/cli/cli.ts; built, it is out/main/cli.js.
 const fromSource = import.meta.url.endsWith('.ts')
 const ROOT = path.resolve(here, '..', '..')
 const ENGINE = fromSource
@@ -32,7 +36,9 @@ const USER_ERRORS = new Set([
   'FreezeError',
   'ModelFileError',
   'UnsafeFileError',
-  'NotOursError'
+  'NotOursError',
+  // A value the flags let through but the protocol's schema refuses: the message names the field.
+  'ProtocolError'
 ])
 
 const print = (line: string): void => void process.stdout.write(`${line}\n`)
@@ -43,14 +49,6 @@ function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value)
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1`)
-    return n
-  }
-}
-
-function positiveNumber(name: string) {
-  return (value: string): number => {
-    const n = Number(value)
-    if (!(n > 0)) throw new InvalidArgumentError(`${name} must be a number above 0`)
     return n
   }
 }
@@ -99,6 +97,29 @@ function reportDownload(progress: DownloadProgress): void {
   warn(`downloading ${progress.backbone}: ${(progress.bytes / 1e6).toFixed(1)} MB${total}`)
 }
 
+/** The engine, in this process: the same dispatch the app and the browser host reach through the engine process. */
+const session = new EngineSession()
+let lastRequest = 0
+
+function request<C extends CommandName>(command: CommandInputOf<C>, onEvent: (event: EngineEvent) => void = () => {}): Promise<CommandResult<C>> {
+  return session.dispatch(++lastRequest, command, onEvent) as Promise<CommandResult<C>>
+}
+
+/** Download progress and notices; the rest of a command's events belong to its caller. */
+function reportEvent(event: EngineEvent): void {
+  if (event.event === 'download') reportDownload(event.progress)
+  else if (event.event === 'notice') warn(event.message)
+}
+
+/** A protocol command takes at most this many files at once; more are sent in turns. */
+const FILES_PER_COMMAND = 1000
+
+function inTurns<T>(items: T[]): T[][] {
+  const turns: T[][] = []
+  for (let i = 0; i < items.length; i += FILES_PER_COMMAND) turns.push(items.slice(i, i + FILES_PER_COMMAND))
+  return turns
+}
+
 // Commander hands each action its positional arguments and options untyped.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function run<A extends any[]>(action: (...args: A) => Promise<number | void>) {
@@ -108,11 +129,23 @@ function run<A extends any[]>(action: (...args: A) => Promise<number | void>) {
     } catch (error) {
       const err = error as Error
       warn(`error: ${err.message}`)
-      if (!USER_ERRORS.has(err.name) && process.env.TRANSFER_STUDIO_DEBUG) warn(err.stack ?? '')
+      if (!USER_ERRORS.has(err.name) && environment.debug()) warn(err.stack ?? '')
       process.exitCode = 1
     }
   }
 }
+
+/** A training setting's flag: its value checked against the range the protocol's schema gives it. */
+function setting(name: RangedSetting, flag: string) {
+  return (value: string): number => {
+    const n = value.trim() === '' ? NaN : Number(value)
+    const problem = checkSetting(name, n)
+    if (problem) throw new InvalidArgumentError(`${flag} ${problem}`)
+    return n
+  }
+}
+
+const D = TRAIN_DEFAULTS
 
 /** The options that say what to train and how: `train` and `lr-find` share them. */
 function withTrainingOptions(command: Command): Command {
@@ -120,24 +153,40 @@ function withTrainingOptions(command: Command): Command {
     .option('--data <dir>', 'training images: class folders, train/val/test folders, or CIFAR-10 batches')
     .option('--backbone <id>', 'ImageNet backbone (`info` lists them)')
     .option('--val <dir>', 'validation images (class folders)')
-    .option('--val-split <fraction>', 'share of train held out for validation when there is no validation folder', fraction)
+    .option('--val-split <fraction>', `share of train held out for validation when there is no validation folder (default: ${D.valSplit})`, setting('valSplit', '--val-split'))
     .option('--test <dir>', 'test images (class folders)')
-    .option('--freeze <what>', 'all (the backbone), none, or a layer name: freeze up to and including it', parseFreeze, { kind: 'all' })
-    .option('--epochs <n>', 'epochs', positiveInt('--epochs'))
-    .option('--batch-size <n>', 'batch size', positiveInt('--batch-size'))
-    .option('--lr <rate>', 'learning rate', positiveNumber('--lr'))
-    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'rmsprop', 'sgd']))
-    .option('--momentum <m>', 'momentum of sgd', Number)
-    .option('--augment <list>', 'augment the training images: flip,vflip,rotate[=deg],zoom[=f],shear[=deg],brightness[=f]', parseAugment)
-    .option('--early-stopping <patience>', 'stop when val_loss has not improved for this many epochs (best weights restored)', wholeNumber('--early-stopping'))
-    .option('--reduce-lr <patience>', 'divide the learning rate by 10 when val_loss has not improved for this many epochs', wholeNumber('--reduce-lr'))
-    .addOption(new Option('--pooling <kind>', 'how the head pools backbone features').choices(['avg', 'flatten']))
-    .option('--dense <units>', 'Dense layers of the head, such as 256,128', parseDense)
-    .option('--dropout <rate>', 'dropout after each Dense layer (or after pooling without Dense layers)', Number)
+    .addOption(
+      new Option('--freeze <what>', 'all (the backbone), none, or a layer name: freeze up to and including it').argParser(parseFreeze).default(D.freeze, 'all (the whole backbone)')
+    )
+    .option('--epochs <n>', `epochs (default: ${D.epochs})`, setting('epochs', '--epochs'))
+    .option('--batch-size <n>', `batch size (default: ${D.batchSize})`, setting('batchSize', '--batch-size'))
+    .option('--lr <rate>', `learning rate (default: ${D.learningRate})`, setting('learningRate', '--lr'))
+    .addOption(new Option('--optimizer <name>', `optimizer (default: ${D.optimizer})`).choices(['adam', 'rmsprop', 'sgd']))
+    .option('--momentum <m>', `momentum of sgd (default: ${D.momentum})`, setting('momentum', '--momentum'))
+    .option('--augment <list>', 'augment the training images: flip,vflip,rotate[=deg],zoom[=f],shear[=deg],brightness[=f] (default: none)', parseAugment)
+    .option(
+      '--early-stopping <patience>',
+      'stop when val_loss has not improved for this many epochs (best weights restored; default: off)',
+      setting('earlyStopping', '--early-stopping')
+    )
+    .option(
+      '--reduce-lr <patience>',
+      'divide the learning rate by 10 when val_loss has not improved for this many epochs (default: off)',
+      setting('reduceLr', '--reduce-lr')
+    )
+    .addOption(new Option('--pooling <kind>', `how the head pools backbone features (default: ${D.head.pooling})`).choices(['avg', 'flatten']))
+    .option('--dense <units>', 'Dense layers of the head, such as 256,128 (default: none)', parseDense)
+    .option('--dropout <rate>', `dropout after each Dense layer (or after pooling without Dense layers; default: ${D.head.dropout})`, setting('dropout', '--dropout'))
     .option('--batch-norm', 'BatchNormalization before each Dense layer')
-    .option('--no-cache', 'run the frozen layers every epoch instead of caching their outputs')
-    .addOption(new Option('--head-init <kind>', "the classifier's initial weights: zeros (starts from even odds), pytorch, or keras (Glorot, as Keras' Dense)").choices(['zeros', 'pytorch', 'keras']))
-    .option('--seed <n>', 'seed for the split, initial weights, shuffling, dropout and augmentation', wholeNumber('--seed'))
+    .option('--no-cache', 'run the frozen layers every epoch instead of caching their outputs (default: cached)')
+    .addOption(
+      new Option('--head-init <kind>', `the classifier's initial weights: zeros (starts from even odds), pytorch, or keras (Glorot, as Keras' Dense) (default: ${D.head.init})`).choices([
+        'zeros',
+        'pytorch',
+        'keras'
+      ])
+    )
+    .option('--seed <n>', `seed for the split, initial weights, shuffling, dropout and augmentation (default: ${D.seed})`, setting('seed', '--seed'))
 }
 
 export function buildProgram(): Command {
@@ -152,8 +201,8 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object')
     .action(
       run(async (opts: { json?: boolean }) => {
-        const info = { ...(await engineInfo()), appVersion: APP_VERSION, home: studioHome(), weightsMirror: process.env.TRANSFER_STUDIO_WEIGHTS || null }
-        const backbones = await listBackbones()
+        const info = { ...(await request<'info'>({ command: 'info' })), appVersion: APP_VERSION, home: studioHome(), weightsMirror: environment.weightsMirror() ?? null }
+        const backbones = await request<'listBackbones'>({ command: 'listBackbones' })
         if (opts.json) printJson({ ...info, backbones })
         else print(`${formatInfo(info)}\n${formatBackbones(backbones)}`)
       })
@@ -169,10 +218,8 @@ export function buildProgram(): Command {
     .action(
       run(async (dir: string, opts: { json?: boolean; valSplit?: number; seed?: number }) => {
         const interactive = !opts.json && process.stderr.isTTY
-        const report = await scanDataset(dir, {
-          valSplit: opts.valSplit,
-          seed: opts.seed,
-          onProgress: interactive ? (p) => process.stderr.write(`\rscanning: ${p.filesSeen} files, ${p.imagesFound} images`) : undefined
+        const report = await request<'scan'>({ command: 'scan', dir, valSplit: opts.valSplit, seed: opts.seed }, (event) => {
+          if (interactive && event.event === 'scan') process.stderr.write(`\rscanning: ${event.progress.filesSeen} files, ${event.progress.imagesFound} images`)
         })
         if (interactive) process.stderr.write('\n')
         if (opts.json) printJson(report)
@@ -195,9 +242,14 @@ export function buildProgram(): Command {
           return 1
         }
         if (opts.backbone) backboneSpec(opts.backbone)
-        const results = opts.model
-          ? await predictWithModel(opts.model, images, opts.top)
-          : await classifyImageNet(opts.backbone!, images, { top: opts.top, onProgress: reportDownload, onNotice: warn })
+        const results = []
+        for (const files of inTurns(images)) {
+          results.push(
+            ...(opts.model
+              ? await request<'predictWithModel'>({ command: 'predictWithModel', model: opts.model, files, top: opts.top })
+              : await request<'classifyImageNet'>({ command: 'classifyImageNet', backbone: opts.backbone!, files, top: opts.top }, reportEvent))
+          )
+        }
         let failed = 0
         for (const result of results) {
           if ('error' in result) {
@@ -223,14 +275,13 @@ export function buildProgram(): Command {
         }
         // An unknown backbone is a one-line error before anything is scanned.
         if (opts.backbone) backboneSpec(opts.backbone)
-        const controller = new AbortController()
         // The first Ctrl-C stops after the current batch and saves the best model so far.
         process.once('SIGINT', () => {
           warn('stopping after this batch; the best model so far will be saved (Ctrl-C again to quit at once)')
-          controller.abort()
+          session.stop()
           process.once('SIGINT', () => process.exit(130))
         })
-        const onEvent = (event: TrainEvent): void => {
+        const onTrainEvent = (event: TrainEvent): void => {
           if (opts.json) {
             if (event.event !== 'batch' && !(event.event === 'status' && event.total)) printJson(event)
             return
@@ -240,7 +291,12 @@ export function buildProgram(): Command {
         }
         // A resumed run saves into its own folder unless --out names a place again (a path read
         // from the run's files is never written to).
-        await train(opts.resume ? null : trainConfigFromFlags(opts), { onEvent, signal: controller.signal, resume: opts.resume, out: opts.resume ? opts.out : undefined })
+        const onEvent = (event: EngineEvent): void => {
+          if (event.event === 'train') onTrainEvent(event.data)
+          else reportEvent(event)
+        }
+        if (opts.resume) await request<'resumeTraining'>({ command: 'resumeTraining', runDir: opts.resume, out: opts.out }, onEvent)
+        else await request<'train'>({ command: 'train', config: trainConfigFromFlags(opts) }, onEvent)
       })
     )
 
@@ -257,11 +313,10 @@ export function buildProgram(): Command {
           return 1
         }
         backboneSpec(opts.backbone)
-        const result = await findLearningRate(trainConfigFromFlags(opts), {
-          onEvent: (event) => {
-            const line = opts.json || event.event === 'status' ? null : formatTrainEvent(event)
-            if (line) print(line)
-          }
+        const result = await request<'findLearningRate'>({ command: 'findLearningRate', config: trainConfigFromFlags(opts) }, (event) => {
+          if (event.event !== 'train') return reportEvent(event)
+          const line = opts.json || event.data.event === 'status' ? null : formatTrainEvent(event.data)
+          if (line) print(line)
         })
         if (opts.json) printJson(result)
         else print(formatLrFinder(result))
@@ -276,7 +331,7 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object')
     .action(
       run(async (opts: { model: string; data: string; json?: boolean }) => {
-        const report = await evaluateModel(opts.model, opts.data)
+        const report = await request<'evaluateModel'>({ command: 'evaluateModel', model: opts.model, data: opts.data })
         if (opts.json) printJson(report)
         else print(formatEvaluation(report))
       })
@@ -293,7 +348,8 @@ export function buildProgram(): Command {
     .option('--json', 'print the saved metadata as one JSON object')
     .action(
       run(async (file: string, opts: { preprocess: PreprocessMode; out: string; labels?: string[]; architecture?: string; json?: boolean }) => {
-        const metadata = await importKerasModel(file, opts.out, opts)
+        const { json: _json, ...settings } = opts
+        const metadata = await request<'importKeras'>({ command: 'importKeras', file, ...settings })
         if (opts.json) return printJson(metadata)
         const source = metadata.source!
         print(`imported ${file} (${source.format}, Keras ${source.kerasVersion ?? 'version not recorded'}) into ${opts.out}`)
@@ -308,7 +364,8 @@ export function buildProgram(): Command {
     .option('--out <file.h5>', 'the Keras file to write (default: model.h5 in the model folder)')
     .action(
       run(async (opts: { model: string; out?: string }) => {
-        print(`wrote ${await exportKerasModel(opts.model, opts.out)}`)
+        const { file } = await request<'exportKeras'>({ command: 'exportKeras', model: opts.model, out: opts.out })
+        print(`wrote ${file}`)
       })
     )
 

@@ -2,6 +2,7 @@
 import { InvalidArgumentError } from 'commander'
 import { backboneSpec } from '../engine/backbones/registry'
 import type { Augmentation, FreezeSpec, HeadConfig, TrainConfigInput } from '../shared/protocol'
+import { checkSetting } from '../shared/train-settings'
 
 /** Strengths used when --augment names a transform without one, close to common Keras recipes. */
 export const AUGMENT_DEFAULTS = { rotate: 15, zoom: 0.1, shear: 10, brightness: 0.2 } as const
@@ -15,7 +16,12 @@ export function parseAugment(value: string): Partial<Augmentation> {
     if (number !== undefined && !Number.isFinite(number)) throw new InvalidArgumentError(`"${part}": the strength must be a number`)
     if (name === 'flip' || name === 'hflip') out.flipHorizontal = true
     else if (name === 'vflip') out.flipVertical = true
-    else if (name in AUGMENT_DEFAULTS) out[name as keyof typeof AUGMENT_DEFAULTS] = number ?? AUGMENT_DEFAULTS[name as keyof typeof AUGMENT_DEFAULTS]
+    else if (name in AUGMENT_DEFAULTS) {
+      const transform = name as keyof typeof AUGMENT_DEFAULTS
+      const problem = checkSetting(transform, number ?? AUGMENT_DEFAULTS[transform])
+      if (problem) throw new InvalidArgumentError(`"${part}": the strength ${problem}`)
+      out[transform] = number ?? AUGMENT_DEFAULTS[transform]
+    }
     else throw new InvalidArgumentError(`unknown augmentation "${name}" (use flip, vflip, rotate, zoom, shear, brightness)`)
   }
   return out
@@ -27,8 +33,9 @@ export function parseFreeze(value: string): FreezeSpec {
 }
 
 export function parseDense(value: string): number[] {
-  const units = value.split(',').map((v) => Number(v.trim()))
-  if (units.some((u) => !Number.isInteger(u) || u < 1)) throw new InvalidArgumentError('give layer sizes as whole numbers, such as 256,128')
+  const units = value.split(',').map((v) => (v.trim() === '' ? NaN : Number(v.trim())))
+  const problem = units.map((u) => checkSetting('denseUnits', u)).find(Boolean)
+  if (problem) throw new InvalidArgumentError(`each layer size ${problem}, such as 256,128`)
   return units
 }
 
