@@ -313,17 +313,22 @@ async function findDuplicates(splits: Array<[SplitName, string, LabelledImage[]]
       bySize.set(ref.size, same)
     }
   }
+  const candidates = [...bySize.values()].filter((group) => group.length > 1).flat()
+  // Several reads in flight: a folder of thousands of same-sized files is read at disk speed.
+  const digests = await mapLimit(candidates, OPEN_FILES, (entry) =>
+    readRegularFile(entry.file, { maxBytes: MAX_IMAGE_FILE_BYTES, followLinks: true }).then(
+      (data) => createHash('sha1').update(data).digest('hex'),
+      () => null
+    )
+  )
   const byHash = new Map<string, Array<{ file: string; split: SplitName }>>()
-  for (const group of bySize.values()) {
-    if (group.length < 2) continue
-    for (const entry of group) {
-      const digest = await readRegularFile(entry.file, { maxBytes: MAX_IMAGE_FILE_BYTES, followLinks: true }).then(
-        (data) => createHash('sha1').update(data).digest('hex'),
-        () => null
-      )
-      if (digest) byHash.set(digest, [...(byHash.get(digest) ?? []), entry])
-    }
-  }
+  candidates.forEach((entry, i) => {
+    const digest = digests[i]
+    if (digest === null) return
+    const group = byHash.get(digest)
+    if (group) group.push(entry)
+    else byHash.set(digest, [entry])
+  })
   return [...byHash.values()]
     .filter((group) => group.length > 1)
     .map((group) => ({ files: group.map((g) => g.file), splits: [...new Set(group.map((g) => g.split))] }))
