@@ -188,6 +188,29 @@ describe('Transfer Studio in a browser', () => {
     await shot('3-train')
   })
 
+  it('finds a learning rate, offers it with one click, and leaves no run behind', async () => {
+    const ws = await connect()
+    const runsBefore = ((await ask(ws, { command: 'listRuns' })) as unknown[]).length
+    await openWeather()
+    await page.getByTestId('nav-model').click()
+    await page.getByTestId('layer-tree').waitFor({ timeout: 60_000 })
+    await page.getByTestId('nav-train').click()
+    await page.getByTestId('lr-find').click()
+    const finder = page.getByTestId('lr-finder')
+    await finder.waitFor({ timeout: 120_000 })
+    // The curve is drawn on a log axis of learning rates; the suggestion is one click away.
+    await page.getByTestId('lr-use').waitFor()
+    const offered = Number((await page.getByTestId('lr-use').innerText()).replace('Use ', ''))
+    expect(offered).toBeGreaterThan(1e-7)
+    expect(offered).toBeLessThan(1)
+    await page.getByTestId('lr-use').click()
+    expect(Number(await page.getByLabel('Learning rate').inputValue())).toBe(offered)
+    await shot('3b-lr-finder')
+    // A range test is not a run: nothing new in the runs list.
+    expect(((await ask(ws, { command: 'listRuns' })) as unknown[]).length).toBe(runsBefore)
+    ws.close()
+  })
+
   it('shows the confusion matrix of a run and its misclassified photos', async () => {
     const row = await apiRunRow()
     await row.getByRole('button', { name: 'Evaluation' }).click()
