@@ -493,6 +493,10 @@ export type RunSummary = z.infer<typeof RunSummary>
 export const ImagePage = z.object({ total: z.number().int(), files: z.array(z.string()) })
 export type ImagePage = z.infer<typeof ImagePage>
 
+/** The photos directly inside a folder (to classify them all), and the files that are not photos. */
+export const FolderImages = z.object({ dir: z.string(), files: z.array(z.string()), skipped: z.array(SkippedFile) })
+export type FolderImages = z.infer<typeof FolderImages>
+
 export const EngineCommand = z.discriminatedUnion('command', [
   z.object({ command: z.literal('info') }),
   z.object({ command: z.literal('listBackbones') }),
@@ -511,6 +515,8 @@ export const EngineCommand = z.discriminatedUnion('command', [
     offset: z.number().int().min(0),
     limit: z.number().int().min(1).max(100_000)
   }),
+  /** The photos directly inside a folder; the host opens the folder as `scan` does. */
+  z.object({ command: z.literal('listFolderImages'), dir: Path }),
   z.object({
     command: z.literal('classifyImageNet'),
     backbone: z.string().max(100),
