@@ -16,7 +16,7 @@ export function unsureMark(top: number, novelty: number | null | undefined): Uns
   if (novelty != null && novelty > 1) {
     return {
       reason: 'unlike-training',
-      message: `Unsure: unlike the training photos (${novelty.toFixed(1)}× farther from the nearest class than ${NOVELTY_PERCENTILE} % of them); the bars only rank the classes it knows`
+      message: `Unsure: unlike the training photos (farther from every class than ${NOVELTY_PERCENTILE} % of its own training photos)`
     }
   }
   if (top < LOW_PROBABILITY) {

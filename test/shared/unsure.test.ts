@@ -16,7 +16,7 @@ describe('unsureMark', () => {
   it('marks a photo beyond the threshold as unlike the training photos, even when the probability is high', () => {
     const mark = unsureMark(0.99, 1.25)
     expect(mark?.reason).toBe('unlike-training')
-    expect(mark?.message).toBe('Unsure: unlike the training photos (1.3× farther from the nearest class than 99 % of them); the bars only rank the classes it knows')
+    expect(mark?.message).toBe('Unsure: unlike the training photos (farther from every class than 99 % of its own training photos)')
     // Distance comes first: it is the reason a person can act on.
     expect(unsureMark(0.4, 2)?.reason).toBe('unlike-training')
   })
