@@ -73,6 +73,25 @@ export function novelty(stats: FeatureStats, feature: ArrayLike<number>): number
 }
 
 /**
+ * `model` from its inputs to `name`'s output. The suffix shares its layers with the whole model, so
+ * a layer has one node in each graph: the one reachable from this model's inputs is used (a node of
+ * another graph makes tf.model throw "Graph disconnected"). Shares the layers (no new weights), so
+ * it is never disposed: that would dispose theirs.
+ */
+export function upToLayer(model: tf.LayersModel, name: string): tf.LayersModel {
+  const layer = model.getLayer(name)
+  const nodes = (layer as unknown as { inboundNodes: unknown[] }).inboundNodes.length
+  for (let node = nodes - 1; node >= 0; node--) {
+    try {
+      return tf.model({ inputs: model.inputs, outputs: layer.getOutputAt(node) as tf.SymbolicTensor })
+    } catch {
+      // That node belongs to another graph sharing the layer.
+    }
+  }
+  throw new Error(`${name} is not reachable from the inputs of ${model.name}`)
+}
+
+/**
  * Measures up to MAX_STATS_IMAGES training photos (unaugmented) of the model `part` splits, taking
  * the pooled features from the cached prefix output when the cut is the pooling layer and through
  * the suffix's first layers otherwise. Null when the head has no pooling layer we know.
@@ -80,8 +99,7 @@ export function novelty(stats: FeatureStats, feature: ArrayLike<number>): number
 export async function measureFeatureStats(part: Partition, train: BatchSource, classes: number): Promise<FeatureStats | null> {
   const layer = FEATURE_LAYERS.find((name) => name === part.cutLayer || part.suffix.layers.some((l) => l.name === name))
   if (!layer || train.size === 0) return null
-  // Shares the suffix's layers (no new weights), so it is not disposed: that would dispose theirs.
-  const upToPool = layer === part.cutLayer ? null : tf.model({ inputs: part.suffix.inputs, outputs: part.suffix.getLayer(layer).output as tf.SymbolicTensor })
+  const upToPool = layer === part.cutLayer ? null : upToLayer(part.suffix, layer)
   const chosen = shuffled(
     Array.from({ length: train.size }, (_, i) => i),
     seededRandom(1)

@@ -3,21 +3,26 @@
 // unlike the training photos, while ants and bees it never saw mostly are not.
 import fs from 'node:fs'
 import path from 'node:path'
+import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from '../../../src/engine/backend'
+import { decodeImage } from '../../../src/engine/images/decode'
+import { preprocess } from '../../../src/engine/inference/preprocess'
 import { predictWithModel } from '../../../src/engine/inference/saved-model'
-import { readMetadata } from '../../../src/engine/model/store'
+import { loadModel, readMetadata } from '../../../src/engine/model/store'
+import { computeFeatureStats } from '../../../src/engine/train/feature-stats'
 import { train } from '../../../src/engine/train/trainer'
 import type { PredictionResult } from '../../../src/shared/protocol'
 import { DATA, PHOTOS, tempDir, weightsMirror } from '../../helpers'
 
 let modelDir: string
+let home: string
 const heldOut = path.join(DATA, 'hymenoptera', 'val')
 const files = (dir: string) => fs.readdirSync(dir).sort().map((f) => path.join(dir, f))
 
 beforeAll(async () => {
   await initBackend()
-  const home = tempDir()
+  home = tempDir()
   const result = await train(
     { data: path.join(DATA, 'mini', 'hymenoptera'), backbone: 'mobilenet_v1_0.25_224', epochs: 5, batchSize: 8, seed: 1 },
     { home, mirror: weightsMirror() }
@@ -62,5 +67,40 @@ describe('unsure on photos unlike the training photos', () => {
     // The probability alone would not have caught the cat: the softmax gives it 70.7 % bees (measured).
     expect(others.find((r) => r.file.endsWith('chelsea.png'))!.predictions[0].probability).toBeGreaterThan(0.6)
     expect(insects.every((r) => typeof r.novelty === 'number')).toBe(true)
+  })
+})
+
+describe('feature statistics of a fine-tuned model', () => {
+  it('are measured through the unfrozen layers, and agree with the saved model run photo by photo in tfjs', async () => {
+    const data = path.join(DATA, 'mini', 'hymenoptera')
+    // The last block trains, so the pooled features come out of the trainable suffix, not the cache.
+    const result = await train(
+      { data, backbone: 'mobilenet_v1_0.25_224', epochs: 1, batchSize: 8, seed: 3, freeze: { kind: 'upTo', layer: 'conv_pw_12_relu' } },
+      { home, mirror: weightsMirror() }
+    )
+    const { model, metadata } = await loadModel(result.modelDir)
+    try {
+      const stats = metadata.featureStats!
+      expect(stats).toMatchObject({ layer: 'head_pool', images: 40 })
+      // Independent path: every training photo through the whole saved model, one at a time, in tfjs.
+      const pooled = tf.model({ inputs: model.inputs, outputs: model.getLayer('head_pool').output as tf.SymbolicTensor })
+      const rows: Float32Array[] = []
+      const labels: number[] = []
+      for (const [label, name] of metadata.labels.entries()) {
+        for (const file of files(path.join(data, 'train', name))) {
+          const image = await decodeImage(file, metadata.inputSize)
+          const out = tf.tidy(() => pooled.predict(preprocess(tf.tensor4d(image.data, [1, image.height, image.width, 3], 'int32'), metadata.preprocess)) as tf.Tensor)
+          rows.push((await out.data()) as Float32Array)
+          out.dispose()
+          labels.push(label)
+        }
+      }
+      const reference = computeFeatureStats(rows, labels, 2, 'head_pool')!
+      const worst = (a: number[][], b: number[][]) => Math.max(...a.flatMap((row, i) => row.map((x, j) => Math.abs(x - b[i][j]))))
+      expect(worst(stats.centroids, reference.centroids)).toBeLessThan(1e-3)
+      stats.thresholds.forEach((t, i) => expect(Math.abs(t - reference.thresholds[i]) / reference.thresholds[i]).toBeLessThan(1e-3))
+    } finally {
+      model.dispose()
+    }
   })
 })
