@@ -36,5 +36,8 @@ export async function listFolderImages(dir: string): Promise<FolderImages> {
       skipped.push({ file, reason: error instanceof UnsafeFileError ? error.reason : (error as Error).message })
     }
   }
+  // Refused rather than answered empty: the host opens only a folder that was listed, and a folder
+  // without photos has nothing to open it for.
+  if (files.length === 0) throw new Error(`${root} has no photos directly inside it${skipped.length ? ` (${skipped.length} other ${skipped.length === 1 ? 'file' : 'files'})` : ''}`)
   return { dir: root, files, skipped }
 }

@@ -26,6 +26,16 @@ describe('listFolderImages', () => {
     for (const skipped of listed.skipped) expect(skipped.reason.length).toBeGreaterThan(5)
   })
 
+  it('refuses a folder without photos, saying what it holds', async () => {
+    const dir = tempDir()
+    await expect(listFolderImages(dir)).rejects.toThrow(`${path.resolve(dir)} has no photos directly inside it`)
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'not a photo')
+    await expect(listFolderImages(dir)).rejects.toThrow(`${path.resolve(dir)} has no photos directly inside it (1 other file)`)
+    const folders = new AllowedFolders([])
+    await expect(runAdmitted({ command: 'listFolderImages', dir }, folders, (command) => listFolderImages((command as { dir: string }).dir))).rejects.toThrow(/no photos/)
+    await expect(folders.check(path.join(dir, 'notes.txt'))).rejects.toThrow(/outside/)
+  })
+
   it('says what is wrong with a missing folder or a file', async () => {
     await expect(listFolderImages(path.join(PHOTOS, 'missing'))).rejects.toThrow(`Folder not found: ${path.join(PHOTOS, 'missing')}`)
     await expect(listFolderImages(path.join(PHOTOS, 'rocket.jpg'))).rejects.toThrow('is not a folder')

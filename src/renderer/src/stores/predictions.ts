@@ -133,7 +133,6 @@ export const usePredictionsStore = defineStore('predictions', () => {
     predictError.value = null
     try {
       const listed = await client.request({ command: 'listFolderImages', dir })
-      if (listed.files.length === 0) throw new Error(`${listed.dir} has no photos directly inside it${listed.skipped.length ? ` (${listed.skipped.length} other files)` : ''}`)
       folder.value = { dir: listed.dir, total: listed.files.length, done: 0, skipped: listed.skipped.length }
       const entries = listed.files.map((file) => entry(file, client.thumbnailUrl(file, 256), 'folder', model))
       start(entries)
