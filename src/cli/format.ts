@@ -81,7 +81,7 @@ export function formatPrediction(result: PredictionResult): string {
     const bar = '█'.repeat(Math.round(p.probability * 30))
     return `  ${p.label.padEnd(width)}  ${(p.probability * 100).toFixed(1).padStart(5)}%  ${bar}`
   })
-  return [result.file, ...rows].join('\n')
+  return [result.file, ...rows, ...(result.unsure ? [`  ${result.unsure.message}`] : [])].join('\n')
 }
 
 const fixed = (value: number | null, digits = 4): string => (value === null ? '-' : value.toFixed(digits))

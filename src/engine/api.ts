@@ -15,6 +15,7 @@ import { summarize } from './model/summary'
 
 export { classifyImageNet } from './inference/imagenet'
 export { evaluateModel, predictWithModel } from './inference/saved-model'
+export { listFolderImages } from './inference/folder-images'
 export { exportKerasModel, importKerasModel, type KerasImportOptions } from './keras/model-io'
 export { listRuns, readEvaluation } from './runs'
 export { readMetadata } from './model/store'

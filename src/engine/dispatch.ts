@@ -11,6 +11,7 @@ import {
   findLearningRate,
   importKerasModel,
   listBackbones,
+  listFolderImages,
   listImages,
   listRuns,
   predictWithModel,
@@ -47,6 +48,7 @@ const handlers: Handlers = {
   scan: (command, { requestId, emit, session }) =>
     scanDataset(command.dir, { valSplit: command.valSplit, seed: command.seed, onProgress: (progress) => emit({ event: 'scan', requestId, progress }) }, session.datasets),
   listImages: (command, { session }) => listImages(session.datasets, command.dir, command.split, command.label, command.offset, command.limit),
+  listFolderImages: (command) => listFolderImages(command.dir),
   classifyImageNet: (command, context) => classifyImageNet(command.backbone, command.files, { top: command.top, onProgress: download(context), onNotice: notices(context) }),
   classifyImages: async (command, context) => {
     const images = command.images.map((image) => ({ name: image.name, bytes: Buffer.from(image.data, 'base64') }))

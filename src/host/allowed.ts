@@ -52,7 +52,7 @@ async function realFolder(dir: string): Promise<string> {
 export async function runAdmitted<T>(body: unknown, folders: AllowedFolders, run: (command: EngineCommandInput) => Promise<T>): Promise<T> {
   const command = await admit(body, folders)
   const result = await run(command)
-  if (command.command === 'scan') await folders.open(command.dir)
+  if (command.command === 'scan' || command.command === 'listFolderImages') await folders.open(command.dir)
   return result
 }
 
@@ -84,6 +84,10 @@ export async function admit(body: unknown, folders: AllowedFolders): Promise<Eng
   switch (command.command) {
     case 'scan':
       // Opened once the scan succeeds (runAdmitted); here it only has to exist.
+      await realFolder(command.dir)
+      break
+    case 'listFolderImages':
+      // Opening a folder of photos to classify is like opening a dataset: it only has to exist.
       await realFolder(command.dir)
       break
     case 'listImages':

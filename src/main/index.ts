@@ -8,6 +8,7 @@ import { EngineConnection, type EngineChild } from '../host/engine-connection'
 import { thumbnailRequest } from '../host/thumbnails'
 import { engineEnvironment, environment } from '../engine/environment'
 import { devRendererUrl } from './dev-renderer'
+import { permissionAllowed } from './permissions'
 import { createMainWindow } from './window'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -37,6 +38,9 @@ export function fromOurWindow(event: IpcMainInvokeEvent, ours: BrowserWindow | u
   return ours !== undefined && event.sender === ours.webContents && event.senderFrame === ours.webContents.mainFrame
 }
 
+const ourMainFrame = (webContents: Electron.WebContents | null, isMainFrame: boolean): boolean =>
+  window !== undefined && webContents === window.webContents && isMainFrame
+
 ipcMain.handle(IPC_CHANNELS.engineRequest, async (event, body: unknown) => {
   if (!fromOurWindow(event, window)) throw new Error('Refused a request from an unknown sender.')
   return runAdmitted(body, folders, (command) => engine.request(command))
@@ -49,10 +53,14 @@ ipcMain.handle(IPC_CHANNELS.chooseFolder, async (event) => {
 })
 
 app.whenReady().then(() => {
-  // Deny every permission (camera, notifications, …): the app needs none. Requests ask; checks
+  // Deny every permission but the camera for our own window (permissions.ts). Requests ask; checks
   // are the synchronous queries (such as navigator.permissions) that would otherwise say granted.
-  session.defaultSession.setPermissionRequestHandler((_webContents, _permission, callback) => callback(false))
-  session.defaultSession.setPermissionCheckHandler(() => false)
+  session.defaultSession.setPermissionRequestHandler((webContents, permission, callback, details) =>
+    callback(permissionAllowed(permission, (details as { mediaTypes?: string[] }).mediaTypes ?? [], ourMainFrame(webContents, details.isMainFrame)))
+  )
+  session.defaultSession.setPermissionCheckHandler((webContents, permission, _origin, details) =>
+    permissionAllowed(permission, details.mediaType ? [details.mediaType] : [], ourMainFrame(webContents, details.isMainFrame))
+  )
   protocol.handle('studio-thumb', async (request) => {
     try {
       const url = new URL(request.url)

@@ -88,8 +88,22 @@ export type DatasetReport = z.infer<typeof DatasetReport>
 export const ClassProbability = z.object({ label: z.string(), probability: z.number() })
 export type ClassProbability = z.infer<typeof ClassProbability>
 
+/** Why a prediction should not be trusted (src/shared/unsure.ts decides), in one line for a person. */
+export const UnsureMark = z.object({ reason: z.enum(['low-probability', 'unlike-training']), message: z.string() })
+export type UnsureMark = z.infer<typeof UnsureMark>
+
 export const PredictionResult = z.union([
-  z.object({ file: z.string(), predictions: z.array(ClassProbability) }),
+  z.object({
+    file: z.string(),
+    predictions: z.array(ClassProbability),
+    /**
+     * Distance of the photo's pooled features to the nearest class centroid of the training photos,
+     * in units of that class's threshold (>1: farther than almost every training photo). Null when
+     * the model keeps no feature statistics (the plain ImageNet backbone, older models).
+     */
+    novelty: z.number().nullable().optional(),
+    unsure: UnsureMark.nullable().optional()
+  }),
   z.object({ file: z.string(), error: z.string() })
 ])
 export type PredictionResult = z.infer<typeof PredictionResult>
@@ -312,6 +326,31 @@ export const FileRecord = z.object({
 })
 export type FileRecord = z.infer<typeof FileRecord>
 
+/** Numbers in all the centroids of one model's feature statistics (metadata.json stays small). */
+export const MAX_FEATURE_STAT_VALUES = 1_000_000
+/**
+ * Where the training photos lie in the model's pooled backbone features, so a photo unlike all of
+ * them (a cat given to an ants-vs-bees model) can be told apart from a photo of a known class.
+ */
+export const FeatureStats = z
+  .object({
+    /** The layer whose output is measured: the head's pooling (or flatten) layer. */
+    layer: LayerName,
+    /** How far a photo is from a centroid. */
+    metric: z.literal('euclidean'),
+    /** One mean feature vector a class, in label order. */
+    centroids: z.array(z.array(z.number()).max(MAX_FEATURE_STAT_VALUES)).min(2).max(MAX_CLASSES),
+    /** A class's distance threshold: this percentile of its training photos' distances to its centroid. */
+    thresholds: z.array(z.number().positive()).min(2).max(MAX_CLASSES),
+    percentile: z.number().min(0).max(100),
+    /** Training photos measured. */
+    images: z.number().int().min(0)
+  })
+  .refine((s) => s.centroids.length === s.thresholds.length, 'one threshold a centroid')
+  .refine((s) => s.centroids.every((c) => c.length === s.centroids[0].length), 'centroids of one length')
+  .refine((s) => s.centroids.length * (s.centroids[0]?.length ?? 0) <= MAX_FEATURE_STAT_VALUES, `more than ${MAX_FEATURE_STAT_VALUES} values`)
+export type FeatureStats = z.infer<typeof FeatureStats>
+
 export const ModelMetadata = z.object({
   format: z.literal('transfer-studio-model'),
   formatVersion: z.literal(1),
@@ -342,7 +381,9 @@ export const ModelMetadata = z.object({
     epochs: z.number().int().min(0).max(MAX_EPOCHS)
   }),
   /** SHA-256 of every other file of the model, so a damaged copy is refused. */
-  files: z.array(FileRecord).min(1).max(16)
+  files: z.array(FileRecord).min(1).max(16),
+  /** Absent in models saved before it was recorded and in imported ones: they mark only low probabilities. */
+  featureStats: FeatureStats.optional()
 })
 export type ModelMetadata = z.infer<typeof ModelMetadata>
 
@@ -452,6 +493,10 @@ export type RunSummary = z.infer<typeof RunSummary>
 export const ImagePage = z.object({ total: z.number().int(), files: z.array(z.string()) })
 export type ImagePage = z.infer<typeof ImagePage>
 
+/** The photos directly inside a folder (to classify them all), and the files that are not photos. */
+export const FolderImages = z.object({ dir: z.string(), files: z.array(z.string()), skipped: z.array(SkippedFile) })
+export type FolderImages = z.infer<typeof FolderImages>
+
 export const EngineCommand = z.discriminatedUnion('command', [
   z.object({ command: z.literal('info') }),
   z.object({ command: z.literal('listBackbones') }),
@@ -470,6 +515,8 @@ export const EngineCommand = z.discriminatedUnion('command', [
     offset: z.number().int().min(0),
     limit: z.number().int().min(1).max(100_000)
   }),
+  /** The photos directly inside a folder; the host opens the folder as `scan` does. */
+  z.object({ command: z.literal('listFolderImages'), dir: Path }),
   z.object({
     command: z.literal('classifyImageNet'),
     backbone: z.string().max(100),

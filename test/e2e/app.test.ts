@@ -240,7 +240,8 @@ describe('Transfer Studio in a browser', () => {
     const row = await apiRunRow()
     await row.getByRole('button', { name: 'Predict with it' }).click()
     const selected = () => page.getByTestId('predict-with').evaluate((s: HTMLSelectElement) => s.selectedOptions[0]?.text.trim() ?? '')
-    await expect.poll(selected).toBe(`trained model: ${trained.modelDir}`)
+    // Models are named by their run, not their path.
+    await expect.poll(selected).toBe(path.basename(trained.runDir))
     await drop(path.join(PHOTOS, 'chelsea.png'))
     const card = page.getByTestId('predictions').locator('.card').first()
     await expect.poll(() => card.locator('.prediction').count(), { timeout: 60_000 }).toBe(4)

@@ -92,13 +92,24 @@ describe('Electron window and IPC', () => {
     expect(recorded.windowOpenHandler!({ url: 'file:///etc/passwd' })).toEqual({ action: 'deny' })
   })
 
-  it('denies permission requests and permission checks', () => {
-    const callback = vi.fn()
-    recorded.permissionHandler!({}, 'media', callback)
-    expect(callback).toHaveBeenCalledWith(false)
-    for (const permission of ['media', 'notifications', 'clipboard-read', 'geolocation']) {
-      expect(recorded.permissionCheckHandler!({}, permission, 'file://', {})).toBe(false)
+  it('denies permission requests and permission checks, but the camera for our own window', () => {
+    const ours = recorded.window!.webContents
+    const answer = (webContents: unknown, permission: string, details: Record<string, unknown>) => {
+      const callback = vi.fn()
+      recorded.permissionHandler!(webContents, permission, callback, details)
+      return callback.mock.calls[0][0]
     }
+    expect(answer({}, 'media', { mediaTypes: ['video'], isMainFrame: true })).toBe(false)
+    expect(answer(ours, 'media', { mediaTypes: ['video'], isMainFrame: true })).toBe(true)
+    expect(answer(ours, 'media', { mediaTypes: ['video'], isMainFrame: false })).toBe(false)
+    expect(answer(ours, 'media', { mediaTypes: ['video', 'audio'], isMainFrame: true })).toBe(false)
+    expect(answer(ours, 'media', { mediaTypes: [], isMainFrame: true })).toBe(false)
+    expect(answer(ours, 'notifications', { isMainFrame: true })).toBe(false)
+    for (const permission of ['media', 'notifications', 'clipboard-read', 'geolocation']) {
+      expect(recorded.permissionCheckHandler!({}, permission, 'file://', { isMainFrame: true, mediaType: 'video' })).toBe(false)
+      expect(recorded.permissionCheckHandler!(ours, permission, 'file://', { isMainFrame: true, mediaType: 'audio' })).toBe(false)
+    }
+    expect(recorded.permissionCheckHandler!(ours, 'media', 'file://', { isMainFrame: true, mediaType: 'video' })).toBe(true)
   })
 
   it('loads the built files when ELECTRON_RENDERER_URL is not a local dev server', () => {

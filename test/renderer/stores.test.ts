@@ -19,7 +19,7 @@ vi.mock('../../src/renderer/src/client', () => ({
 
 const { useModelStore } = await import('../../src/renderer/src/stores/model')
 const { useTrainingStore } = await import('../../src/renderer/src/stores/training')
-const { useResultsStore } = await import('../../src/renderer/src/stores/results')
+const { usePredictionsStore } = await import('../../src/renderer/src/stores/predictions')
 const { client } = await import('../../src/renderer/src/client')
 const { MAX_UPLOAD_BYTES, MAX_UPLOAD_CHARS, uploadBatches } = await import('../../src/renderer/src/upload-batches')
 const { ImageUpload } = await import('../../src/shared/protocol')
@@ -65,7 +65,7 @@ describe('training store', () => {
   })
 })
 
-describe('results store: dropped photos', () => {
+describe('predictions store: dropped photos', () => {
   it('sends them in groups that each fit the message cap, never all in one message', async () => {
     const sent: string[] = []
     vi.mocked(client.request).mockImplementation(async (command) => {
@@ -79,7 +79,7 @@ describe('results store: dropped photos', () => {
     const files = sizes.slice(0, -1).map((size, i) => new File([new Uint8Array(size)], `photo-${i}.jpg`, { type: 'image/jpeg' }))
     // The oversized one is never read, only measured: its size alone says so.
     files.push(Object.defineProperty(new File([], 'photo-7.jpg'), 'size', { value: sizes.at(-1) }))
-    const results = useResultsStore()
+    const results = usePredictionsStore()
     await results.classify(files, 'mobilenet_v1_0.25_224')
 
     expect(sent).toHaveLength(6)

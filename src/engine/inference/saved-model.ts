@@ -16,7 +16,7 @@ export async function predictWithModel(modelDir: string, files: ImageSource[], t
   await initBackend()
   const { model, metadata } = await loadModel(modelDir)
   try {
-    return await classifyImages({ model, inputSize: metadata.inputSize, preprocess: metadata.preprocess, labels: metadata.labels }, files, top)
+    return await classifyImages({ model, inputSize: metadata.inputSize, preprocess: metadata.preprocess, labels: metadata.labels, featureStats: metadata.featureStats }, files, top)
   } finally {
     model.dispose()
   }

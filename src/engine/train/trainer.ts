@@ -17,6 +17,7 @@ import { seededRandom, shuffled } from '../util/random'
 import { APP_VERSION } from '../version'
 import { plateauRate, shouldStop, Tracker, watched } from './callbacks'
 import { evaluationReport, score } from './evaluate'
+import { addFeatureStats } from './feature-stats'
 import { openRun } from './resume'
 import { runLayout, runsRoot } from './run-layout'
 import { saveRunState, type RunState } from './run-state'
@@ -289,6 +290,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
       }),
       modelDir
     )
+    await addFeatureStats(modelDir, part, sources.train, classCount)
     if (finalVal) {
       const report = evaluationReport(finalVal, data.classes, data.skipped)
       await fs.writeFile(runLayout(runDir).evaluation, JSON.stringify(report, null, 2))
