@@ -11,6 +11,7 @@ import { environment } from '../engine/environment'
 import { studioHome } from '../engine/home'
 import { APP_VERSION } from '../engine/version'
 import type { DownloadProgress, EngineEvent, PreprocessMode, TrainEvent } from '../shared/protocol'
+import { describeDownload } from '../shared/download-progress'
 import type { CommandInputOf, CommandName, CommandResult } from '../shared/results'
 import { checkSetting, TRAIN_DEFAULTS, type RangedSetting } from '../shared/train-settings'
 import { formatBackbones, formatEvaluation, formatInfo, formatLrFinder, formatPrediction, formatScan, formatTrainEvent } from './format'
@@ -93,8 +94,7 @@ function labelList(value: string): string[] {
 
 /** Download progress on stderr, so stdout stays clean for --json consumers. */
 function reportDownload(progress: DownloadProgress): void {
-  const total = progress.totalBytes ? ` of ${(progress.totalBytes / 1e6).toFixed(1)} MB` : ''
-  warn(`downloading ${progress.backbone}: ${(progress.bytes / 1e6).toFixed(1)} MB${total}`)
+  warn(describeDownload(progress))
 }
 
 /** The engine, in this process: the same dispatch the app and the browser host reach through the engine process. */
