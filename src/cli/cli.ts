@@ -374,11 +374,13 @@ export function buildProgram(): Command {
     .description('serve the app to a browser: the same interface as the desktop app, over HTTP and WebSocket')
     .option('--host <address>', 'address to listen on (loopback by default: only this machine can connect)', '127.0.0.1')
     .option('--port <n>', 'port (0 picks a free one)', wholeNumber('--port'), 7447)
+    .option('--browse <dir...>', 'more folders the folder browser may show (besides your home folder, the studio folder and opened ones)')
     .action(
-      run(async (opts: { host: string; port: number }) => {
+      run(async (opts: { host: string; port: number; browse?: string[] }) => {
         const server = await startServer({
           host: opts.host,
           port: opts.port,
+          browse: opts.browse,
           rendererDir: path.join(ROOT, 'out', 'renderer'),
           engine: ENGINE,
           home: studioHome()
