@@ -75,7 +75,7 @@ app.whenReady().then(() => {
   if (process.env.ELECTRON_RENDERER_URL && !rendererUrl) {
     console.warn(`Ignored ELECTRON_RENDERER_URL=${process.env.ELECTRON_RENDERER_URL}: only an unpackaged build loads a dev server, and only http on this machine`)
   }
-  window = createMainWindow(path.join(here, '../preload/index.cjs'), rendererUrl ?? undefined, path.join(here, '../renderer/index.html'))
+  window = createMainWindow(path.join(here, '../preload/index.cjs'), rendererUrl ?? undefined, path.join(here, '../renderer/index.html'), path.join(here, '../../resources/icon.png'))
 })
 
 app.on('window-all-closed', () => {
