@@ -94,8 +94,17 @@ function labelList(value: string): string[] {
 
 /** Download progress on stderr, so stdout stays clean for --json consumers. */
 function reportDownload(progress: DownloadProgress): void {
+  // On a terminal the line is rewritten in place (ten updates a second); in a log, a line a second and the last.
+  if (process.stderr.isTTY) {
+    process.stderr.write(`\r${describeDownload(progress)}\x1b[K${progress.done ? '\n' : ''}`)
+    return
+  }
+  const now = Date.now()
+  if (!progress.done && now - lastDownloadLine < 1000) return
+  lastDownloadLine = now
   warn(describeDownload(progress))
 }
+let lastDownloadLine = 0
 
 /** The engine, in this process: the same dispatch the app and the browser host reach through the engine process. */
 const session = new EngineSession()
