@@ -2,7 +2,8 @@
 // The first screen in Debian's Chromium, as a new user meets it: the folder browser opens
 // ../shared/data/hymenoptera, the sample dataset downloads (from a throttled local mirror) with
 // bytes, speed and time left and opens, recent datasets list both, and the page loads with no
-// failed request (the favicon included). Screenshots at 1024x700 and 1920x1080.
+// failed request (the favicon included); CIFAR-10 records show as thumbnails. Screenshots at
+// 1024x700 and 1920x1080.
 import fs from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -110,12 +111,12 @@ describe('the first screen', () => {
       expect(await browserPanel.innerText()).toMatch(/Pictures\s+0 images/)
       await shot('1-first-screen', size)
       await browserPanel.getByRole('button', { name: 'data', exact: true }).click()
-      await expect.poll(() => page.getByTestId('browse-path').innerText()).toBe(fs.realpathSync(DATA))
+      await expect.poll(() => page.getByTestId('browse-path').innerText(), { timeout: 30_000 }).toBe(fs.realpathSync(DATA))
       const row = page.getByTestId('folder-hymenoptera')
       expect(await row.innerText()).toMatch(/hymenoptera\s+398 images\s+Open/)
       // Into it and back up, as a person finding their way would.
       await row.getByRole('button', { name: /hymenoptera/ }).click()
-      await expect.poll(() => page.getByTestId('browse-path').innerText()).toBe(fs.realpathSync(path.join(DATA, 'hymenoptera')))
+      await expect.poll(() => page.getByTestId('browse-path').innerText(), { timeout: 30_000 }).toBe(fs.realpathSync(path.join(DATA, 'hymenoptera')))
       expect(await page.getByTestId('folder-browser').innerText()).toMatch(/train\s+2\d\d images/)
       await shot('2-browsing-hymenoptera', size)
       await page.getByTestId('browse-open-here').click()
@@ -130,7 +131,18 @@ describe('the first screen', () => {
     await openPage()
   })
 
-  it('downloads the sample dataset with progress, opens it, and lists both among recent datasets', async () => {
+  it('shows real thumbnails of a CIFAR-10 binary dataset (records of its batch files)', async () => {
+    await openPage(SIZES[0])
+    await page.getByTestId('dataset-path').fill(path.join(DATA, 'cifar10-bin-subset'))
+    await page.getByTestId('dataset-open').click()
+    await page.getByTestId('class-table').waitFor({ timeout: 120_000 })
+    await page.locator('img.thumb').first().waitFor({ timeout: 30_000 })
+    expect(await page.locator('img.thumb').first().getAttribute('src')).toMatch(/data_batch_1\.bin%23\d+/)
+    await expect.poll(decodedThumbnails, { timeout: 60_000 }).toBeGreaterThan(10)
+    await shot('7-cifar-thumbnails', SIZES[0])
+  })
+
+  it('downloads the sample dataset with progress, opens it, and lists it among recent datasets', async () => {
     await openPage(SIZES[1])
     await page.getByTestId('sample-download').click()
     const line = page.getByTestId('download-line')
@@ -147,14 +159,16 @@ describe('the first screen', () => {
     await shot('5-sample-open', SIZES[1])
     expect(seen).toMatch(/MB\/s/)
 
-    // A new page (or a reload) offers both datasets again, newest first.
+    // A new page (or a reload) offers every dataset opened so far again, newest first.
     for (const size of SIZES) {
       await page.close()
       expect(problems).toEqual([])
       await openPage(size)
       const recents = page.getByTestId('recent-datasets')
-      await expect.poll(() => recents.locator('li').count(), { timeout: 30_000 }).toBe(2)
-      expect(await recents.innerText()).toMatch(/hymenoptera_data\s+2 classes · \d{3} images[\s\S]*hymenoptera\s+2 classes · \d{3} images/)
+      await expect.poll(() => recents.locator('li').count(), { timeout: 30_000 }).toBe(3)
+      expect(await recents.innerText()).toMatch(
+        /hymenoptera_data\s+2 classes · \d{3} images[\s\S]*cifar10-bin-subset\s+10 classes · [\d,]+ images[\s\S]*hymenoptera\s+2 classes · \d{3} images/
+      )
       await shot('6-recent-datasets', size)
     }
     await page.getByTestId('recent-hymenoptera').click()
