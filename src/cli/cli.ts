@@ -11,6 +11,7 @@ import { environment } from '../engine/environment'
 import { studioHome } from '../engine/home'
 import { APP_VERSION } from '../engine/version'
 import type { DownloadProgress, EngineEvent, PreprocessMode, TrainEvent } from '../shared/protocol'
+import { describeDownload } from '../shared/download-progress'
 import type { CommandInputOf, CommandName, CommandResult } from '../shared/results'
 import { checkSetting, TRAIN_DEFAULTS, type RangedSetting } from '../shared/train-settings'
 import { formatBackbones, formatEvaluation, formatInfo, formatLrFinder, formatPrediction, formatScan, formatTrainEvent } from './format'
@@ -93,9 +94,17 @@ function labelList(value: string): string[] {
 
 /** Download progress on stderr, so stdout stays clean for --json consumers. */
 function reportDownload(progress: DownloadProgress): void {
-  const total = progress.totalBytes ? ` of ${(progress.totalBytes / 1e6).toFixed(1)} MB` : ''
-  warn(`downloading ${progress.backbone}: ${(progress.bytes / 1e6).toFixed(1)} MB${total}`)
+  // On a terminal the line is rewritten in place (ten updates a second); in a log, a line a second and the last.
+  if (process.stderr.isTTY) {
+    process.stderr.write(`\r${describeDownload(progress)}\x1b[K${progress.done ? '\n' : ''}`)
+    return
+  }
+  const now = Date.now()
+  if (!progress.done && now - lastDownloadLine < 1000) return
+  lastDownloadLine = now
+  warn(describeDownload(progress))
 }
+let lastDownloadLine = 0
 
 /** The engine, in this process: the same dispatch the app and the browser host reach through the engine process. */
 const session = new EngineSession()
@@ -374,11 +383,13 @@ export function buildProgram(): Command {
     .description('serve the app to a browser: the same interface as the desktop app, over HTTP and WebSocket')
     .option('--host <address>', 'address to listen on (loopback by default: only this machine can connect)', '127.0.0.1')
     .option('--port <n>', 'port (0 picks a free one)', wholeNumber('--port'), 7447)
+    .option('--browse <dir...>', 'more folders the folder browser may show (besides your home folder, the studio folder and opened ones)')
     .action(
-      run(async (opts: { host: string; port: number }) => {
+      run(async (opts: { host: string; port: number; browse?: string[] }) => {
         const server = await startServer({
           host: opts.host,
           port: opts.port,
+          browse: opts.browse,
           rendererDir: path.join(ROOT, 'out', 'renderer'),
           engine: ENGINE,
           home: studioHome()

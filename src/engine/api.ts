@@ -21,6 +21,7 @@ export { listRuns, readEvaluation } from './runs'
 export { readMetadata } from './model/store'
 export { train, type TrainOptions, type TrainResult } from './train/trainer'
 export { findLearningRate } from './train/lr-finder'
+export { ensureSampleDataset } from './downloads/sample-dataset'
 
 export function engineInfo(): Promise<BackendInfo> {
   return initBackend()

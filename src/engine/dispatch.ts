@@ -6,6 +6,7 @@ import {
   classifyImageNet,
   describeModel,
   engineInfo,
+  ensureSampleDataset,
   evaluateModel,
   exportKerasModel,
   findLearningRate,
@@ -72,7 +73,8 @@ const handlers: Handlers = {
   listRuns: () => listRuns(),
   readModel: (command) => readMetadata(command.model),
   importKeras: (command) => importKerasModel(command.file, command.out, command),
-  exportKeras: async (command) => ({ file: await exportKerasModel(command.model, command.out) })
+  exportKeras: async (command) => ({ file: await exportKerasModel(command.model, command.out) }),
+  downloadSample: (command, context) => ensureSampleDataset(command.sample, { onProgress: download(context), onNotice: notices(context) })
 }
 
 /** The result without the live model a caller in this process may keep (nothing else crosses a wire). */

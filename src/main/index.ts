@@ -3,7 +3,11 @@ import { app, dialog, ipcMain, protocol, session, utilityProcess, type BrowserWi
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { IPC_CHANNELS } from '../shared/ipc-channels'
-import { AllowedFolders, runAdmitted } from '../host/allowed'
+import os from 'node:os'
+import { AllowedFolders } from '../host/allowed'
+import { FolderBrowser } from '../host/folder-browser'
+import { handleRequest, type HostServices } from '../host/host-requests'
+import { RecentDatasets } from '../host/recent-datasets'
 import { EngineConnection, type EngineChild } from '../host/engine-connection'
 import { thumbnailRequest } from '../host/thumbnails'
 import { engineEnvironment, environment } from '../engine/environment'
@@ -14,6 +18,11 @@ import { createMainWindow } from './window'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const home = environment.home() ?? app.getPath('userData')
 const folders = new AllowedFolders([home])
+const places = [
+  { label: 'Home', dir: os.homedir() },
+  { label: 'Studio folder', dir: home }
+]
+const services: HostServices = { folders, browser: new FolderBrowser(places, folders, os.homedir()), recents: RecentDatasets.inHome(home), home: os.homedir() }
 let window: BrowserWindow | undefined
 
 protocol.registerSchemesAsPrivileged([{ scheme: 'studio-thumb', privileges: { standard: true, secure: true, supportFetchAPI: true } }])
@@ -43,7 +52,7 @@ const ourMainFrame = (webContents: Electron.WebContents | null, isMainFrame: boo
 
 ipcMain.handle(IPC_CHANNELS.engineRequest, async (event, body: unknown) => {
   if (!fromOurWindow(event, window)) throw new Error('Refused a request from an unknown sender.')
-  return runAdmitted(body, folders, (command) => engine.request(command))
+  return handleRequest(body, services, (command) => engine.request(command))
 })
 
 ipcMain.handle(IPC_CHANNELS.chooseFolder, async (event) => {
@@ -74,7 +83,7 @@ app.whenReady().then(() => {
   if (process.env.ELECTRON_RENDERER_URL && !rendererUrl) {
     console.warn(`Ignored ELECTRON_RENDERER_URL=${process.env.ELECTRON_RENDERER_URL}: only an unpackaged build loads a dev server, and only http on this machine`)
   }
-  window = createMainWindow(path.join(here, '../preload/index.cjs'), rendererUrl ?? undefined, path.join(here, '../renderer/index.html'))
+  window = createMainWindow(path.join(here, '../preload/index.cjs'), rendererUrl ?? undefined, path.join(here, '../renderer/index.html'), path.join(here, '../../resources/icon.png'))
 })
 
 app.on('window-all-closed', () => {

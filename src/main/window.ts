@@ -4,13 +4,15 @@
 import { BrowserWindow } from 'electron'
 import path from 'node:path'
 
-export function createMainWindow(preload: string, rendererUrl: string | undefined, rendererFile: string): BrowserWindow {
+export function createMainWindow(preload: string, rendererUrl: string | undefined, rendererFile: string, icon?: string): BrowserWindow {
   const window = new BrowserWindow({
     width: 1280,
     height: 840,
     minWidth: 900,
     minHeight: 600,
     title: 'Transfer Studio',
+    // Linux window managers take the window's icon from here (a packaged app also has its .desktop icon).
+    icon,
     show: false,
     webPreferences: {
       preload,

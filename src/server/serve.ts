@@ -8,7 +8,11 @@ import type { AddressInfo, Socket } from 'node:net'
 import path from 'node:path'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { EngineEvent } from '../shared/protocol'
-import { AllowedFolders, runAdmitted } from '../host/allowed'
+import os from 'node:os'
+import { AllowedFolders } from '../host/allowed'
+import { FolderBrowser } from '../host/folder-browser'
+import { handleRequest, type HostServices } from '../host/host-requests'
+import { RecentDatasets } from '../host/recent-datasets'
 import { forkEngine } from '../host/engine-child'
 import { EngineConnection } from '../host/engine-connection'
 import { allowedHostnames, hostAllowed, originAllowed, tokenMatches } from './request-guards'
@@ -24,6 +28,10 @@ export interface ServeOptions {
   engine: { entry: string; execArgv: string[] }
   home: string
   token?: string
+  /** More folders the folder browser may show, besides the home folder, the studio's folder and opened ones. */
+  browse?: string[]
+  /** The user's home folder (`~`, and where the folder browser starts); os.homedir() by default. */
+  userHome?: string
 }
 
 export interface RunningServer {
@@ -50,6 +58,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   })
   const token = options.token ?? randomBytes(24).toString('hex')
   const folders = new AllowedFolders([options.home])
+  const userHome = options.userHome ?? os.homedir()
+  const places = [
+    { label: 'Home', dir: userHome },
+    { label: 'Studio folder', dir: options.home },
+    ...(options.browse ?? []).map((dir) => ({ label: path.basename(path.resolve(dir)) || dir, dir: path.resolve(dir) }))
+  ]
+  const services: HostServices = { folders, browser: new FolderBrowser(places, folders, userHome), recents: RecentDatasets.inHome(options.home), home: userHome }
   const clients = new Set<WebSocket>()
   const broadcast = (event: EngineEvent): void => {
     const text = JSON.stringify(event)
@@ -102,12 +117,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       // close code and drops the connection; without a listener the error would end the process.
       ws.on('error', () => clients.delete(ws))
       ws.on('close', () => clients.delete(ws))
-      ws.on('message', (data) => void answer(ws, data.toString(), folders, engine))
+      ws.on('message', (data) => void answer(ws, data.toString(), services, engine))
     })
   })
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      engine.stop()
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(`Port ${options.port} on ${options.host} is already in use (another Transfer Studio, or another program): serve on another with --port <n>, or --port 0 for any free one`)
+          : error
+      )
+    })
     server.listen(options.port, options.host, resolve)
   })
   port = (server.address() as AddressInfo).port
@@ -125,13 +147,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
 }
 
-async function answer(ws: WebSocket, text: string, folders: AllowedFolders, engine: EngineConnection): Promise<void> {
+async function answer(ws: WebSocket, text: string, services: HostServices, engine: EngineConnection): Promise<void> {
   let id: unknown = null
   try {
     const message = JSON.parse(text) as { id?: unknown; body?: unknown }
     id = message.id
     if (typeof id !== 'number') throw new Error('Refused a message without a numeric id')
-    const result = await runAdmitted(message.body, folders, (command) => engine.request(command))
+    const result = await handleRequest(message.body, services, (command) => engine.request(command))
     ws.send(JSON.stringify({ id, ok: true, result }))
   } catch (error) {
     ws.send(JSON.stringify({ id, ok: false, error: (error as Error).message }))

@@ -112,7 +112,15 @@ export const DownloadProgress = z.object({
   backbone: z.string(),
   file: z.string(),
   bytes: z.number().int(),
-  totalBytes: z.number().int().nullable()
+  totalBytes: z.number().int().nullable(),
+  /** 'copying' when the source is a local folder (a weights mirror on disk), not the network. */
+  action: z.enum(['downloading', 'copying']).optional(),
+  /** What is being fetched, in words ("MobileNet v1 weights", "the sample dataset"); else `backbone`. */
+  label: z.string().optional(),
+  /** Over the last few seconds; null until there is enough to measure. */
+  bytesPerSecond: z.number().nonnegative().nullable().optional(),
+  secondsLeft: z.number().nonnegative().nullable().optional(),
+  done: z.boolean().optional()
 })
 export type DownloadProgress = z.infer<typeof DownloadProgress>
 
@@ -574,7 +582,9 @@ export const EngineCommand = z.discriminatedUnion('command', [
     architecture: Path.optional()
   }),
   /** A studio model written as a Keras HDF5 file (model.h5 in the model's folder when `out` is absent). */
-  z.object({ command: z.literal('exportKeras'), model: Path, out: Path.optional() })
+  z.object({ command: z.literal('exportKeras'), model: Path, out: Path.optional() }),
+  /** A sample dataset downloaded (weights mirror honoured) and unpacked into the studio home, once. */
+  z.object({ command: z.literal('downloadSample'), sample: z.enum(['hymenoptera']) })
 ])
 export type EngineCommand = z.infer<typeof EngineCommand>
 /** What a sender writes: defaults may be left out. */

@@ -54,7 +54,9 @@ export const CommandResults = {
   listRuns: z.array(RunSummary),
   readModel: ModelMetadata,
   importKeras: ModelMetadata,
-  exportKeras: z.object({ file: z.string() })
+  exportKeras: z.object({ file: z.string() }),
+  /** The sample's folder, and whether it was downloaded now (false: it was there already). */
+  downloadSample: z.object({ dir: z.string(), downloaded: z.boolean() })
 } satisfies { [C in CommandName]: z.ZodType }
 
 export type CommandResult<C extends CommandName> = z.infer<(typeof CommandResults)[C]>

@@ -56,8 +56,7 @@ beforeEach(async () => {
   })
   page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}: ${request.failure()?.errorText}`))
   page.on('response', (response) => {
-    // Chromium asks for /favicon.ico by itself (the app names no icon); everything else is ours.
-    if (response.status() >= 400 && new URL(response.url()).pathname !== '/favicon.ico') problems.push(`HTTP ${response.status()}: ${response.url()}`)
+    if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`)
   })
   await page.goto(server.url)
 })

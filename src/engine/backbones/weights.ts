@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { z } from 'zod'
 import { FileRecord, type DownloadProgress } from '../../shared/protocol'
+import { TransferSpeed } from './transfer-speed'
 import { environment } from '../environment'
 import { studioHome } from '../home'
 import { replaceDir, stagingDir } from '../util/atomic'
@@ -117,7 +118,7 @@ async function sizesMatch(dir: string, manifest: CacheManifest): Promise<boolean
 async function download(spec: BackboneSpec, dir: string, options: WeightsOptions): Promise<string> {
   const url = modelJsonUrl(spec, options.mirror)
   const tmp = await stagingDir(dir)
-  const progress = new ProgressReporter(spec.id, options.onProgress)
+  const progress = new ProgressReporter(spec.id, options.onProgress, { copying: url.startsWith('file:'), label: `${spec.id} weights` })
   try {
     const files = [await fetchToFile(url, tmp, 'model.json', progress, options)]
     const modelJson = parseModelJson(await fs.readFile(path.join(tmp, 'model.json'), 'utf8'), url)
@@ -294,25 +295,51 @@ export async function removeCache(spec: BackboneSpec, home = studioHome()): Prom
   await fs.rm(cacheDir(spec, home), { recursive: true, force: true })
 }
 
-/** Tells the listener how far a download has got, at most every PROGRESS_INTERVAL_MS. */
+/** Tells the listener how far a download has got, at most every PROGRESS_INTERVAL_MS, with its speed and time left. */
 export class ProgressReporter {
   private bytes = 0
   private total: number | null = null
   private last = 0
+  private readonly speed = new TransferSpeed()
   constructor(
     private readonly backbone: string,
-    private readonly listener?: (progress: DownloadProgress) => void
+    private readonly listener?: (progress: DownloadProgress) => void,
+    private readonly describe: { copying?: boolean; label?: string } = {}
   ) {}
 
   expect(weightBytes: number): void {
     this.total = this.bytes + weightBytes
   }
 
+  /** Bytes already held from an earlier attempt: counted in the total, not in the speed. */
+  resumeFrom(file: string, held: number): void {
+    this.bytes += held
+    this.speed.skip(held)
+    if (held > 0) this.report(file, true)
+  }
+
   add(file: string, chunk: number): void {
     this.bytes += chunk
+    this.speed.sample(this.bytes)
+    this.report(file, this.bytes === this.total)
+  }
+
+  private report(file: string, force: boolean): void {
     const now = Date.now()
-    if (!this.listener || (now - this.last < PROGRESS_INTERVAL_MS && this.bytes !== this.total)) return
+    if (!this.listener || (now - this.last < PROGRESS_INTERVAL_MS && !force)) return
     this.last = now
-    this.listener({ backbone: this.backbone, file, bytes: this.bytes, totalBytes: this.total })
+    const bytesPerSecond = this.speed.bytesPerSecond()
+    const left = this.total !== null ? Math.max(0, this.total - this.bytes) : null
+    this.listener({
+      backbone: this.backbone,
+      file,
+      bytes: this.bytes,
+      totalBytes: this.total,
+      action: this.describe.copying ? 'copying' : 'downloading',
+      ...(this.describe.label ? { label: this.describe.label } : {}),
+      bytesPerSecond,
+      secondsLeft: left !== null && bytesPerSecond ? left / bytesPerSecond : left === 0 ? 0 : null,
+      done: this.total !== null && this.bytes >= this.total
+    })
   }
 }

@@ -2,10 +2,13 @@
 // (window.studio) or, in a browser, the headless server's WebSocket with its token.
 import type { EngineEvent } from '../../shared/protocol'
 import type { CommandInputOf, CommandName, CommandResult } from '../../shared/results'
+import type { HostCommandName, HostCommandOf, HostCommandResult } from '../../shared/host-commands'
 
 export interface Client {
   /** Sends one command; answers with that command's result type (src/shared/results.ts). */
   request<C extends CommandName>(command: CommandInputOf<C>): Promise<CommandResult<C>>
+  /** A command the host answers itself (folder browser, recent datasets), over the same channel. */
+  hostRequest<C extends HostCommandName>(command: HostCommandOf<C>): Promise<HostCommandResult<C>>
   onEvent(listener: (event: EngineEvent) => void): () => void
   /** URL of a thumbnail the host makes for an image in an opened folder. */
   thumbnailUrl(file: string, size: number): string
@@ -45,17 +48,20 @@ function browserClient(): Client {
       }
     })
 
+  const send = async (body: unknown): Promise<unknown> => {
+    socket ??= connect()
+    const ws = await socket
+    const id = nextId++
+    return new Promise<unknown>((resolve, reject) => {
+      pending.set(id, { resolve, reject })
+      ws.send(JSON.stringify({ id, body }))
+    })
+  }
+
   return {
     host: 'browser',
-    async request<C extends CommandName>(command: CommandInputOf<C>): Promise<CommandResult<C>> {
-      socket ??= connect()
-      const ws = await socket
-      const id = nextId++
-      return new Promise<CommandResult<C>>((resolve, reject) => {
-        pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
-        ws.send(JSON.stringify({ id, body: command }))
-      })
-    },
+    request: <C extends CommandName>(command: CommandInputOf<C>) => send(command) as Promise<CommandResult<C>>,
+    hostRequest: <C extends HostCommandName>(command: HostCommandOf<C>) => send(command) as Promise<HostCommandResult<C>>,
     onEvent(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)
@@ -69,6 +75,8 @@ function electronClient(): Client {
   return {
     host: 'electron',
     request: <C extends CommandName>(command: CommandInputOf<C>) => studio.request(command) as Promise<CommandResult<C>>,
+    // The main process tells host commands apart by name (src/host/host-requests.ts).
+    hostRequest: <C extends HostCommandName>(command: HostCommandOf<C>) => studio.request(command as never) as Promise<HostCommandResult<C>>,
     onEvent: (listener) => studio.onEvent(listener),
     thumbnailUrl: (file, size) => `studio-thumb://image/?size=${size}&path=${encodeURIComponent(file)}`,
     chooseFolder: () => studio.chooseFolder()
