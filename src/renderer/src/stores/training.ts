@@ -168,6 +168,8 @@ export const useTrainingStore = defineStore('training', () => {
       error.value = (e as Error).message
     } finally {
       running.value = false
+      // A run stopped before it could finish (no `done` event) still says it has stopped.
+      if (stopping.value) status.value = error.value ? 'Stopped (see the error below)' : 'Stopped'
       stopping.value = false
     }
   }
