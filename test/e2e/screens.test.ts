@@ -93,7 +93,7 @@ const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `$
 async function openDataset(dir: string): Promise<void> {
   await page.getByTestId('dataset-path').fill(dir)
   await page.getByTestId('dataset-open').click()
-  await page.getByTestId('class-table').waitFor({ timeout: 60_000 })
+  await page.getByTestId('class-table').waitFor({ timeout: 180_000 })
 }
 
 /** Boxes that stick out of the content area or scroll sideways: nothing should. */
@@ -295,19 +295,21 @@ describe('training screen', () => {
     await expect
       .poll(
         async () => {
-          statuses.push(await page.getByTestId('train-status').innerText())
+          // Read without waiting: the status line must never be missing either.
+          statuses.push((await page.getByTestId('train-status').allInnerTexts())[0] ?? '(no status line)')
           return page.getByTestId('train-start').isEnabled()
         },
         { timeout: 120_000, intervals: [100] }
       )
       .toBe(true)
-    statuses.push(await page.getByTestId('train-status').innerText())
+    statuses.push((await page.getByTestId('train-status').allInnerTexts())[0] ?? '(no status line)')
     // No batch, extraction count or notice replaced "Stopping…" before the run ended.
     expect(statuses.length).toBeGreaterThan(1)
     expect(statuses[0]).toMatch(/^Stopping…/)
     for (const s of statuses) expect(s).toMatch(/^(Stopping…|Finished: stopped|Stopped)/)
     expect(statuses.at(-1)).toMatch(/^(Finished: stopped|Stopped)/)
-    console.log(`after Stop: ${[...new Set(statuses)].join(' | ')}; error: ${await page.getByTestId('train-error').count() ? await page.getByTestId('train-error').innerText() : 'none'}`)
+    const error = (await page.getByTestId('train-error').allInnerTexts())[0] ?? 'none'
+    console.log(`after Stop: ${[...new Set(statuses)].join(' | ')}; error: ${error}`)
     await shot('screens-train-stopped-1024x700')
   }, 400_000)
 })
