@@ -104,7 +104,7 @@ function clipped(): Promise<string[]> {
     const right = content.getBoundingClientRect().right + 0.5
     if (document.documentElement.scrollWidth > window.innerWidth) out.push(`page scrolls sideways: ${document.documentElement.scrollWidth} > ${window.innerWidth}`)
     if (content.scrollWidth > content.clientWidth + 1) out.push(`content scrolls sideways: ${content.scrollWidth} > ${content.clientWidth}`)
-    for (const panel of document.querySelectorAll<HTMLElement>('.content .panel')) {
+    for (const panel of Array.from(document.querySelectorAll<HTMLElement>('.content .panel'))) {
       const box = panel.getBoundingClientRect()
       const name = panel.dataset.testid ?? panel.querySelector('h3')?.textContent?.trim() ?? panel.className
       if (box.right > right) out.push(`${name} ends at ${box.right}, past the content's ${right}`)
@@ -271,7 +271,7 @@ describe('training screen', () => {
           seen.push(now)
           return answers - start
         },
-        { timeout: 240_000, intervals: [100] }
+        { timeout: 240_000, interval: 100 }
       )
       .toBe(order.length)
     for (const s of seen) if (s.tree !== null) expect(s.tree).toBe(s.chosen)
@@ -288,7 +288,7 @@ describe('training screen', () => {
     await page.getByTestId('epochs').fill('2')
     await page.getByTestId('train-start').click()
     const progress = page.getByTestId('train-progress')
-    await expect.poll(() => progress.getAttribute('data-phase'), { timeout: 120_000, intervals: [50] }).toBe('extracting')
+    await expect.poll(() => progress.getAttribute('data-phase'), { timeout: 120_000, interval: 50 }).toBe('extracting')
     expect(await page.getByTestId('train-status').innerText()).toMatch(/^Computing train features: \d+ of 245/)
     await page.getByTestId('train-stop').click()
     const statuses: string[] = []
@@ -299,7 +299,7 @@ describe('training screen', () => {
           statuses.push((await page.getByTestId('train-status').allInnerTexts())[0] ?? '(no status line)')
           return page.getByTestId('train-start').isEnabled()
         },
-        { timeout: 120_000, intervals: [100] }
+        { timeout: 120_000, interval: 100 }
       )
       .toBe(true)
     statuses.push((await page.getByTestId('train-status').allInnerTexts())[0] ?? '(no status line)')
