@@ -2,6 +2,7 @@
 import path from 'node:path'
 import { intervalNote } from '../shared/confidence'
 import type { BackboneInfo, BackendInfo, DatasetReport, EvaluationReport, LrFinderResult, PredictionResult, TrainEvent } from '../shared/protocol'
+import { datasetWarnings, summariseWarnings } from '../shared/dataset-warnings'
 
 const LAYOUTS: Record<DatasetReport['layout'], string> = {
   classes: 'one folder per class',
@@ -66,6 +67,12 @@ export function formatScan(report: DatasetReport): string {
   if (report.duplicates.length > 0) {
     lines.push(`Duplicates: ${report.duplicates.length} groups of identical images, ${across.length} across splits (they inflate validation accuracy):`)
     for (const d of report.duplicates) lines.push(`  ${d.files.map((f) => path.relative(report.root, f)).join(' = ')}`)
+  }
+  // The same warnings the dataset view shows, with what training will do about each.
+  const warnings = summariseWarnings(datasetWarnings(report), 5)
+  if (warnings.length > 0) {
+    lines.push('Before training:')
+    for (const w of warnings) lines.push(`  ${w}`)
   }
   if (report.notes.length > 0) {
     lines.push('Notes:')

@@ -193,6 +193,14 @@ export const Augmentation = z.object({
 })
 export type Augmentation = z.infer<typeof Augmentation>
 
+/** Files and classes of a dataset that training leaves out (the dataset view's answer to a scan warning). */
+export const Exclusions = z.object({
+  /** Images as the scan names them: a path, or file#record for a CIFAR-10 batch. */
+  files: z.array(z.string().min(1).max(4096)).max(100_000).default([]),
+  classes: z.array(z.string().min(1).max(MAX_LABEL_LENGTH)).max(MAX_CLASSES).default([])
+})
+export type Exclusions = z.infer<typeof Exclusions>
+
 export const Monitor = z.enum(['val_loss', 'val_acc'])
 export type Monitor = z.infer<typeof Monitor>
 
@@ -228,6 +236,8 @@ export const TrainConfig = z.object({
     })
     .nullable()
     .default(null),
+  /** Left out of every split, as if they were not in the folders. */
+  exclude: Exclusions.optional(),
   /** Where the finished model is saved; a run folder under the studio home when absent. */
   out: z.string().min(1).max(4096).optional(),
   /** Run the frozen layers once per image and train on their outputs, when the model allows it. */

@@ -1,7 +1,8 @@
 // The dataset the user opened: its scan report and the images of the class being browsed.
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import type { DatasetReport, SplitName } from '../../../shared/protocol'
+import { datasetWarnings } from '../../../shared/dataset-warnings'
+import type { DatasetReport, Exclusions, SplitName } from '../../../shared/protocol'
 import { client } from '../client'
 
 export const useDatasetStore = defineStore('dataset', () => {
@@ -14,6 +15,23 @@ export const useDatasetStore = defineStore('dataset', () => {
   const label = ref<string | null>(null)
   const images = ref<string[]>([])
   const imageCount = ref(0)
+  /** What the user left out of training in answer to the scan's warnings (sent as TrainConfig.exclude). */
+  const excludedFiles = ref<string[]>([])
+  const excludedClasses = ref<string[]>([])
+  /** Validate on the test split (then it no longer measures unseen images). */
+  const valOnTest = ref(false)
+
+  const exclusions = computed<Exclusions>(() => ({ files: excludedFiles.value, classes: excludedClasses.value }))
+  /** The scan's warnings the exclusions leave standing, each with what training will do. */
+  const warnings = computed(() => (report.value ? datasetWarnings(report.value, exclusions.value) : []))
+  /** The test split's folder, when the dataset has one that can stand in for validation. */
+  const testFolder = computed(() => (report.value?.layout === 'splits' ? (report.value.splits.find((s) => s.name === 'test')?.source ?? null) : null))
+
+  function toggle(list: typeof excludedFiles, item: string): void {
+    list.value = list.value.includes(item) ? list.value.filter((x) => x !== item) : [...list.value, item]
+  }
+  const toggleFile = (file: string): void => toggle(excludedFiles, file)
+  const toggleClass = (name: string): void => toggle(excludedClasses, name)
 
   client.onEvent((event) => {
     if (event.event === 'scan') progress.value = event.progress
@@ -33,6 +51,9 @@ export const useDatasetStore = defineStore('dataset', () => {
     scanning.value = true
     error.value = null
     progress.value = { filesSeen: 0, imagesFound: 0 }
+    excludedFiles.value = []
+    excludedClasses.value = []
+    valOnTest.value = false
     try {
       report.value = await client.request({ command: 'scan', dir: dir.value })
       dir.value = report.value.root
@@ -53,5 +74,26 @@ export const useDatasetStore = defineStore('dataset', () => {
     imageCount.value = page.total
   }
 
-  return { dir, report, scanning, progress, error, split, label, images, imageCount, classTotals, open, browse }
+  return {
+    dir,
+    report,
+    scanning,
+    progress,
+    error,
+    split,
+    label,
+    images,
+    imageCount,
+    classTotals,
+    excludedFiles,
+    excludedClasses,
+    exclusions,
+    warnings,
+    valOnTest,
+    testFolder,
+    toggleFile,
+    toggleClass,
+    open,
+    browse
+  }
 })

@@ -29,16 +29,29 @@ export const useModelStore = defineStore('model', () => {
 
   const freezeSpec = computed<FreezeSpec>(() => ({ kind: 'layers', frozen: [...frozen.value] }))
 
+  /** The backbone the shown tree belongs to: the card and the tree must always name the same model. */
+  const summaryBackbone = ref<string | null>(null)
+  // Replies can arrive out of order when the user switches quickly (a big backbone loads slower
+  // than a small one): only the answer to the latest request is shown.
+  let latest = 0
+  /** Whether the tree shown is the chosen backbone's (false while another one loads). */
+  const upToDate = computed(() => summary.value !== null && summaryBackbone.value === backbone.value)
+
   async function load(classes = 2): Promise<void> {
+    const asked = ++latest
+    const wanted = backbone.value
     loading.value = true
     error.value = null
     try {
-      summary.value = await client.request({ command: 'describeModel', backbone: backbone.value, head: head.value, freeze: { kind: 'all' }, classes })
+      const answer = await client.request({ command: 'describeModel', backbone: wanted, head: head.value, freeze: { kind: 'all' }, classes })
+      if (asked !== latest) return
+      summary.value = answer
+      summaryBackbone.value = wanted
       frozen.value = new Set(layers.value.filter((l) => !l.trainable).map((l) => l.name))
     } catch (e) {
-      error.value = (e as Error).message
+      if (asked === latest) error.value = (e as Error).message
     } finally {
-      loading.value = false
+      if (asked === latest) loading.value = false
     }
   }
 
@@ -58,5 +71,5 @@ export const useModelStore = defineStore('model', () => {
     frozen.value = new Set(names.slice(0, index + 1))
   }
 
-  return { backbone, head, summary, frozen, loading, error, layers, totals, freezeSpec, load, setTrainable, freezeUpTo }
+  return { backbone, head, summary, summaryBackbone, upToDate, frozen, loading, error, layers, totals, freezeSpec, load, setTrainable, freezeUpTo }
 })

@@ -6,6 +6,8 @@ import type { Augmentation, EpochMetrics, LrFinderResult, TrainConfigInput, Trai
 import type { TrainOutcome } from '../../../shared/results'
 import { NO_AUGMENTATION, TRAIN_DEFAULTS } from '../../../shared/train-settings'
 import { client } from '../client'
+import { IDLE, RunProgress, type ProgressView } from '../run-progress'
+import { fieldProblem, type FieldValue } from '../settings-check'
 import { useDatasetStore } from './dataset'
 import { useModelStore } from './model'
 
@@ -48,6 +50,30 @@ export const useTrainingStore = defineStore('training', () => {
   const lastRunDir = ref<string | null>(null)
 
   const fraction = computed(() => (progress.value.total ? progress.value.done / progress.value.total : 0))
+  /** Every phase's progress as one bar and one time left (run-progress.ts). */
+  const view = ref<ProgressView>(IDLE)
+  let tracker = new RunProgress(() => settings.value.epochs)
+  /** Set by Stop until the run ends: no later event's message replaces "Stopping…". */
+  const stopping = ref(false)
+
+  /** What is wrong with each field as typed, in plain words; null where it is fine. */
+  const problems = computed(() => {
+    const s = settings.value
+    const check = (setting: Parameters<typeof fieldProblem>[0], value: unknown, optional = false) => fieldProblem(setting, value as FieldValue, optional)
+    return {
+      epochs: check('epochs', s.epochs),
+      batchSize: check('batchSize', s.batchSize),
+      learningRate: check('learningRate', s.learningRate),
+      earlyStopping: check('earlyStopping', s.earlyStopping, true),
+      reduceLr: check('reduceLr', s.reduceLr, true),
+      seed: check('seed', s.seed),
+      rotate: check('rotate', s.augment.rotate),
+      zoom: check('zoom', s.augment.zoom),
+      shear: check('shear', s.augment.shear),
+      brightness: check('brightness', s.augment.brightness)
+    }
+  })
+  const valid = computed(() => Object.values(problems.value).every((p) => p === null))
 
   client.onEvent((event) => {
     if (event.event === 'train') receive(event.data)
@@ -57,9 +83,16 @@ export const useTrainingStore = defineStore('training', () => {
     switch (event.event) {
       case 'run':
         lastRunDir.value = event.runDir
+        // The charts are cleared only once the engine has taken the new run, never on a refused start.
+        if (!event.resumed) {
+          epochs.value = []
+          batches.value = []
+          skipped.value = []
+        }
         break
       case 'status':
-        status.value = event.total ? `${event.message} (${event.done} of ${event.total})` : event.message
+        view.value = tracker.status(event)
+        if (!stopping.value) status.value = view.value.label
         break
       case 'path':
         path.value = { path: event.path, reason: event.reason }
@@ -68,12 +101,14 @@ export const useTrainingStore = defineStore('training', () => {
         batches.value.push({ x: event.epoch - 1 + event.batch / event.batches, loss: event.loss, acc: event.acc })
         triggerRef(batches)
         progress.value = { done: (event.epoch - 1) * event.batches + event.batch, total: settings.value.epochs * event.batches, eta: event.eta }
-        status.value = `Epoch ${event.epoch}, batch ${event.batch} of ${event.batches}`
+        view.value = tracker.batch(event)
+        if (!stopping.value) status.value = view.value.label
         break
       case 'epoch': {
         const { event: _e, epochs: _n, eta, best: _b, ...metrics } = event
         epochs.value.push(metrics)
         triggerRef(epochs)
+        tracker.setEpochs(event.epochs)
         progress.value = { ...progress.value, eta }
         break
       }
@@ -81,10 +116,12 @@ export const useTrainingStore = defineStore('training', () => {
         skipped.value.push({ file: event.file, reason: event.reason })
         break
       case 'notice':
-        status.value = event.message
+        if (!stopping.value) status.value = event.message
         break
       case 'done':
+        stopping.value = false
         status.value = `Finished: ${event.stopped}`
+        view.value = tracker.finish(status.value)
         break
     }
   }
@@ -106,20 +143,24 @@ export const useTrainingStore = defineStore('training', () => {
       earlyStopping: s.earlyStopping === null ? null : { monitor: 'val_loss', patience: s.earlyStopping, restoreBest: true },
       reduceLrOnPlateau: s.reduceLr === null ? null : { monitor: 'val_loss', factor: 0.1, patience: s.reduceLr, minLr: 0 },
       cacheFeatures: s.cacheFeatures,
-      seed: s.seed
+      seed: s.seed,
+      ...(dataset.valOnTest && dataset.testFolder ? { val: dataset.testFolder } : {}),
+      ...(dataset.excludedFiles.length || dataset.excludedClasses.length ? { exclude: dataset.exclusions } : {})
     }
   }
 
   async function start(resumeDir?: string): Promise<void> {
+    // The form says what is wrong beside each field; a start with a bad field goes nowhere.
+    if (!resumeDir && !valid.value) return
     running.value = true
+    stopping.value = false
     error.value = null
     outcome.value = null
-    if (!resumeDir) {
-      epochs.value = []
-      batches.value = []
-      skipped.value = []
-    }
     path.value = null
+    status.value = 'Starting'
+    tracker = new RunProgress(() => settings.value.epochs)
+    view.value = IDLE
+    progress.value = { done: 0, total: 0, eta: 0 }
     try {
       outcome.value = await client.request(resumeDir ? { command: 'resumeTraining', runDir: resumeDir } : { command: 'train', config: config() })
       lastRunDir.value = outcome.value.runDir
@@ -127,12 +168,16 @@ export const useTrainingStore = defineStore('training', () => {
       error.value = (e as Error).message
     } finally {
       running.value = false
+      // A run stopped before it could finish (no `done` event) still says it has stopped.
+      if (stopping.value) status.value = error.value ? 'Stopped (see the error below)' : 'Stopped'
+      stopping.value = false
     }
   }
 
   /** The learning-rate range test on the current settings; its curve and suggestion stay until the next. */
   const lrFinder = ref<LrFinderResult | null>(null)
   async function findLearningRate(): Promise<void> {
+    if (!valid.value) return
     running.value = true
     error.value = null
     lrFinder.value = null
@@ -147,9 +192,10 @@ export const useTrainingStore = defineStore('training', () => {
   }
 
   async function stop(): Promise<void> {
-    status.value = 'Stopping after this batch; the best model so far will be kept'
+    stopping.value = true
+    status.value = 'Stopping… what is done so far will be kept'
     await client.request({ command: 'stopTraining' })
   }
 
-  return { settings, running, error, status, path, epochs, batches, progress, fraction, skipped, outcome, lastRunDir, lrFinder, start, stop, findLearningRate }
+  return { settings, running, stopping, problems, valid, view, error, status, path, epochs, batches, progress, fraction, skipped, outcome, lastRunDir, lrFinder, start, stop, findLearningRate }
 })
