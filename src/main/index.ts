@@ -3,8 +3,11 @@ import { app, dialog, ipcMain, protocol, session, utilityProcess, type BrowserWi
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { IPC_CHANNELS } from '../shared/ipc-channels'
+import type { EngineEvent } from '../shared/protocol'
+import type { SessionEvent } from '../shared/session'
 import { AllowedFolders, runAdmitted } from '../host/allowed'
 import { EngineConnection, type EngineChild } from '../host/engine-connection'
+import { SessionState } from '../host/session-state'
 import { thumbnailRequest } from '../host/thumbnails'
 import { engineEnvironment, environment } from '../engine/environment'
 import { devRendererUrl } from './dev-renderer'
@@ -30,7 +33,16 @@ function startEngine(): EngineChild {
   }
 }
 
-const engine = new EngineConnection(startEngine, (event) => window?.webContents.send(IPC_CHANNELS.engineEvent, event))
+const send = (event: EngineEvent | SessionEvent): void => {
+  if (window && !window.isDestroyed()) window.webContents.send(IPC_CHANNELS.engineEvent, event)
+}
+// The session lives here, not in the window: a reload, or a window closed and opened again, asks
+// it for everything (the open dataset, the choices, the training with its events) and follows on.
+const studioSession = new SessionState(home, send)
+const engine = new EngineConnection(startEngine, (event) => {
+  studioSession.observe(event)
+  send(event)
+})
 
 /** Only our own window's main frame may talk to the main process. */
 export function fromOurWindow(event: IpcMainInvokeEvent, ours: BrowserWindow | undefined): boolean {
@@ -39,7 +51,7 @@ export function fromOurWindow(event: IpcMainInvokeEvent, ours: BrowserWindow | u
 
 ipcMain.handle(IPC_CHANNELS.engineRequest, async (event, body: unknown) => {
   if (!fromOurWindow(event, window)) throw new Error('Refused a request from an unknown sender.')
-  return runAdmitted(body, folders, (command) => engine.request(command))
+  return studioSession.handle(body, (command) => runAdmitted(command, folders, (admitted) => engine.request(admitted)))
 })
 
 ipcMain.handle(IPC_CHANNELS.chooseFolder, async (event) => {
@@ -66,10 +78,18 @@ app.whenReady().then(() => {
   if (process.env.ELECTRON_RENDERER_URL && !rendererUrl) {
     console.warn(`Ignored ELECTRON_RENDERER_URL=${process.env.ELECTRON_RENDERER_URL}: only an unpackaged build loads a dev server, and only http on this machine`)
   }
-  window = createMainWindow(path.join(here, '../preload/index.cjs'), rendererUrl ?? undefined, path.join(here, '../renderer/index.html'))
+  const open = (): void => {
+    window = createMainWindow(path.join(here, '../preload/index.cjs'), rendererUrl ?? undefined, path.join(here, '../renderer/index.html'))
+  }
+  open()
+  // macOS keeps the app when its window closes; clicking the dock icon opens a window on the same session.
+  app.on('activate', () => {
+    if (!window || window.isDestroyed()) open()
+  })
 })
 
 app.on('window-all-closed', () => {
+  if (process.platform === 'darwin') return
   engine.stop()
   app.quit()
 })

@@ -8,9 +8,11 @@ import type { AddressInfo, Socket } from 'node:net'
 import path from 'node:path'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { EngineEvent } from '../shared/protocol'
+import type { SessionEvent } from '../shared/session'
 import { AllowedFolders, runAdmitted } from '../host/allowed'
 import { forkEngine } from '../host/engine-child'
 import { EngineConnection } from '../host/engine-connection'
+import { SessionState } from '../host/session-state'
 import { allowedHostnames, hostAllowed, originAllowed, tokenMatches } from './request-guards'
 import { staticFiles } from './static-files'
 import { thumbnailRequest } from '../host/thumbnails'
@@ -51,11 +53,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const token = options.token ?? randomBytes(24).toString('hex')
   const folders = new AllowedFolders([options.home])
   const clients = new Set<WebSocket>()
-  const broadcast = (event: EngineEvent): void => {
+  const broadcast = (event: EngineEvent | SessionEvent): void => {
     const text = JSON.stringify(event)
     for (const client of clients) client.send(text)
   }
-  const engine = new EngineConnection(() => forkEngine(options.engine, options.home), broadcast)
+  // The session outlives any page: a reload or a second tab asks it for everything and follows on.
+  const session = new SessionState(options.home, broadcast)
+  const engine = new EngineConnection(
+    () => forkEngine(options.engine, options.home),
+    (event) => {
+      session.observe(event)
+      broadcast(event)
+    }
+  )
 
   const tokenOk = (given: string | null): boolean => tokenMatches(given, token)
   const hostnames = allowedHostnames(options.host)
@@ -102,7 +112,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       // close code and drops the connection; without a listener the error would end the process.
       ws.on('error', () => clients.delete(ws))
       ws.on('close', () => clients.delete(ws))
-      ws.on('message', (data) => void answer(ws, data.toString(), folders, engine))
+      ws.on('message', (data) => void answer(ws, data.toString(), folders, engine, session))
     })
   })
 
@@ -125,13 +135,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
 }
 
-async function answer(ws: WebSocket, text: string, folders: AllowedFolders, engine: EngineConnection): Promise<void> {
+async function answer(ws: WebSocket, text: string, folders: AllowedFolders, engine: EngineConnection, session: SessionState): Promise<void> {
   let id: unknown = null
   try {
     const message = JSON.parse(text) as { id?: unknown; body?: unknown }
     id = message.id
     if (typeof id !== 'number') throw new Error('Refused a message without a numeric id')
-    const result = await runAdmitted(message.body, folders, (command) => engine.request(command))
+    const result = await session.handle(message.body, (body) => runAdmitted(body, folders, (command) => engine.request(command)))
     ws.send(JSON.stringify({ id, ok: true, result }))
   } catch (error) {
     ws.send(JSON.stringify({ id, ok: false, error: (error as Error).message }))

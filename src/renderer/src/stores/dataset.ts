@@ -45,6 +45,15 @@ export const useDatasetStore = defineStore('dataset', () => {
     }
   }
 
+  /** The dataset the host has open (a reload, a second window): shown without scanning it again. */
+  async function hydrate(open: { dir: string; report: DatasetReport } | null): Promise<void> {
+    if (!open) return
+    dir.value = open.dir
+    report.value = open.report
+    error.value = null
+    if (open.report.classes.length) await browse(split.value, label.value && open.report.classes.includes(label.value) ? label.value : open.report.classes[0])
+  }
+
   async function browse(which: SplitName, name: string): Promise<void> {
     split.value = which
     label.value = name
@@ -53,5 +62,5 @@ export const useDatasetStore = defineStore('dataset', () => {
     imageCount.value = page.total
   }
 
-  return { dir, report, scanning, progress, error, split, label, images, imageCount, classTotals, open, browse }
+  return { dir, report, scanning, progress, error, split, label, images, imageCount, classTotals, open, browse, hydrate }
 })
