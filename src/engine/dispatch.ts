@@ -21,6 +21,8 @@ import {
   train,
   type TrainResult
 } from './api'
+import { deleteRun, exportRunCsv, renameRun } from './run-manage'
+import { readRunHistory } from './runs'
 
 export class ProtocolError extends Error {
   override name = 'ProtocolError'
@@ -70,7 +72,11 @@ const handlers: Handlers = {
   listRuns: () => listRuns(),
   readModel: (command) => readMetadata(command.model),
   importKeras: (command) => importKerasModel(command.file, command.out, command),
-  exportKeras: async (command) => ({ file: await exportKerasModel(command.model, command.out) })
+  exportKeras: async (command) => ({ file: await exportKerasModel(command.model, command.out) }),
+  renameRun: async (command) => ({ name: await renameRun(command.runDir, command.name) }),
+  deleteRun: async (command) => ({ deleted: await deleteRun(command.runDir) }),
+  runHistory: async (command) => ({ history: await readRunHistory(command.runDir) }),
+  exportRunCsv: (command) => exportRunCsv(command.runDir)
 }
 
 /** The result without the live model a caller in this process may keep (nothing else crosses a wire). */

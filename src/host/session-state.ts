@@ -51,6 +51,12 @@ export class SessionState {
     if (isHostCommand(body)) return this.hostCommand(body)
     const command = (body as { command?: unknown } | null)?.command
     if ((command === 'train' || command === 'resumeTraining') && !this.training.running) return this.follow(body as EngineCommandInput, engine)
+    if (command === 'deleteRun' && this.training.running && this.training.runDir !== null) {
+      const target = (body as { runDir?: unknown }).runDir
+      if (typeof target === 'string' && path.resolve(target) === path.resolve(this.training.runDir)) {
+        throw new Error(`${target} is training now: stop it before deleting it`)
+      }
+    }
     const result = await engine(body as EngineCommandInput)
     if (command === 'scan') {
       const report = DatasetReport.parse(result)

@@ -52,7 +52,11 @@ export const CommandResults = {
   listRuns: z.array(RunSummary),
   readModel: ModelMetadata,
   importKeras: ModelMetadata,
-  exportKeras: z.object({ file: z.string() })
+  exportKeras: z.object({ file: z.string() }),
+  renameRun: z.object({ name: z.string().nullable() }),
+  deleteRun: z.object({ deleted: z.string() }),
+  runHistory: z.object({ history: z.array(EpochMetrics) }),
+  exportRunCsv: z.object({ file: z.string(), csv: z.string() })
 } satisfies { [C in CommandName]: z.ZodType }
 
 export type CommandResult<C extends CommandName> = z.infer<(typeof CommandResults)[C]>
