@@ -47,7 +47,8 @@ export const useDatasetStore = defineStore('dataset', () => {
 
   /** The dataset the host has open (a reload, a second window): shown without scanning it again. */
   async function hydrate(open: { dir: string; report: DatasetReport } | null): Promise<void> {
-    if (!open) return
+    // A dataset this window is opening (or has open) is the user's latest word.
+    if (!open || scanning.value || report.value) return
     dir.value = open.dir
     report.value = open.report
     error.value = null

@@ -39,21 +39,37 @@ export const useSessionStore = defineStore('session', () => {
     }
   }
 
-  /** After a dataset is opened: the choices remembered for it, or the defaults' tree when none. */
+  /**
+   * After a dataset is opened: the choices remembered for it; for a dataset never set up, the
+   * choices on screen carry over (frozen layers too), as the starting point for this one.
+   */
   async function restoreChoices(dir: string, classes: number): Promise<void> {
-    const choices = await client.request({ command: 'readChoices', dir }).catch(() => null)
-    await apply(choices, classes)
+    const remembered = await client.request({ command: 'readChoices', dir }).catch(() => null)
+    await apply(remembered ?? (model.summary ? ModelChoices.parse(JSON.parse(JSON.stringify(current()))) : null), classes)
   }
 
-  async function apply(choices: ModelChoices | null, classes: number): Promise<void> {
-    applying++
-    try {
-      if (choices) training.settings = structuredClone(choices.train)
-      await model.apply(choices, classes)
-    } finally {
-      // After the watchers have seen what applying changed.
-      setTimeout(() => applying--, 0)
-    }
+  /** One at a time, in the order asked: the choices asked for last are the ones on screen. */
+  let queue: Promise<void> = Promise.resolve()
+  function apply(choices: ModelChoices | null, classes: number): Promise<void> {
+    queue = queue.then(async () => {
+      applying++
+      try {
+        // Into the same object: the train form holds on to it.
+        if (choices) Object.assign(training.settings, structuredClone(choices.train))
+        await model.apply(choices, classes)
+      } finally {
+        // After the watchers have seen what applying changed; a change made meanwhile (a field
+        // edited while the tree was loading) is saved now that the choices on screen are this dataset's.
+        setTimeout(() => {
+          applying--
+          if (applying === 0 && changedWhileApplying) {
+            changedWhileApplying = false
+            scheduleSave()
+          }
+        }, 0)
+      }
+    })
+    return queue
   }
 
   function current(): ModelChoices {
@@ -65,17 +81,23 @@ export const useSessionStore = defineStore('session', () => {
     }
   }
 
+  let changedWhileApplying = false
+  function scheduleSave(): void {
+    if (!dataset.report) return
+    const dir = dataset.dir
+    if (timer) clearTimeout(timer)
+    timer = setTimeout(() => {
+      // A half-typed field (empty, out of range) is not saved; the last valid choices stay.
+      const parsed = ModelChoices.safeParse(JSON.parse(JSON.stringify(current())))
+      if (parsed.success && dir === dataset.dir && applying === 0) void client.request({ command: 'saveChoices', dir, choices: parsed.data }).catch(() => {})
+    }, SAVE_DELAY_MS)
+  }
+
   watch(
     () => JSON.stringify(current()),
     () => {
-      if (applying > 0 || !dataset.report) return
-      const dir = dataset.dir
-      if (timer) clearTimeout(timer)
-      timer = setTimeout(() => {
-        // A half-typed field (empty, out of range) is not saved; the last valid choices stay.
-        const parsed = ModelChoices.safeParse(JSON.parse(JSON.stringify(current())))
-        if (parsed.success && dir === dataset.dir) void client.request({ command: 'saveChoices', dir, choices: parsed.data }).catch(() => {})
-      }, SAVE_DELAY_MS)
+      if (applying > 0) changedWhileApplying = true
+      else scheduleSave()
     }
   )
 
