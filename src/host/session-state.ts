@@ -59,8 +59,9 @@ export class SessionState {
     }
     const result = await engine(body as EngineCommandInput)
     if (command === 'scan') {
-      const report = DatasetReport.parse(result)
-      this.dataset = { dir: report.root, report }
+      // What the engine answered is the client's either way; the session keeps it when it reads as a report.
+      const report = DatasetReport.safeParse(result)
+      if (report.success) this.dataset = { dir: report.data.root, report: report.data }
     }
     return result
   }
@@ -115,8 +116,9 @@ export class SessionState {
     this.announce(true)
     try {
       const result = await engine(command)
-      current.outcome = TrainOutcome.parse(result)
-      current.runDir = current.outcome.runDir
+      const outcome = TrainOutcome.safeParse(result)
+      current.outcome = outcome.success ? outcome.data : null
+      if (outcome.success) current.runDir = outcome.data.runDir
       return result
     } catch (error) {
       current.error = (error as Error).message

@@ -243,7 +243,7 @@ describe('Runs view', () => {
     await expect.poll(() => first.getByTestId('run-name').innerText()).toBe('weather baseline')
     expect(JSON.parse(fs.readFileSync(path.join(runs[0].runDir, 'run.json'), 'utf8')).name).toBe('weather baseline')
     expect(await first.innerText()).toMatch(/backbone frozen/)
-    expect(await first.innerText()).toMatch(/1 epochs · batch 32 · lr 0\.001 · adam/)
+    expect(await first.innerText()).toMatch(/1 epoch · batch 32 · lr 0\.001 · adam/)
     expect(await first.getByTestId('run-status').innerText()).toBe('completed')
   })
 

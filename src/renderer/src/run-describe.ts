@@ -20,7 +20,7 @@ export function frozenCut(freeze: FreezeSpec, frozenLayers: number | null): stri
 }
 
 export function settingsLine(config: TrainConfig): string {
-  const parts = [`${config.epochs} epochs`, `batch ${config.batchSize}`, `lr ${config.learningRate}`, config.optimizer]
+  const parts = [`${config.epochs} ${config.epochs === 1 ? 'epoch' : 'epochs'}`, `batch ${config.batchSize}`, `lr ${config.learningRate}`, config.optimizer]
   const augment = config.augment
     ? Object.entries(config.augment)
         .filter(([, value]) => value !== false && value !== 0)
