@@ -10,6 +10,7 @@ const UNIT = [
   'test/shared/**/*.test.ts',
   'test/renderer/**/*.test.ts',
   'test/main/**/*.test.ts',
+  'test/host/session-state.test.ts',
   'test/lint/**/*.test.ts',
   'test/engine/datasets/split.test.ts',
   'test/engine/images/sniff.test.ts',

@@ -23,6 +23,8 @@ import {
   train,
   type TrainResult
 } from './api'
+import { deleteRun, exportRunCsv, renameRun } from './run-manage'
+import { readRunHistory } from './runs'
 
 export class ProtocolError extends Error {
   override name = 'ProtocolError'
@@ -74,7 +76,11 @@ const handlers: Handlers = {
   readModel: (command) => readMetadata(command.model),
   importKeras: (command) => importKerasModel(command.file, command.out, command),
   exportKeras: async (command) => ({ file: await exportKerasModel(command.model, command.out) }),
-  downloadSample: (command, context) => ensureSampleDataset(command.sample, { onProgress: download(context), onNotice: notices(context) })
+  downloadSample: (command, context) => ensureSampleDataset(command.sample, { onProgress: download(context), onNotice: notices(context) }),
+  renameRun: async (command) => ({ name: await renameRun(command.runDir, command.name) }),
+  deleteRun: async (command) => ({ deleted: await deleteRun(command.runDir) }),
+  runHistory: async (command) => ({ history: await readRunHistory(command.runDir) }),
+  exportRunCsv: (command) => exportRunCsv(command.runDir)
 }
 
 /** The result without the live model a caller in this process may keep (nothing else crosses a wire). */

@@ -112,6 +112,10 @@ export async function admit(body: unknown, folders: AllowedFolders): Promise<Eng
       // whatever the client sent in this field.
       return { ...command, openedFolders: folders.list() }
     case 'readEvaluation':
+    case 'renameRun':
+    case 'deleteRun':
+    case 'runHistory':
+    case 'exportRunCsv':
       await check(command.runDir)
       break
     case 'evaluateModel':

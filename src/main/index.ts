@@ -8,7 +8,10 @@ import { AllowedFolders } from '../host/allowed'
 import { FolderBrowser } from '../host/folder-browser'
 import { handleRequest, type HostServices } from '../host/host-requests'
 import { RecentDatasets } from '../host/recent-datasets'
+import type { EngineEvent } from '../shared/protocol'
+import type { SessionEvent } from '../shared/session'
 import { EngineConnection, type EngineChild } from '../host/engine-connection'
+import { SessionState } from '../host/session-state'
 import { thumbnailRequest } from '../host/thumbnails'
 import { engineEnvironment, environment } from '../engine/environment'
 import { devRendererUrl } from './dev-renderer'
@@ -40,7 +43,16 @@ function startEngine(): EngineChild {
   }
 }
 
-const engine = new EngineConnection(startEngine, (event) => window?.webContents.send(IPC_CHANNELS.engineEvent, event))
+const send = (event: EngineEvent | SessionEvent): void => {
+  if (window && !window.isDestroyed()) window.webContents.send(IPC_CHANNELS.engineEvent, event)
+}
+// The session lives here, not in the window: a reload, or a window closed and opened again, asks
+// it for everything (the open dataset, the choices, the training with its events) and follows on.
+const studioSession = new SessionState(home, send)
+const engine = new EngineConnection(startEngine, (event) => {
+  studioSession.observe(event)
+  send(event)
+})
 
 /** Only our own window's main frame may talk to the main process. */
 export function fromOurWindow(event: IpcMainInvokeEvent, ours: BrowserWindow | undefined): boolean {
@@ -52,7 +64,7 @@ const ourMainFrame = (webContents: Electron.WebContents | null, isMainFrame: boo
 
 ipcMain.handle(IPC_CHANNELS.engineRequest, async (event, body: unknown) => {
   if (!fromOurWindow(event, window)) throw new Error('Refused a request from an unknown sender.')
-  return handleRequest(body, services, (command) => engine.request(command))
+  return studioSession.handle(body, (admitted) => handleRequest(admitted, services, (command) => engine.request(command)))
 })
 
 ipcMain.handle(IPC_CHANNELS.chooseFolder, async (event) => {
@@ -83,10 +95,18 @@ app.whenReady().then(() => {
   if (process.env.ELECTRON_RENDERER_URL && !rendererUrl) {
     console.warn(`Ignored ELECTRON_RENDERER_URL=${process.env.ELECTRON_RENDERER_URL}: only an unpackaged build loads a dev server, and only http on this machine`)
   }
-  window = createMainWindow(path.join(here, '../preload/index.cjs'), rendererUrl ?? undefined, path.join(here, '../renderer/index.html'), path.join(here, '../../resources/icon.png'))
+  const open = (): void => {
+    window = createMainWindow(path.join(here, '../preload/index.cjs'), rendererUrl ?? undefined, path.join(here, '../renderer/index.html'), path.join(here, '../../resources/icon.png'))
+  }
+  open()
+  // macOS keeps the app when its window closes; clicking the dock icon opens a window on the same session.
+  app.on('activate', () => {
+    if (!window || window.isDestroyed()) open()
+  })
 })
 
 app.on('window-all-closed', () => {
+  if (process.platform === 'darwin') return
   engine.stop()
   app.quit()
 })

@@ -2,12 +2,14 @@
 import { contextBridge, ipcRenderer } from 'electron'
 import { IPC_CHANNELS } from '../shared/ipc-channels'
 import type { EngineCommandInput, EngineEvent } from '../shared/protocol'
+import type { HostCommand } from '../shared/host-commands'
+import type { SessionCommand, SessionEvent } from '../shared/session'
 import type { StudioClient } from './client'
 
 const client: StudioClient = {
-  request: (command: EngineCommandInput) => ipcRenderer.invoke(IPC_CHANNELS.engineRequest, command),
-  onEvent: (listener: (event: EngineEvent) => void) => {
-    const handler = (_: Electron.IpcRendererEvent, event: EngineEvent): void => listener(event)
+  request: (command: EngineCommandInput | HostCommand | SessionCommand) => ipcRenderer.invoke(IPC_CHANNELS.engineRequest, command),
+  onEvent: (listener: (event: EngineEvent | SessionEvent) => void) => {
+    const handler = (_: Electron.IpcRendererEvent, event: EngineEvent | SessionEvent): void => listener(event)
     ipcRenderer.on(IPC_CHANNELS.engineEvent, handler)
     return () => void ipcRenderer.off(IPC_CHANNELS.engineEvent, handler)
   },

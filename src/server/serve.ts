@@ -13,8 +13,10 @@ import { AllowedFolders } from '../host/allowed'
 import { FolderBrowser } from '../host/folder-browser'
 import { handleRequest, type HostServices } from '../host/host-requests'
 import { RecentDatasets } from '../host/recent-datasets'
+import type { SessionEvent } from '../shared/session'
 import { forkEngine } from '../host/engine-child'
 import { EngineConnection } from '../host/engine-connection'
+import { SessionState } from '../host/session-state'
 import { allowedHostnames, hostAllowed, originAllowed, tokenMatches } from './request-guards'
 import { staticFiles } from './static-files'
 import { thumbnailRequest } from '../host/thumbnails'
@@ -66,11 +68,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   ]
   const services: HostServices = { folders, browser: new FolderBrowser(places, folders, userHome), recents: RecentDatasets.inHome(options.home), home: userHome }
   const clients = new Set<WebSocket>()
-  const broadcast = (event: EngineEvent): void => {
+  const broadcast = (event: EngineEvent | SessionEvent): void => {
     const text = JSON.stringify(event)
     for (const client of clients) client.send(text)
   }
-  const engine = new EngineConnection(() => forkEngine(options.engine, options.home), broadcast)
+  // The session outlives any page: a reload or a second tab asks it for everything and follows on.
+  const session = new SessionState(options.home, broadcast)
+  const engine = new EngineConnection(
+    () => forkEngine(options.engine, options.home),
+    (event) => {
+      session.observe(event)
+      broadcast(event)
+    }
+  )
 
   const tokenOk = (given: string | null): boolean => tokenMatches(given, token)
   const hostnames = allowedHostnames(options.host)
@@ -117,7 +127,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       // close code and drops the connection; without a listener the error would end the process.
       ws.on('error', () => clients.delete(ws))
       ws.on('close', () => clients.delete(ws))
-      ws.on('message', (data) => void answer(ws, data.toString(), services, engine))
+      ws.on('message', (data) => void answer(ws, data.toString(), services, engine, session))
     })
   })
 
@@ -147,13 +157,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
 }
 
-async function answer(ws: WebSocket, text: string, services: HostServices, engine: EngineConnection): Promise<void> {
+async function answer(ws: WebSocket, text: string, services: HostServices, engine: EngineConnection, session: SessionState): Promise<void> {
   let id: unknown = null
   try {
     const message = JSON.parse(text) as { id?: unknown; body?: unknown }
     id = message.id
     if (typeof id !== 'number') throw new Error('Refused a message without a numeric id')
-    const result = await handleRequest(message.body, services, (command) => engine.request(command))
+    const result = await session.handle(message.body, (body) => handleRequest(body, services, (command) => engine.request(command)))
     ws.send(JSON.stringify({ id, ok: true, result }))
   } catch (error) {
     ws.send(JSON.stringify({ id, ok: false, error: (error as Error).message }))

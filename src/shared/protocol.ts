@@ -411,7 +411,9 @@ export const RunRecord = z.object({
   appVersion: z.string().max(100),
   startedAt: z.string().max(100),
   /** When it was last resumed, if ever. */
-  resumedAt: z.string().max(100).optional()
+  resumedAt: z.string().max(100).optional(),
+  /** The name the user gave it in the Runs view. */
+  name: z.string().max(200).optional()
 })
 export type RunRecord = z.infer<typeof RunRecord>
 
@@ -497,6 +499,10 @@ export const ImageUpload = z.object({
 })
 export type ImageUpload = z.infer<typeof ImageUpload>
 
+/** How a run ended, as its folder tells: `incomplete` is one that crashed, failed or is still running. */
+export const RunStatus = z.enum(['completed', 'early-stopping', 'stopped', 'incomplete'])
+export type RunStatus = z.infer<typeof RunStatus>
+
 export const RunSummary = z.object({
   dir: z.string(),
   startedAt: z.string(),
@@ -504,7 +510,20 @@ export const RunSummary = z.object({
   data: z.string(),
   epochs: z.number().int(),
   modelDir: z.string().nullable(),
-  metrics: ModelMetadata.shape.metrics.nullable()
+  metrics: ModelMetadata.shape.metrics.nullable(),
+  /** The name given in the Runs view; null: none (the folder's name stands for it). */
+  name: z.string().nullable(),
+  /** The settings it was started with. */
+  config: TrainConfig,
+  status: RunStatus,
+  /** Epochs whose state was saved (what a resume continues after). */
+  epochsDone: z.number().int(),
+  /** Whether Resume can continue it (stopped, or never finished). */
+  resumable: z.boolean(),
+  /** Layers the saved model keeps frozen. */
+  frozenLayers: z.number().int().nullable(),
+  /** The epoch whose weights the saved model holds, when the model says. */
+  savedEpoch: z.number().int().nullable()
 })
 export type RunSummary = z.infer<typeof RunSummary>
 
@@ -591,6 +610,14 @@ export const EngineCommand = z.discriminatedUnion('command', [
     labels: z.array(z.string().min(1).max(500)).min(2).max(100_000).optional(),
     architecture: Path.optional()
   }),
+  /** Renames a run (stored in its run.json); an empty name removes it. */
+  z.object({ command: z.literal('renameRun'), runDir: Path, name: z.string().max(200) }),
+  /** Deletes a run's folder: only a run folder in the studio home holding nothing but what we wrote. */
+  z.object({ command: z.literal('deleteRun'), runDir: Path }),
+  /** A run's per-epoch history (from its saved state). */
+  z.object({ command: z.literal('runHistory'), runDir: Path }),
+  /** A run's history as Keras' CSVLogger writes it, saved as history.csv in the run's folder. */
+  z.object({ command: z.literal('exportRunCsv'), runDir: Path }),
   /** A studio model written as a Keras HDF5 file (model.h5 in the model's folder when `out` is absent). */
   z.object({ command: z.literal('exportKeras'), model: Path, out: Path.optional() }),
   /** A sample dataset downloaded (weights mirror honoured) and unpacked into the studio home, once. */

@@ -56,7 +56,11 @@ export const CommandResults = {
   importKeras: ModelMetadata,
   exportKeras: z.object({ file: z.string() }),
   /** The sample's folder, and whether it was downloaded now (false: it was there already). */
-  downloadSample: z.object({ dir: z.string(), downloaded: z.boolean() })
+  downloadSample: z.object({ dir: z.string(), downloaded: z.boolean() }),
+  renameRun: z.object({ name: z.string().nullable() }),
+  deleteRun: z.object({ deleted: z.string() }),
+  runHistory: z.object({ history: z.array(EpochMetrics) }),
+  exportRunCsv: z.object({ file: z.string(), csv: z.string() })
 } satisfies { [C in CommandName]: z.ZodType }
 
 export type CommandResult<C extends CommandName> = z.infer<(typeof CommandResults)[C]>

@@ -28,7 +28,7 @@ beforeEach(() => {
   setActivePinia(createPinia())
   localStorage.clear()
   sent.length = 0
-  vi.mocked(client.request).mockImplementation(async (command) => {
+  vi.mocked(client.request).mockImplementation((async (command: unknown) => {
     sent.push(command as Record<string, unknown>)
     const c = command as { command: string; images?: Array<{ name: string }>; files?: string[]; dir?: string }
     if (c.command === 'listRuns') return runs
@@ -36,7 +36,7 @@ beforeEach(() => {
     if (c.command === 'listFolderImages') return { dir: c.dir!, files: Array.from({ length: 20 }, (_, i) => `${c.dir}/p${i}.jpg`), skipped: [{ file: `${c.dir}/a.txt`, reason: 'text file, not an image' }] }
     if (c.command === 'predictWithModel' || c.command === 'classifyImageNet') return c.files!.map(answer)
     throw new Error(`unexpected ${c.command}`)
-  })
+  }) as never)
 })
 
 const photo = (name: string) => new File([new Uint8Array(10)], name, { type: 'image/jpeg' })

@@ -19,7 +19,7 @@ export class RunStateError extends Error {
 }
 
 /** Why `dir` is not a state folder we wrote (so may not be replaced), or null. */
-async function notAStateFolder(dir: string): Promise<string | null> {
+export async function notAStateFolder(dir: string): Promise<string | null> {
   const names = await fs.readdir(dir)
   if (!names.includes(STATE_FILE)) return `${dir} has no ${STATE_FILE}`
   return unexpectedEntries(dir, STATE_FILES)

@@ -66,6 +66,16 @@ export const useDatasetStore = defineStore('dataset', () => {
     }
   }
 
+  /** The dataset the host has open (a reload, a second window): shown without scanning it again. */
+  async function hydrate(open: { dir: string; report: DatasetReport } | null): Promise<void> {
+    // A dataset this window is opening (or has open) is the user's latest word.
+    if (!open || scanning.value || report.value) return
+    dir.value = open.dir
+    report.value = open.report
+    error.value = null
+    if (open.report.classes.length) await browse(split.value, label.value && open.report.classes.includes(label.value) ? label.value : open.report.classes[0])
+  }
+
   async function browse(which: SplitName, name: string): Promise<void> {
     split.value = which
     label.value = name
@@ -94,6 +104,7 @@ export const useDatasetStore = defineStore('dataset', () => {
     toggleFile,
     toggleClass,
     open,
-    browse
+    browse,
+    hydrate
   }
 })

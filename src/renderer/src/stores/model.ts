@@ -55,6 +55,22 @@ export const useModelStore = defineStore('model', () => {
     }
   }
 
+  /**
+   * Takes remembered choices (a reopened dataset, a reload): the backbone and head, then the tree
+   * built for them, then the frozen set as it was (names the tree no longer has are dropped).
+   */
+  async function apply(choices: { backbone: string; head: HeadConfig; frozen: string[] | null } | null, classes: number): Promise<void> {
+    if (choices) {
+      backbone.value = choices.backbone
+      head.value = structuredClone(choices.head)
+    }
+    await load(classes)
+    if (choices?.frozen && summary.value) {
+      const known = new Set(layers.value.map((l) => l.name))
+      frozen.value = new Set(choices.frozen.filter((name) => known.has(name)))
+    }
+  }
+
   function setTrainable(names: string[], trainable: boolean): void {
     const next = new Set(frozen.value)
     for (const name of names) {
@@ -71,5 +87,5 @@ export const useModelStore = defineStore('model', () => {
     frozen.value = new Set(names.slice(0, index + 1))
   }
 
-  return { backbone, head, summary, summaryBackbone, upToDate, frozen, loading, error, layers, totals, freezeSpec, load, setTrainable, freezeUpTo }
+  return { backbone, head, summary, summaryBackbone, upToDate, frozen, loading, error, layers, totals, freezeSpec, load, apply, setTrainable, freezeUpTo }
 })

@@ -4,6 +4,7 @@ import { defineStore } from 'pinia'
 import { computed, ref, shallowRef, triggerRef } from 'vue'
 import type { Augmentation, EpochMetrics, LrFinderResult, TrainConfigInput, TrainEvent } from '../../../shared/protocol'
 import type { TrainOutcome } from '../../../shared/results'
+import type { TrainingSnapshot } from '../../../shared/session'
 import { NO_AUGMENTATION, TRAIN_DEFAULTS } from '../../../shared/train-settings'
 import { client } from '../client'
 import { IDLE, RunProgress, type ProgressView } from '../run-progress'
@@ -47,12 +48,15 @@ export const useTrainingStore = defineStore('training', () => {
   const progress = ref({ done: 0, total: 0, eta: 0 })
   const skipped = ref<Array<{ file: string; reason: string }>>([])
   const outcome = ref<TrainOutcome | null>(null)
+  /** The run Resume continues: the one the host followed last (a Start that failed early has none). */
   const lastRunDir = ref<string | null>(null)
+  /** Epochs the followed run was set to (a window that did not start it has other settings). */
+  const runEpochs = ref<number | null>(null)
 
   const fraction = computed(() => (progress.value.total ? progress.value.done / progress.value.total : 0))
   /** Every phase's progress as one bar and one time left (run-progress.ts). */
   const view = ref<ProgressView>(IDLE)
-  let tracker = new RunProgress(() => settings.value.epochs)
+  let tracker = new RunProgress(() => runEpochs.value ?? settings.value.epochs)
   /** Set by Stop until the run ends: no later event's message replaces "Stopping…". */
   const stopping = ref(false)
 
@@ -77,7 +81,40 @@ export const useTrainingStore = defineStore('training', () => {
 
   client.onEvent((event) => {
     if (event.event === 'train') receive(event.data)
+    // The host says when a training starts (in any window), learns its folder, or ends.
+    if (event.event === 'session-training') follow(event.training)
   })
+
+  function follow(host: Omit<TrainingSnapshot, 'events'> & { events: TrainingSnapshot['events'] | null }): void {
+    if (host.events !== null) replay(host.events)
+    running.value = host.running
+    lastRunDir.value = host.runDir
+    runEpochs.value = host.epochs
+    if (!host.running) {
+      outcome.value = host.outcome
+      if (host.error !== null) error.value = host.error
+    } else {
+      outcome.value = null
+      error.value = null
+    }
+  }
+
+  function replay(events: TrainingSnapshot['events']): void {
+    epochs.value = []
+    batches.value = []
+    skipped.value = []
+    path.value = null
+    progress.value = { done: 0, total: 0, eta: 0 }
+    status.value = ''
+    tracker = new RunProgress(() => runEpochs.value ?? settings.value.epochs)
+    view.value = IDLE
+    for (const event of events) receive(event)
+  }
+
+  /** Takes the host's training whole: a window that connects (or reconnects) continues from it. */
+  function hydrate(snapshot: TrainingSnapshot): void {
+    follow(snapshot)
+  }
 
   function receive(event: TrainEvent): void {
     switch (event.event) {
@@ -100,12 +137,13 @@ export const useTrainingStore = defineStore('training', () => {
       case 'batch':
         batches.value.push({ x: event.epoch - 1 + event.batch / event.batches, loss: event.loss, acc: event.acc })
         triggerRef(batches)
-        progress.value = { done: (event.epoch - 1) * event.batches + event.batch, total: settings.value.epochs * event.batches, eta: event.eta }
+        progress.value = { done: (event.epoch - 1) * event.batches + event.batch, total: (runEpochs.value ?? settings.value.epochs) * event.batches, eta: event.eta }
         view.value = tracker.batch(event)
         if (!stopping.value) status.value = view.value.label
         break
       case 'epoch': {
-        const { event: _e, epochs: _n, eta, best: _b, ...metrics } = event
+        const { event: _e, epochs: total, eta, best: _b, ...metrics } = event
+        runEpochs.value = total
         epochs.value.push(metrics)
         triggerRef(epochs)
         tracker.setEpochs(event.epochs)
@@ -158,9 +196,12 @@ export const useTrainingStore = defineStore('training', () => {
     outcome.value = null
     path.value = null
     status.value = 'Starting'
-    tracker = new RunProgress(() => settings.value.epochs)
+    tracker = new RunProgress(() => runEpochs.value ?? settings.value.epochs)
     view.value = IDLE
     progress.value = { done: 0, total: 0, eta: 0 }
+    // A new run has no folder until the engine names one: Resume must never fall back on an older run.
+    if (!resumeDir) lastRunDir.value = null
+    runEpochs.value = resumeDir ? runEpochs.value : settings.value.epochs
     try {
       outcome.value = await client.request(resumeDir ? { command: 'resumeTraining', runDir: resumeDir } : { command: 'train', config: config() })
       lastRunDir.value = outcome.value.runDir
@@ -197,5 +238,32 @@ export const useTrainingStore = defineStore('training', () => {
     await client.request({ command: 'stopTraining' })
   }
 
-  return { settings, running, stopping, problems, valid, view, error, status, path, epochs, batches, progress, fraction, skipped, outcome, lastRunDir, lrFinder, start, stop, findLearningRate }
+  /** Resume continues this run (named on the button); none after a completed run or a Start that failed early. */
+  const resumable = computed(() => (running.value || !lastRunDir.value || outcome.value?.stopped === 'completed' ? null : lastRunDir.value))
+
+  return {
+    settings,
+    running,
+    stopping,
+    problems,
+    valid,
+    view,
+    error,
+    status,
+    path,
+    epochs,
+    batches,
+    progress,
+    fraction,
+    skipped,
+    outcome,
+    lastRunDir,
+    runEpochs,
+    resumable,
+    lrFinder,
+    start,
+    stop,
+    findLearningRate,
+    hydrate
+  }
 })
