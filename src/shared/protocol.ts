@@ -214,7 +214,13 @@ export const TrainConfig = z.object({
    * Memory for cached backbone features before they spill to disk; on the end-to-end path, for
    * each split's decoded images kept between epochs.
    */
-  featureCacheMB: z.number().int().min(0).max(1024 * 1024).default(1024)
+  featureCacheMB: z.number().int().min(0).max(1024 * 1024).default(1024),
+  /**
+   * How an unfrozen BatchNormalization layer normalises: 'frozen' with its moving statistics, left
+   * unchanged (inference mode, Keras' fine-tuning advice); 'train' with the batch's statistics,
+   * moving averages updated with the layer's momentum (0.99 in Keras).
+   */
+  batchNormStatistics: z.enum(['frozen', 'train']).default('frozen')
 })
 export type TrainConfig = z.infer<typeof TrainConfig>
 export type TrainConfigInput = z.input<typeof TrainConfig>

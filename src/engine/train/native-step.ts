@@ -86,7 +86,7 @@ export async function chooseTrainingStep(tm: TransferModel, part: Partition, con
   }
   let made: NativeTrainer | string
   try {
-    made = await NativeTrainer.create(suffix, config, options.threads ?? os.availableParallelism(), { batchNorm: 'batch' })
+    made = await NativeTrainer.create(suffix, config, options.threads ?? os.availableParallelism(), { batchNorm: config.batchNormStatistics === 'train' ? 'batch' : 'frozen' })
   } catch (error) {
     made = (error as Error).message
   }
