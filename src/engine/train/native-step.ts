@@ -100,6 +100,21 @@ export async function chooseTrainingStep(tm: TransferModel, part: Partition, con
   return { step: new NativeStep(made), reason: dropout ? `${reason}; its dropout masks are not seeded, so runs with the same seed differ` : reason }
 }
 
+/**
+ * Which engine trains unfrozen layers here, for `info` and the app: `training` is the tfjs backend
+ * that computes gradients, `native` the onnxruntime description (or why it cannot load).
+ */
+export function describeUnfrozenEngine(training: string, native: { description: string } | { unavailable: string }): string {
+  const forced = process.env[STEP_ENV]
+  const tfjs = `TensorFlow.js ${training} backend`
+  if (forced === 'tfjs') return `${tfjs} (${STEP_ENV}=tfjs)`
+  if ('unavailable' in native) return `${tfjs} (the native training step cannot run: ${native.unavailable})`
+  const step = `native training step on ${native.description}`
+  if (forced === 'native') return `${step} (${STEP_ENV}=native)`
+  if (training !== 'cpu') return `${tfjs} (it has native gradients)`
+  return `${step} when a convolution is unfrozen; ${tfjs} for Dense layers alone`
+}
+
 function forcedKind(): StepKind | undefined {
   const value = process.env[STEP_ENV]
   if (value === undefined || value === '') return undefined
