@@ -20,6 +20,7 @@ export { listRuns, readEvaluation } from './runs'
 export { readMetadata } from './model/store'
 export { train, type TrainOptions, type TrainResult } from './train/trainer'
 export { findLearningRate } from './train/lr-finder'
+export { trainingSpeed } from './finetune/calibrate'
 
 export function engineInfo(): Promise<BackendInfo> {
   return initBackend()

@@ -19,6 +19,7 @@ import {
   scanDataset,
   ScannedDatasets,
   train,
+  trainingSpeed,
   type TrainResult
 } from './api'
 
@@ -55,6 +56,8 @@ const handlers: Handlers = {
     throw new ProtocolError('classifyImages needs a model or a backbone')
   },
   describeModel: (command) => describeModel(command),
+  // The calibration builds tfjs models: the backend first.
+  measureTrainingSpeed: async () => (await engineInfo(), trainingSpeed()),
   train: (command, context) =>
     context.session.exclusive('starting another', async (signal) => withoutModel(await train(command.config, { signal, onEvent: trainEvents(context) }))),
   resumeTraining: (command, context) =>
