@@ -158,9 +158,10 @@ interface WeightInput {
  * reverse order, summing the gradients of values read by several layers, and returns the input's
  * gradient when `inputGradient` asked for it.
  */
-function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, batchNorm: BatchNormMode) {
+function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, batchNorm: BatchNormMode, scoring?: ScoringOptions) {
   const weights: WeightInput[] = []
   const moving: MovingInput[] = []
+  const live: { variable: tf.LayerVariable; input: string }[] = []
   const layout = (rank: number) => rank === 3
   const toTfjs = (v: string, shape: number[]) => (layout(shape.length) ? g.node('Transpose', [v], { perm: [0, 2, 3, 1] }) : v)
   const fromTfjs = (v: string, shape: number[]) => (layout(shape.length) ? g.node('Transpose', [v], { perm: [0, 3, 1, 2] }) : v)
@@ -168,6 +169,7 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
   const ctx: Context = {
     g,
     batchNorm,
+    training: !scoring,
     updated(layer, name) {
       const found = layer.weights.find((w) => w.originalName.split('/').at(-1) === name)
       if (!found) throw new UnsupportedTrainingLayerError(layer, `has no ${name}`)
@@ -179,6 +181,12 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
       const found = layer.weights.find((w) => w.originalName.split('/').at(-1) === name)
       if (!found) return null
       const trainable = layer.trainableWeights.includes(found)
+      if (scoring && (trainable || scoring.live.has(found))) {
+        // Scoring: whatever training changes comes in with its current value.
+        const input = g.input(`v${live.length}`, found.shape)
+        live.push({ variable: found, input })
+        return { value: input, shape: found.shape as number[] }
+      }
       if (!trainable) {
         const value = found.read()
         return { value: g.float(value.dataSync() as Float32Array, value.shape), shape: value.shape }
@@ -233,7 +241,27 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
     const atInput = grads.get(suffix.input.name)
     return atInput ? atInput.reduce((sum, part) => g.node('Add', [sum, part])) : null
   }
-  return { forward: { out: values.get(outputName)!, backward }, weights, moving, toTfjs, fromTfjs }
+  return { forward: { out: values.get(outputName)!, backward }, weights, moving, live, toTfjs, fromTfjs }
+}
+
+interface ScoringOptions {
+  /** Non-trainable weights that training rewrites (moving statistics in 'batch' mode): graph inputs, not constants. */
+  live: ReadonlySet<tf.LayerVariable>
+}
+
+export const PROBABILITIES = 'probabilities'
+
+/**
+ * The suffix's forward pass in inference mode (moving statistics, no dropout), every weight that
+ * training changes a graph input: the training step's current weights score the validation set
+ * without being copied into tfjs first.
+ */
+export function buildScoringGraph(suffix: SuffixSpec, live: ReadonlySet<tf.LayerVariable>) {
+  const g = new OnnxGraph()
+  const { forward, live: inputs } = emitForward(g, suffix, false, 'frozen', { live })
+  if (forward.out.shape.length !== 1) throw new Error(`The trainable layers end in rank ${forward.out.shape.length + 1} values, not [batch, classes]`)
+  g.output(PROBABILITIES, forward.out.name, [null, forward.out.shape[0]])
+  return { bytes: g.encode('scoring'), inputs, classes: forward.out.shape[0] }
 }
 
 /** The whole of a standalone model as a suffix (its first layer the input). */

@@ -46,6 +46,8 @@ export type BatchNormMode = 'frozen' | 'batch'
 export interface Context {
   g: OnnxGraph
   batchNorm: BatchNormMode
+  /** False in a forward-only (scoring) graph: dropout passes everything through. */
+  training: boolean
   /** The layer's weight by its Keras short name (`kernel`, `gamma`), or null when it has none. */
   param(layer: tf.layers.Layer, name: string): Param | null
   /** A non-trainable weight the step updates (moving statistics): its graph input, and where its new value goes. */
@@ -361,7 +363,7 @@ function add(ctx: Context, layer: tf.layers.Layer, args: Value[]): Emitted {
 function dropout(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config): Emitted {
   const { g } = ctx
   const rate = config.rate as number
-  if (rate === 0) return { out: x, backward: (dy) => [dy] }
+  if (rate === 0 || !ctx.training) return { out: x, backward: (dy) => [dy] }
   if (config.noiseShape != null) throw new UnsupportedTrainingLayerError(layer, 'dropout with a noise shape')
   const [y, mask] = g.nodeN('Dropout', [x.name, g.scalar(rate), g.bool(true)], 2)
   const backward: Backward = (dy) => [g.node('Where', [mask, g.node('Mul', [dy, g.scalar(1 / (1 - rate))]), g.scalar(0)], {}, 'ddropout')]

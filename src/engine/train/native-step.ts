@@ -4,7 +4,7 @@
 // optimizer) runs as one onnxruntime graph instead (finetune/), and the tfjs model is brought up
 // to date only when something reads it. A head of Dense layers alone trains fast enough on tfjs.
 import os from 'node:os'
-import type * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs'
 import type { TrainConfig } from '../../shared/protocol'
 import { suffixOf } from '../finetune/build'
 import { NativeTrainer } from '../finetune/runner'
@@ -37,6 +37,12 @@ export class NativeStep implements TrainingStep {
 
   sync(): void {
     this.trainer.writeBack()
+  }
+
+  readonly predict = async (x: tf.Tensor): Promise<tf.Tensor> => {
+    const count = x.shape[0]
+    const probabilities = await this.trainer.predict(x.dataSync() as Float32Array, count)
+    return tf.tensor(probabilities, [count, this.trainer.classes])
   }
 
   optimizerWeights(): Promise<NamedTensor[]> {

@@ -139,3 +139,24 @@ describe('BatchNormalization statistics of unfrozen layers', () => {
     ours.dispose()
   })
 })
+
+describe('scoring with the native step', () => {
+  it("predict() gives the tfjs model's inference-mode probabilities after training steps, in both BatchNorm modes", async () => {
+    for (const mode of ['frozen', 'train'] as const) {
+      const m = model(mode)
+      const trainer = await NativeTrainer.create(suffixOfModel(m), SETTING, 2, { batchNorm: mode === 'train' ? 'batch' : 'frozen' })
+      if (typeof trainer === 'string') throw new Error(trainer)
+      const [first, second, probe] = batches(3)
+      await trainer.step(first.features, first.labels)
+      await trainer.step(second.features, second.labels)
+      const ours = await trainer.predict(probe.features, BATCH)
+      trainer.writeBack()
+      const x = tf.tensor(probe.features, [BATCH, ...SHAPE])
+      const expected = m.predict(x) as tf.Tensor
+      expect(relativeError(ours, expected.dataSync()), mode).toBeLessThan(1e-5)
+      tf.dispose([x, expected])
+      await trainer.close()
+      m.dispose()
+    }
+  })
+})
