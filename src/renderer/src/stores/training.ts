@@ -6,6 +6,7 @@ import type { Augmentation, EpochMetrics, LrFinderResult, TrainConfigInput, Trai
 import type { TrainOutcome } from '../../../shared/results'
 import { NO_AUGMENTATION, TRAIN_DEFAULTS } from '../../../shared/train-settings'
 import { client } from '../client'
+import { phaseTwoStart, type PhaseEvent } from '../fine-tune'
 import { useDatasetStore } from './dataset'
 import { useModelStore } from './model'
 
@@ -48,12 +49,21 @@ export const useTrainingStore = defineStore('training', () => {
   const lastRunDir = ref<string | null>(null)
 
   const fraction = computed(() => (progress.value.total ? progress.value.done / progress.value.total : 0))
+  /** The engine's 'phase' event of a two-phase run (h10's TrainEvent), and where the charts mark it. */
+  const phaseEvent = ref<PhaseEvent | null>(null)
+  const phaseTwoAt = computed(() => phaseTwoStart(epochs.value, phaseEvent.value))
 
   client.onEvent((event) => {
     if (event.event === 'train') receive(event.data)
   })
 
   function receive(event: TrainEvent): void {
+    const phase = event as TrainEvent | PhaseEvent
+    if (phase.event === 'phase') {
+      phaseEvent.value = phase
+      status.value = phase.message
+      return
+    }
     switch (event.event) {
       case 'run':
         lastRunDir.value = event.runDir
@@ -106,7 +116,10 @@ export const useTrainingStore = defineStore('training', () => {
       earlyStopping: s.earlyStopping === null ? null : { monitor: 'val_loss', patience: s.earlyStopping, restoreBest: true },
       reduceLrOnPlateau: s.reduceLr === null ? null : { monitor: 'val_loss', factor: 0.1, patience: s.reduceLr, minLr: 0 },
       cacheFeatures: s.cacheFeatures,
-      seed: s.seed
+      seed: s.seed,
+      batchNormStatistics: model.batchNormStatistics,
+      // TrainConfig.twoPhase arrives with h10's engine change; sent only when on.
+      ...(model.twoPhase ? { twoPhase: { ...model.twoPhase } } : {})
     }
   }
 
@@ -115,6 +128,7 @@ export const useTrainingStore = defineStore('training', () => {
     error.value = null
     outcome.value = null
     if (!resumeDir) {
+      phaseEvent.value = null
       epochs.value = []
       batches.value = []
       skipped.value = []
@@ -151,5 +165,5 @@ export const useTrainingStore = defineStore('training', () => {
     await client.request({ command: 'stopTraining' })
   }
 
-  return { settings, running, error, status, path, epochs, batches, progress, fraction, skipped, outcome, lastRunDir, lrFinder, start, stop, findLearningRate }
+  return { phaseTwoAt, settings, running, error, status, path, epochs, batches, progress, fraction, skipped, outcome, lastRunDir, lrFinder, start, stop, findLearningRate }
 })
