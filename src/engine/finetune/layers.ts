@@ -50,6 +50,8 @@ export interface Context {
   training: boolean
   /** The layer's weight by its Keras short name (`kernel`, `gamma`), or null when it has none. */
   param(layer: tf.layers.Layer, name: string): Param | null
+  /** A dropout mask fed each step (0 or 1 / (1 - rate) per value, drawn from the run's seed), shaped as the graph's value. */
+  dropoutMask(layer: tf.layers.Layer, shape: number[], rate: number): string
   /** A non-trainable weight the step updates (moving statistics): its graph input, and where its new value goes. */
   updated(layer: tf.layers.Layer, name: string): { value: string; setNew: (value: string) => void }
 }
@@ -362,17 +364,21 @@ function add(ctx: Context, layer: tf.layers.Layer, args: Value[]): Emitted {
 }
 
 /**
- * Training-mode dropout: onnxruntime draws a new mask every run (its own generator, so masks
- * differ from tfjs's, as they would between any two runs) and scales the kept values by
- * 1 / (1 - rate), as tfjs does; the backward lets the gradient through the same mask, same scale.
+ * Training-mode dropout with a mask the runner draws from the run's seed and the step number
+ * (so a resumed run draws the masks an unbroken one would; they differ from tfjs's, whose
+ * generator is its own): kept values scaled by 1 / (1 - rate) as tfjs does, the gradient through
+ * the same mask.
  */
 function dropout(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config): Emitted {
   const { g } = ctx
   const rate = config.rate as number
   if (rate === 0 || !ctx.training) return { out: x, backward: (dy) => [dy] }
   if (config.noiseShape != null) throw new UnsupportedTrainingLayerError(layer, 'dropout with a noise shape')
-  const [y, mask] = g.nodeN('Dropout', [x.name, g.scalar(rate), g.bool(true)], 2)
-  const backward: Backward = (dy) => [g.node('Where', [mask, g.node('Mul', [dy, g.scalar(1 / (1 - rate))]), g.scalar(0)], {}, 'ddropout')]
+  // The graph holds images channels-first: the mask takes the value's own layout.
+  const shape = x.shape.length === 3 ? [x.shape[2], x.shape[0], x.shape[1]] : x.shape
+  const mask = ctx.dropoutMask(layer, shape, rate)
+  const y = g.node('Mul', [x.name, mask], {}, 'dropout')
+  const backward: Backward = (dy) => [g.node('Mul', [dy, mask], {}, 'ddropout')]
   return { out: { ...x, name: y }, backward }
 }
 

@@ -8,6 +8,7 @@ import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
 import { buildScoringGraph, buildTrainingGraph, FEATURES, LABELS, LOSS, PROBABILITIES, RIGHT, type SuffixSpec, type TrainingGraph } from './build'
 import type { BatchNormMode } from './layers'
 import { SCALARS, stepScalars, type OptimizerSettings } from './optimizer-graph'
+import { seededRandom } from '../util/random'
 
 export interface NativeStepResult {
   loss: number
@@ -22,6 +23,15 @@ export interface RunnerOptions {
   preallocate?: boolean
   /** How trainable BatchNormalization layers normalise (default 'frozen', Keras' fine-tuning advice). */
   batchNorm?: BatchNormMode
+  /** Seeds the dropout masks (with the step number: a resumed run draws what an unbroken one would). */
+  seed?: number
+}
+
+/** Dropout layer k's mask at optimizer step `iteration`: a function of the seed and those two alone. */
+export function dropoutMask(seed: number, iteration: number, k: number, size: number, rate: number): Float32Array {
+  const random = seededRandom((seed ^ Math.imul(iteration + 1, 0x9e3779b1) ^ Math.imul(k + 1, 0x85ebca6b)) >>> 0)
+  const keep = 1 / (1 - rate)
+  return Float32Array.from({ length: size }, () => (random() < rate ? 0 : keep))
 }
 
 interface Buffers {
@@ -48,7 +58,8 @@ export class NativeTrainer {
     readonly description: string,
     private readonly preallocate: boolean,
     private readonly suffix: SuffixSpec,
-    private readonly threads: number
+    private readonly threads: number,
+    private readonly seed: number
   ) {
     this.lr = settings.learningRate
     const fresh = (): Buffers => ({
@@ -82,7 +93,7 @@ export class NativeTrainer {
     const missing = [LOSS, RIGHT, ...graph.weights.flatMap((w) => [w.output, ...w.state.map((st) => st.output)]), ...graph.moving.map((m) => m.output)].filter((n) => !outputs.has(n))
     if (missing.length > 0) throw new Error(`The training graph lacks outputs ${missing.join(', ')}`)
     const description = `${onnxDescription(runtime, threads)}, native training step`
-    return new NativeTrainer(runtime, session, graph, settings, suffix.input.shape, description, options.preallocate ?? true, suffix, threads)
+    return new NativeTrainer(runtime, session, graph, settings, suffix.input.shape, description, options.preallocate ?? true, suffix, threads, options.seed ?? 0)
   }
 
   get classes(): number {
@@ -113,6 +124,9 @@ export class NativeTrainer {
       [LABELS]: new Tensor('float32', oneHot, [count, this.graph.classes])
     }
     for (const name of SCALARS) feeds[name] = new Tensor('float32', Float32Array.of(scalars[name]), [])
+    this.graph.dropouts.forEach((d, k) => {
+      feeds[d.input] = new Tensor('float32', dropoutMask(this.seed, this.iteration, k, count * size(d.shape), d.rate), [count, ...d.shape])
+    })
     const fetches: Record<string, Tensor> = {
       [LOSS]: new Tensor('float32', this.loss, []),
       [RIGHT]: new Tensor('float32', this.right, [])

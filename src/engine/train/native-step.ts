@@ -92,7 +92,10 @@ export async function chooseTrainingStep(tm: TransferModel, part: Partition, con
   }
   let made: NativeTrainer | string
   try {
-    made = await NativeTrainer.create(suffix, config, options.threads ?? os.availableParallelism(), { batchNorm: config.batchNormStatistics === 'train' ? 'batch' : 'frozen' })
+    made = await NativeTrainer.create(suffix, config, options.threads ?? os.availableParallelism(), {
+      batchNorm: config.batchNormStatistics === 'train' ? 'batch' : 'frozen',
+      seed: config.seed
+    })
   } catch (error) {
     made = (error as Error).message
   }
@@ -101,9 +104,7 @@ export async function chooseTrainingStep(tm: TransferModel, part: Partition, con
     return tfjs(`the native training step cannot be made (${made})`)
   }
   const reason = only === 'native' ? `${STEP_ENV}=native` : 'unfrozen convolutions train on native kernels instead of tfjs cpu'
-  const dropout = suffix.nodes.some((node) => node.layer.getClassName() === 'Dropout' && (node.layer.getConfig().rate as number) > 0)
-  // onnxruntime draws its own dropout masks, unseeded: the seed no longer fixes them.
-  return { step: new NativeStep(made), reason: dropout ? `${reason}; its dropout masks are not seeded, so runs with the same seed differ` : reason }
+  return { step: new NativeStep(made), reason }
 }
 
 /**

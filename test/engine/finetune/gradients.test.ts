@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { buildProbeGraph, INPUT_GRAD, OUTPUT, OUTPUT_GRAD, suffixOfModel } from '../../../src/engine/finetune/build'
 import { UnsupportedTrainingLayerError } from '../../../src/engine/finetune/layers'
+import { dropoutMask } from '../../../src/engine/finetune/runner'
 import { seededRandom } from '../../../src/engine/util/random'
 import { ort, randomArray, randomiseWeights, relativeError } from './reference'
 
@@ -302,40 +303,44 @@ describe('native gradients equal tf.grads on cpu', () => {
     expect(() => buildProbeGraph(suffixOfModel(model))).toThrow(/dw_dilated \(DepthwiseConv2D\).*dilation/)
   })
 
-  it('Dropout in training mode: a fresh mask each run, kept values scaled by 1 / (1 - rate), the gradient through the same mask', async () => {
+  it('Dropout in training mode: the fed mask (0 or 1 / (1 - rate), drawn from the seed and step) applied forward and backward', async () => {
     const rate = 0.3
     const units = 2000
     const model = modelOf([units], (x) => tf.layers.dropout({ rate }).apply(x) as tf.SymbolicTensor)
     const probe = buildProbeGraph(suffixOfModel(model))
+    expect(probe.dropouts).toEqual([{ input: 'dropout_mask_0', shape: [units], rate }])
     const runtime = await ort()
     const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 })
     const random = seededRandom(3)
     const x = randomArray(BATCH * units, random, 1, 2) // 1..3: no input is zero
     const r = randomArray(BATCH * units, random, 1, 2)
-    const run = async () => {
-      const out = await session.run({
-        features: new runtime.Tensor('float32', x, [BATCH, units]),
-        [OUTPUT_GRAD]: new runtime.Tensor('float32', r, [BATCH, units])
-      })
-      return { y: out[OUTPUT].data as Float32Array, dx: out[INPUT_GRAD].data as Float32Array }
-    }
-    const first = await run()
-    const second = await run()
+    const mask = dropoutMask(42, 0, 0, BATCH * units, rate)
+    const out = await session.run({
+      features: new runtime.Tensor('float32', x, [BATCH, units]),
+      [OUTPUT_GRAD]: new runtime.Tensor('float32', r, [BATCH, units]),
+      dropout_mask_0: new runtime.Tensor('float32', mask, [BATCH, units])
+    })
     await session.release()
+    const [y, dx] = [out[OUTPUT].data as Float32Array, out[INPUT_GRAD].data as Float32Array]
     const keep = Math.fround(1 / (1 - rate))
     let dropped = 0
     for (let i = 0; i < x.length; i++) {
-      if (first.y[i] === 0) {
+      if (mask[i] === 0) {
         dropped++
-        expect(first.dx[i]).toBe(0)
+        expect(y[i]).toBe(0)
+        expect(dx[i]).toBe(0)
       } else {
-        expect(Math.abs(first.y[i] - x[i] / (1 - rate))).toBeLessThan(1e-5 * x[i])
-        expect(Math.abs(first.dx[i] - r[i] * keep)).toBeLessThan(1e-6 * r[i])
+        expect(mask[i]).toBe(keep)
+        expect(Math.abs(y[i] - x[i] / (1 - rate))).toBeLessThan(1e-5 * x[i])
+        expect(Math.abs(dx[i] - r[i] * keep)).toBeLessThan(1e-6 * r[i])
       }
     }
     // 6000 draws: the dropped fraction's standard deviation is 0.006.
     expect(Math.abs(dropped / x.length - rate)).toBeLessThan(0.03)
-    expect(first.y).not.toEqual(second.y)
+    // The same seed and step give the same mask; another step or seed another.
+    expect(dropoutMask(42, 0, 0, BATCH * units, rate)).toEqual(mask)
+    expect(dropoutMask(42, 1, 0, BATCH * units, rate)).not.toEqual(mask)
+    expect(dropoutMask(43, 0, 0, BATCH * units, rate)).not.toEqual(mask)
     model.dispose()
   })
 
