@@ -261,6 +261,10 @@ function writeReport(out: string, report: object): void {
 }
 
 const which = process.argv[2] ?? 'all'
-if (!['all', 'speed', 'accuracy'].includes(which)) throw new Error(`Unknown benchmark ${which}: speed, accuracy (or nothing for both)`)
-if (which !== 'accuracy') await main()
-if (which !== 'speed') await accuracy()
+if (!['all', 'speed', 'accuracy', 'finetune'].includes(which)) throw new Error(`Unknown benchmark ${which}: speed, accuracy, finetune (or nothing for speed and accuracy)`)
+// Fine-tuning per epoch against PyTorch (bench/finetune.ts): long, so only when asked for.
+if (which === 'finetune') await import('./finetune')
+else {
+  if (which !== 'accuracy') await main()
+  if (which !== 'speed') await accuracy()
+}

@@ -19,6 +19,7 @@ export function formatInfo(info: BackendInfo & { appVersion: string; home: strin
     `Transfer Studio ${info.appVersion}`,
     `Compute:  ${compute}`,
     `Frozen:   frozen layers run on ${info.frozenLayers}`,
+    `Training: unfrozen layers train on ${info.unfrozenLayers}`,
     `TensorFlow.js ${info.tfjsVersion}, ${info.cpuThreads} CPU threads, GPU: ${info.gpu ?? 'none'}`,
     `Home:     ${info.home}`,
     `Weights:  ${info.weightsMirror ? `from ${info.weightsMirror} (TRANSFER_STUDIO_WEIGHTS)` : 'official download URLs'}`,

@@ -22,6 +22,7 @@ export { readMetadata } from './model/store'
 export { train, type TrainOptions, type TrainResult } from './train/trainer'
 export { findLearningRate } from './train/lr-finder'
 export { ensureSampleDataset } from './downloads/sample-dataset'
+export { trainingSpeed } from './finetune/calibrate'
 
 export function engineInfo(): Promise<BackendInfo> {
   return initBackend()

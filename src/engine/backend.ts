@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs'
 import { setWasmPaths, getThreadsCount } from '@tensorflow/tfjs-backend-wasm'
 import type { BackendInfo } from '../shared/protocol'
 import { loadOnnxRuntime, onnxDescription } from './onnx-runtime'
+import { describeUnfrozenEngine } from './train/native-step'
 
 const require = createRequire(import.meta.url)
 
@@ -33,6 +34,7 @@ async function choose(): Promise<BackendInfo> {
         cpuThreads: os.availableParallelism(),
         inferenceThreads: os.availableParallelism(),
         frozenLayers: `${pkg.slice('@tensorflow/'.length)} (this process)`,
+        unfrozenLayers: describeUnfrozenEngine('tensorflow', { description: 'onnxruntime-node' }),
         gpu: pkg === '@tensorflow/tfjs-node-gpu' ? gpuName() : null,
         notes
       }
@@ -55,6 +57,7 @@ async function choose(): Promise<BackendInfo> {
     cpuThreads: os.availableParallelism(),
     inferenceThreads: getThreadsCount(),
     frozenLayers: typeof ort === 'string' ? `tfjs-wasm on ${threads} worker threads` : onnxDescription(ort, threads),
+    unfrozenLayers: describeUnfrozenEngine('cpu', typeof ort === 'string' ? { unavailable: ort } : { description: onnxDescription(ort, threads) }),
     gpu: null,
     notes
   }

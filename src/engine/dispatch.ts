@@ -21,6 +21,7 @@ import {
   scanDataset,
   ScannedDatasets,
   train,
+  trainingSpeed,
   type TrainResult
 } from './api'
 import { deleteRun, exportRunCsv, renameRun } from './run-manage'
@@ -60,6 +61,8 @@ const handlers: Handlers = {
     throw new ProtocolError('classifyImages needs a model or a backbone')
   },
   describeModel: (command) => describeModel(command),
+  // The calibration builds tfjs models: the backend first.
+  measureTrainingSpeed: async () => (await engineInfo(), trainingSpeed()),
   train: (command, context) =>
     context.session.exclusive('starting another', async (signal) => withoutModel(await train(command.config, { signal, onEvent: trainEvents(context) }))),
   resumeTraining: (command, context) =>

@@ -21,6 +21,8 @@ export const BackendInfo = z.object({
   inferenceThreads: z.number().int(),
   /** What runs frozen layers when computing features (when every one of them can run there). */
   frozenLayers: z.string(),
+  /** What trains unfrozen layers: the native onnxruntime training step or a tfjs backend, and when. */
+  unfrozenLayers: z.string(),
   gpu: z.string().nullable(),
   /** Why a preferred native backend is not in use, for the person reading `info`. */
   notes: z.array(z.string())
@@ -246,7 +248,13 @@ export const TrainConfig = z.object({
    * Memory for cached backbone features before they spill to disk; on the end-to-end path, for
    * each split's decoded images kept between epochs.
    */
-  featureCacheMB: z.number().int().min(0).max(1024 * 1024).default(1024)
+  featureCacheMB: z.number().int().min(0).max(1024 * 1024).default(1024),
+  /**
+   * How an unfrozen BatchNormalization layer normalises: 'frozen' with its moving statistics, left
+   * unchanged (inference mode, Keras' fine-tuning advice); 'train' with the batch's statistics,
+   * moving averages updated with the layer's momentum (0.99 in Keras).
+   */
+  batchNormStatistics: z.enum(['frozen', 'train']).default('frozen')
 })
 export type TrainConfig = z.infer<typeof TrainConfig>
 export type TrainConfigInput = z.input<typeof TrainConfig>
@@ -258,6 +266,17 @@ export const LrFinderResult = z.object({
   suggestion: z.number().nullable()
 })
 export type LrFinderResult = z.infer<typeof LrFinderResult>
+
+/** This machine's measured training speed, for the layer tree's time-per-epoch estimate. */
+export const TrainingSpeed = z.object({
+  /** Floating-point operations per second (as shared/layer-cost.ts counts them), or null when nothing could be measured. */
+  flopsPerSecond: z.number().nullable(),
+  /** What was measured: the engine that trains unfrozen convolutions, and on what. */
+  engine: z.string(),
+  /** How it was measured, for the user ("calibrated: 5 training steps of a MobileNet block"). */
+  method: z.string()
+})
+export type TrainingSpeed = z.infer<typeof TrainingSpeed>
 
 export const LayerNode = z.object({
   name: z.string(),
@@ -576,6 +595,8 @@ export const EngineCommand = z.discriminatedUnion('command', [
     classes: z.number().int().min(2).max(100_000).optional(),
     inputSize: z.number().int().min(8).max(1024).optional()
   }),
+  /** Times a few training steps once per engine session (cached): the layer tree's estimates divide by it. */
+  z.object({ command: z.literal('measureTrainingSpeed') }),
   z.object({ command: z.literal('train'), config: TrainConfig }),
   z.object({ command: z.literal('findLearningRate'), config: TrainConfig }),
   z.object({

@@ -53,10 +53,18 @@ export interface MovingSlot {
   output: string
 }
 
+/** A dropout layer's mask input: [batch, ...shape] values of 0 or 1 / (1 - rate). */
+export interface DropoutSlot {
+  input: string
+  shape: number[]
+  rate: number
+}
+
 export interface TrainingGraph {
   bytes: Uint8Array
   weights: WeightSlot[]
   moving: MovingSlot[]
+  dropouts: DropoutSlot[]
   classes: number
 }
 
@@ -68,7 +76,7 @@ export interface GraphOptions {
 export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSettings, options: GraphOptions = {}): TrainingGraph {
   const g = new OnnxGraph()
   const slots = stateSlots(optimizer)
-  const { forward, weights, moving } = emitForward(g, suffix, false, options.batchNorm ?? 'frozen')
+  const { forward, weights, moving, dropouts } = emitForward(g, suffix, false, options.batchNorm ?? 'frozen')
   const out = forward.out
   if (out.shape.length !== 1) throw new Error(`The trainable layers end in rank ${out.shape.length + 1} values; training needs [batch, classes] probabilities`)
   const last = suffix.nodes.at(-1)!.layer
@@ -111,13 +119,13 @@ export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSetti
   g.output(LOSS, loss, [])
   g.output(RIGHT, right, [])
   const movingOut = outputMoving(g, moving)
-  return { bytes: g.encode('training_step'), weights: slotsOut, moving: movingOut, classes }
+  return { bytes: g.encode('training_step'), weights: slotsOut, moving: movingOut, dropouts, classes }
 }
 
 /** A graph from the suffix's input and the output's gradient to the output, the input's gradient and each weight's. */
 export function buildProbeGraph(suffix: SuffixSpec, options: GraphOptions = {}) {
   const g = new OnnxGraph()
-  const { forward, weights, moving, toTfjs, fromTfjs } = emitForward(g, suffix, true, options.batchNorm ?? 'frozen')
+  const { forward, weights, moving, dropouts, toTfjs, fromTfjs } = emitForward(g, suffix, true, options.batchNorm ?? 'frozen')
   const outShape = forward.out.shape
   const dy = fromTfjs(g.input(OUTPUT_GRAD, [null, ...outShape]), outShape)
   const dx = forward.backward(dy)!
@@ -129,7 +137,7 @@ export function buildProbeGraph(suffix: SuffixSpec, options: GraphOptions = {}) 
     return { variable: w.variable, input: w.input, output: `g${i}` }
   })
   const movingOut = outputMoving(g, moving)
-  return { bytes: g.encode('gradient_probe'), weights: out, moving: movingOut, outputShape: outShape }
+  return { bytes: g.encode('gradient_probe'), weights: out, moving: movingOut, dropouts, outputShape: outShape }
 }
 
 function outputMoving(g: OnnxGraph, moving: MovingInput[]): MovingSlot[] {
@@ -158,9 +166,11 @@ interface WeightInput {
  * reverse order, summing the gradients of values read by several layers, and returns the input's
  * gradient when `inputGradient` asked for it.
  */
-function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, batchNorm: BatchNormMode) {
+function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, batchNorm: BatchNormMode, scoring?: ScoringOptions) {
   const weights: WeightInput[] = []
   const moving: MovingInput[] = []
+  const live: { variable: tf.LayerVariable; input: string }[] = []
+  const dropouts: DropoutSlot[] = []
   const layout = (rank: number) => rank === 3
   const toTfjs = (v: string, shape: number[]) => (layout(shape.length) ? g.node('Transpose', [v], { perm: [0, 2, 3, 1] }) : v)
   const fromTfjs = (v: string, shape: number[]) => (layout(shape.length) ? g.node('Transpose', [v], { perm: [0, 3, 1, 2] }) : v)
@@ -168,6 +178,12 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
   const ctx: Context = {
     g,
     batchNorm,
+    training: !scoring,
+    dropoutMask(_layer, shape, rate) {
+      const input = g.input(`dropout_mask_${dropouts.length}`, [null, ...shape])
+      dropouts.push({ input, shape, rate })
+      return input
+    },
     updated(layer, name) {
       const found = layer.weights.find((w) => w.originalName.split('/').at(-1) === name)
       if (!found) throw new UnsupportedTrainingLayerError(layer, `has no ${name}`)
@@ -179,6 +195,12 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
       const found = layer.weights.find((w) => w.originalName.split('/').at(-1) === name)
       if (!found) return null
       const trainable = layer.trainableWeights.includes(found)
+      if (scoring && (trainable || scoring.live.has(found))) {
+        // Scoring: whatever training changes comes in with its current value.
+        const input = g.input(`v${live.length}`, found.shape)
+        live.push({ variable: found, input })
+        return { value: input, shape: found.shape as number[] }
+      }
       if (!trainable) {
         const value = found.read()
         return { value: g.float(value.dataSync() as Float32Array, value.shape), shape: value.shape }
@@ -233,7 +255,27 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
     const atInput = grads.get(suffix.input.name)
     return atInput ? atInput.reduce((sum, part) => g.node('Add', [sum, part])) : null
   }
-  return { forward: { out: values.get(outputName)!, backward }, weights, moving, toTfjs, fromTfjs }
+  return { forward: { out: values.get(outputName)!, backward }, weights, moving, live, dropouts, toTfjs, fromTfjs }
+}
+
+interface ScoringOptions {
+  /** Non-trainable weights that training rewrites (moving statistics in 'batch' mode): graph inputs, not constants. */
+  live: ReadonlySet<tf.LayerVariable>
+}
+
+export const PROBABILITIES = 'probabilities'
+
+/**
+ * The suffix's forward pass in inference mode (moving statistics, no dropout), every weight that
+ * training changes a graph input: the training step's current weights score the validation set
+ * without being copied into tfjs first.
+ */
+export function buildScoringGraph(suffix: SuffixSpec, live: ReadonlySet<tf.LayerVariable>) {
+  const g = new OnnxGraph()
+  const { forward, live: inputs } = emitForward(g, suffix, false, 'frozen', { live })
+  if (forward.out.shape.length !== 1) throw new Error(`The trainable layers end in rank ${forward.out.shape.length + 1} values, not [batch, classes]`)
+  g.output(PROBABILITIES, forward.out.name, [null, forward.out.shape[0]])
+  return { bytes: g.encode('scoring'), inputs, classes: forward.out.shape[0] }
 }
 
 /** The whole of a standalone model as a suffix (its first layer the input). */

@@ -46,8 +46,12 @@ export type BatchNormMode = 'frozen' | 'batch'
 export interface Context {
   g: OnnxGraph
   batchNorm: BatchNormMode
+  /** False in a forward-only (scoring) graph: dropout passes everything through. */
+  training: boolean
   /** The layer's weight by its Keras short name (`kernel`, `gamma`), or null when it has none. */
   param(layer: tf.layers.Layer, name: string): Param | null
+  /** A dropout mask fed each step (0 or 1 / (1 - rate) per value, drawn from the run's seed), shaped as the graph's value. */
+  dropoutMask(layer: tf.layers.Layer, shape: number[], rate: number): string
   /** A non-trainable weight the step updates (moving statistics): its graph input, and where its new value goes. */
   updated(layer: tf.layers.Layer, name: string): { value: string; setNew: (value: string) => void }
 }
@@ -95,6 +99,10 @@ export function emitLayer(ctx: Context, layer: tf.layers.Layer, args: Value[]): 
       return concatenate(ctx, layer, args, config)
     case 'AveragePooling2D':
       return averagePool(ctx, layer, x, config)
+    case 'MaxPooling2D':
+      return maxPool(ctx, layer, x, config)
+    case 'UpSampling2D':
+      return upSampling(ctx, layer, x, config)
     case 'Dropout':
       return dropout(ctx, layer, x, config)
     default:
@@ -115,9 +123,11 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
   const [kh, kw, , last] = kernel.shape
   const strides = config.strides as number[]
   const dilations = config.dilationRate as number[]
-  // The graph below is written for dilation too, but tfjs (our reference) has no dilated
-  // convolution gradient to check it against: refused until it is checked another way.
-  if (dilations.some((d) => d > 1)) throw new UnsupportedTrainingLayerError(layer, `dilation ${dilations.join('x')} (no reference gradient to check it against yet)`)
+  // Dilation: checked against tf.grads of the same convolution with its kernel spread out by zeros
+  // (tfjs has no dilated gradient of its own); TensorFlow allows no stride > 1 with it.
+  // tfjs-layers' DepthwiseConv2D ignores its dilation rate, so the tfjs model we score and save
+  // would not compute what a dilated graph trained: refused rather than silently different.
+  if (depthwise && dilations.some((d) => d > 1)) throw new UnsupportedTrainingLayerError(layer, `dilation ${dilations.join('x')} (tfjs-layers runs DepthwiseConv2D without its dilation)`)
   const pads = tfPads(config.padding as string, [h, w], [kh, kw], strides, dilations)
   const group = depthwise ? channels : 1
   const outChannels = depthwise ? channels * last : last
@@ -354,17 +364,21 @@ function add(ctx: Context, layer: tf.layers.Layer, args: Value[]): Emitted {
 }
 
 /**
- * Training-mode dropout: onnxruntime draws a new mask every run (its own generator, so masks
- * differ from tfjs's, as they would between any two runs) and scales the kept values by
- * 1 / (1 - rate), as tfjs does; the backward lets the gradient through the same mask, same scale.
+ * Training-mode dropout with a mask the runner draws from the run's seed and the step number
+ * (so a resumed run draws the masks an unbroken one would; they differ from tfjs's, whose
+ * generator is its own): kept values scaled by 1 / (1 - rate) as tfjs does, the gradient through
+ * the same mask.
  */
 function dropout(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config): Emitted {
   const { g } = ctx
   const rate = config.rate as number
-  if (rate === 0) return { out: x, backward: (dy) => [dy] }
+  if (rate === 0 || !ctx.training) return { out: x, backward: (dy) => [dy] }
   if (config.noiseShape != null) throw new UnsupportedTrainingLayerError(layer, 'dropout with a noise shape')
-  const [y, mask] = g.nodeN('Dropout', [x.name, g.scalar(rate), g.bool(true)], 2)
-  const backward: Backward = (dy) => [g.node('Where', [mask, g.node('Mul', [dy, g.scalar(1 / (1 - rate))]), g.scalar(0)], {}, 'ddropout')]
+  // The graph holds images channels-first: the mask takes the value's own layout.
+  const shape = x.shape.length === 3 ? [x.shape[2], x.shape[0], x.shape[1]] : x.shape
+  const mask = ctx.dropoutMask(layer, shape, rate)
+  const y = g.node('Mul', [x.name, mask], {}, 'dropout')
+  const backward: Backward = (dy) => [g.node('Mul', [dy, mask], {}, 'ddropout')]
   return { out: { ...x, name: y }, backward }
 }
 
@@ -412,4 +426,40 @@ function averagePool(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
     return [g.node('ConvTranspose', [perPixel, ones], { kernel_shape: size, strides, pads, group: c, output_padding: outputPadding }, 'davgpool')]
   }
   return { out: { name: y, shape: [outH, outW, c] }, backward }
+}
+
+/**
+ * Max pooling ('same' pads count as minus infinity, as in TensorFlow). Backward: each output's
+ * gradient goes to the input pixel that was its window's maximum (onnxruntime's MaxPool indices,
+ * flat over the NCHW input), summed where overlapping windows chose the same pixel.
+ */
+function maxPool(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config): Emitted {
+  const { g } = ctx
+  const [h, w, c] = spatial(layer, x)
+  const size = config.poolSize as number[]
+  const strides = (config.strides as number[] | null) ?? size
+  const pads = tfPads(config.padding as string, [h, w], size, strides, [1, 1])
+  const outH = outputSize(h, size[0], strides[0], 1, pads[0] + pads[2])
+  const outW = outputSize(w, size[1], strides[1], 1, pads[1] + pads[3])
+  const [y, indices] = g.nodeN('MaxPool', [x.name], 2, { kernel_shape: size, strides, pads })
+  const backward: Backward = (dy) => {
+    const shape = g.node('Shape', [x.name])
+    const flat = (v: string) => g.node('Reshape', [v, g.int64([-1])])
+    const zeros = flat(g.node('ConstantOfShape', [shape]))
+    const scattered = g.node('ScatterElements', [zeros, flat(indices), flat(dy)], { axis: 0, reduction: 'add' })
+    return [g.node('Reshape', [scattered, shape], {}, 'dmaxpool')]
+  }
+  return { out: { name: y, shape: [outH, outW, c] }, backward }
+}
+
+/** Nearest-neighbour upsampling by whole factors: each pixel repeated; backward sums each block. */
+function upSampling(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config): Emitted {
+  const { g } = ctx
+  const [h, w, c] = spatial(layer, x)
+  const [a, b] = config.size as number[]
+  if ((config.interpolation ?? 'nearest') !== 'nearest') throw new UnsupportedTrainingLayerError(layer, `${String(config.interpolation)} interpolation`)
+  const spread = g.node('Expand', [g.node('Reshape', [x.name, g.int64([0, 0, h, 1, w, 1])]), g.int64([1, 1, 1, a, 1, b])])
+  const y = g.node('Reshape', [spread, g.int64([0, 0, h * a, w * b])], {}, 'upsample')
+  const backward: Backward = (dy) => [g.node('ReduceSum', [g.node('Reshape', [dy, g.int64([0, 0, h, a, w, b])]), g.int64([3, 5])], { keepdims: 0 }, 'dupsample')]
+  return { out: { name: y, shape: [h * a, w * b, c] }, backward }
 }

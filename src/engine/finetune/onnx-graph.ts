@@ -5,8 +5,11 @@ import protos from 'onnx-proto'
 
 const { onnx } = protos
 
-/** Opset 13: ReduceSum, Unsqueeze, Slice and Split take their axes as inputs; ReduceMean as attribute. */
-const OPSET = 13
+/**
+ * Opset 16: ReduceSum, Unsqueeze, Slice and Split take their axes as inputs; ReduceMean as
+ * attribute; ScatterElements adds (max pooling's backward, where windows overlap).
+ */
+const OPSET = 16
 const IR_VERSION = 7
 
 export type Dims = readonly (number | null)[]

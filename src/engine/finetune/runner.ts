@@ -5,9 +5,10 @@
 import * as tf from '@tensorflow/tfjs'
 import type { InferenceSession, Tensor } from 'onnxruntime-node'
 import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
-import { buildTrainingGraph, FEATURES, LABELS, LOSS, RIGHT, type SuffixSpec, type TrainingGraph } from './build'
+import { buildScoringGraph, buildTrainingGraph, FEATURES, LABELS, LOSS, PROBABILITIES, RIGHT, type SuffixSpec, type TrainingGraph } from './build'
 import type { BatchNormMode } from './layers'
 import { SCALARS, stepScalars, type OptimizerSettings } from './optimizer-graph'
+import { seededRandom } from '../util/random'
 
 export interface NativeStepResult {
   loss: number
@@ -22,6 +23,15 @@ export interface RunnerOptions {
   preallocate?: boolean
   /** How trainable BatchNormalization layers normalise (default 'frozen', Keras' fine-tuning advice). */
   batchNorm?: BatchNormMode
+  /** Seeds the dropout masks (with the step number: a resumed run draws what an unbroken one would). */
+  seed?: number
+}
+
+/** Dropout layer k's mask at optimizer step `iteration`: a function of the seed and those two alone. */
+export function dropoutMask(seed: number, iteration: number, k: number, size: number, rate: number): Float32Array {
+  const random = seededRandom((seed ^ Math.imul(iteration + 1, 0x9e3779b1) ^ Math.imul(k + 1, 0x85ebca6b)) >>> 0)
+  const keep = 1 / (1 - rate)
+  return Float32Array.from({ length: size }, () => (random() < rate ? 0 : keep))
 }
 
 interface Buffers {
@@ -37,6 +47,7 @@ export class NativeTrainer {
   private lr: number
   private readonly loss = new Float32Array(1)
   private readonly right = new Float32Array(1)
+  private scoring: Promise<{ session: InferenceSession; inputs: { input: string; shape: number[]; values: () => Float32Array }[] }> | null = null
 
   private constructor(
     private readonly runtime: Ort,
@@ -45,7 +56,10 @@ export class NativeTrainer {
     private readonly settings: OptimizerSettings,
     private readonly featureShape: number[],
     readonly description: string,
-    private readonly preallocate: boolean
+    private readonly preallocate: boolean,
+    private readonly suffix: SuffixSpec,
+    private readonly threads: number,
+    private readonly seed: number
   ) {
     this.lr = settings.learningRate
     const fresh = (): Buffers => ({
@@ -79,7 +93,7 @@ export class NativeTrainer {
     const missing = [LOSS, RIGHT, ...graph.weights.flatMap((w) => [w.output, ...w.state.map((st) => st.output)]), ...graph.moving.map((m) => m.output)].filter((n) => !outputs.has(n))
     if (missing.length > 0) throw new Error(`The training graph lacks outputs ${missing.join(', ')}`)
     const description = `${onnxDescription(runtime, threads)}, native training step`
-    return new NativeTrainer(runtime, session, graph, settings, suffix.input.shape, description, options.preallocate ?? true)
+    return new NativeTrainer(runtime, session, graph, settings, suffix.input.shape, description, options.preallocate ?? true, suffix, threads, options.seed ?? 0)
   }
 
   get classes(): number {
@@ -110,6 +124,9 @@ export class NativeTrainer {
       [LABELS]: new Tensor('float32', oneHot, [count, this.graph.classes])
     }
     for (const name of SCALARS) feeds[name] = new Tensor('float32', Float32Array.of(scalars[name]), [])
+    this.graph.dropouts.forEach((d, k) => {
+      feeds[d.input] = new Tensor('float32', dropoutMask(this.seed, this.iteration, k, count * size(d.shape), d.rate), [count, ...d.shape])
+    })
     const fetches: Record<string, Tensor> = {
       [LOSS]: new Tensor('float32', this.loss, []),
       [RIGHT]: new Tensor('float32', this.right, [])
@@ -142,6 +159,42 @@ export class NativeTrainer {
     ;[this.current, this.spare] = [this.spare, this.current]
     this.iteration++
     return { loss: this.loss[0], right: Math.round(this.right[0]) }
+  }
+
+  /**
+   * Class probabilities of a batch of channels-last features with the current weights, in inference
+   * mode (moving statistics, no dropout), as the tfjs model would give them after writeBack(): the
+   * validation set is scored on native kernels instead of tfjs cpu (which took ~30 s an epoch of
+   * MobileNet's last two blocks on 156 photos, against ~4 s of training).
+   */
+  async predict(features: Float32Array, count: number): Promise<Float32Array> {
+    if (features.length !== count * size(this.featureShape)) throw new Error(`A batch of ${count} needs ${count * size(this.featureShape)} feature values, got ${features.length}`)
+    const { session, inputs } = await (this.scoring ??= this.openScoring())
+    const { Tensor } = this.runtime
+    const feeds: Record<string, Tensor> = { [FEATURES]: new Tensor('float32', features, [count, ...this.featureShape]) }
+    for (const { input, shape, values } of inputs) feeds[input] = new Tensor('float32', values(), shape)
+    const out = await session.run(feeds)
+    return out[PROBABILITIES].data as Float32Array
+  }
+
+  private async openScoring() {
+    // Each weight the scoring graph reads, found by its tfjs variable among the buffers training rewrites.
+    const trained = new Map(this.graph.weights.map((w, i) => [w.variable, () => this.current.weights[i]]))
+    const moving = new Map(this.graph.moving.map((m, j) => [m.variable, () => this.current.moving[j]]))
+    const built = buildScoringGraph(this.suffix, new Set(moving.keys()))
+    const inputs = built.inputs.map(({ variable, input }) => {
+      const values = trained.get(variable) ?? moving.get(variable)
+      if (!values) throw new Error(`The scoring graph reads ${variable.name}, which the training step does not hold`)
+      return { input, shape: variable.shape as number[], values }
+    })
+    const session = await this.runtime.InferenceSession.create(built.bytes, {
+      intraOpNumThreads: this.threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      logSeverityLevel: 3
+    })
+    return { session, inputs }
   }
 
   /** The current weights, each with the tfjs variable it belongs to (copies: ours keep changing). */
@@ -190,6 +243,9 @@ export class NativeTrainer {
   }
 
   async close(): Promise<void> {
+    const scoring = this.scoring
+    this.scoring = null
+    if (scoring) await (await scoring).session.release()
     await this.session.release()
   }
 }

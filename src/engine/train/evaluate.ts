@@ -14,8 +14,11 @@ export interface Scored {
   files: string[]
 }
 
-/** Runs every sample of `source` through `model` in inference mode, in order. */
-export async function score(model: tf.LayersModel, source: BatchSource, batchSize: number, classCount: number): Promise<Scored> {
+/** Gives a batch's class probabilities (a new tensor the caller disposes). */
+export type Predictor = (x: tf.Tensor) => Promise<tf.Tensor>
+
+/** Runs every sample of `source` through `model` (or a predictor) in inference mode, in order. */
+export async function score(model: tf.LayersModel | Predictor, source: BatchSource, batchSize: number, classCount: number): Promise<Scored> {
   const labels: number[] = []
   const predicted: number[] = []
   const confidence: number[] = []
@@ -25,8 +28,9 @@ export async function score(model: tf.LayersModel, source: BatchSource, batchSiz
     const indices = Array.from({ length: Math.min(batchSize, source.size - start) }, (_, i) => start + i)
     const batch = await source.batch(indices, false)
     if (batch.labels.length > 0) {
+      const given = typeof model === 'function' ? await model(batch.x) : null
       const [loss, best, top] = tf.tidy(() => {
-        const probabilities = model.predict(batch.x) as tf.Tensor
+        const probabilities = given ?? ((model as tf.LayersModel).predict(batch.x) as tf.Tensor)
         const oneHot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), classCount)
         return [
           categoricalCrossentropy(oneHot, probabilities).dataSync()[0],
@@ -34,6 +38,7 @@ export async function score(model: tf.LayersModel, source: BatchSource, batchSiz
           probabilities.max(-1).dataSync() as Float32Array
         ] as const
       })
+      given?.dispose()
       lossSum += loss * batch.labels.length
       labels.push(...batch.labels)
       predicted.push(...best)

@@ -4,7 +4,7 @@
 // optimizer) runs as one onnxruntime graph instead (finetune/), and the tfjs model is brought up
 // to date only when something reads it. A head of Dense layers alone trains fast enough on tfjs.
 import os from 'node:os'
-import type * as tf from '@tensorflow/tfjs'
+import * as tf from '@tensorflow/tfjs'
 import type { TrainConfig } from '../../shared/protocol'
 import { suffixOf } from '../finetune/build'
 import { NativeTrainer } from '../finetune/runner'
@@ -37,6 +37,12 @@ export class NativeStep implements TrainingStep {
 
   sync(): void {
     this.trainer.writeBack()
+  }
+
+  readonly predict = async (x: tf.Tensor): Promise<tf.Tensor> => {
+    const count = x.shape[0]
+    const probabilities = await this.trainer.predict(x.dataSync() as Float32Array, count)
+    return tf.tensor(probabilities, [count, this.trainer.classes])
   }
 
   optimizerWeights(): Promise<NamedTensor[]> {
@@ -86,7 +92,10 @@ export async function chooseTrainingStep(tm: TransferModel, part: Partition, con
   }
   let made: NativeTrainer | string
   try {
-    made = await NativeTrainer.create(suffix, config, options.threads ?? os.availableParallelism(), { batchNorm: 'batch' })
+    made = await NativeTrainer.create(suffix, config, options.threads ?? os.availableParallelism(), {
+      batchNorm: config.batchNormStatistics === 'train' ? 'batch' : 'frozen',
+      seed: config.seed
+    })
   } catch (error) {
     made = (error as Error).message
   }
@@ -95,9 +104,22 @@ export async function chooseTrainingStep(tm: TransferModel, part: Partition, con
     return tfjs(`the native training step cannot be made (${made})`)
   }
   const reason = only === 'native' ? `${STEP_ENV}=native` : 'unfrozen convolutions train on native kernels instead of tfjs cpu'
-  const dropout = suffix.nodes.some((node) => node.layer.getClassName() === 'Dropout' && (node.layer.getConfig().rate as number) > 0)
-  // onnxruntime draws its own dropout masks, unseeded: the seed no longer fixes them.
-  return { step: new NativeStep(made), reason: dropout ? `${reason}; its dropout masks are not seeded, so runs with the same seed differ` : reason }
+  return { step: new NativeStep(made), reason }
+}
+
+/**
+ * Which engine trains unfrozen layers here, for `info` and the app: `training` is the tfjs backend
+ * that computes gradients, `native` the onnxruntime description (or why it cannot load).
+ */
+export function describeUnfrozenEngine(training: string, native: { description: string } | { unavailable: string }): string {
+  const forced = process.env[STEP_ENV]
+  const tfjs = `TensorFlow.js ${training} backend`
+  if (forced === 'tfjs') return `${tfjs} (${STEP_ENV}=tfjs)`
+  if ('unavailable' in native) return `${tfjs} (the native training step cannot run: ${native.unavailable})`
+  const step = `native training step on ${native.description}`
+  if (forced === 'native') return `${step} (${STEP_ENV}=native)`
+  if (training !== 'cpu') return `${tfjs} (it has native gradients)`
+  return `${step} when a convolution is unfrozen; ${tfjs} for Dense layers alone`
 }
 
 function forcedKind(): StepKind | undefined {

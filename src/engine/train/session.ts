@@ -6,6 +6,7 @@ import path from 'node:path'
 import type { TrainConfig, TrainEvent } from '../../shared/protocol'
 import { loadBackbone, type LoadedBackbone } from '../backbones/load'
 import { buildTransferModel, type TransferModel } from '../model/build'
+import { setBatchNormStatistics } from '../model/batchnorm'
 import { applyFreeze } from '../model/freeze'
 import { isAugmenting } from './augment'
 import { prepareTrainingData, type TrainingData } from './data'
@@ -59,6 +60,7 @@ export async function prepareModel(config: TrainConfig, options: PrepareOptions)
   const inputSize = data.nativeSize ?? loaded.spec.inputSize
   const tm = buildTransferModel(loaded, { classes: data.classes, head: config.head, inputSize, seed: config.seed })
   applyFreeze(tm, config.freeze)
+  setBatchNormStatistics(tm.model.layers, config.batchNormStatistics)
   return { data, loaded, tm, part: partition(tm), onBroken }
 }
 

@@ -46,6 +46,8 @@ export interface TrainingStep {
   setLearningRate(lr: number): void
   /** Makes the tfjs model's weights current (before scoring, checkpoints, saving). */
   sync(): void
+  /** Scores with the current weights on the step's own engine, when it has one faster than the tfjs model (absent: score the tfjs model). */
+  readonly predict?: (x: tf.Tensor) => Promise<tf.Tensor>
   /** The optimizer state as new tensors the caller disposes. */
   optimizerWeights(): Promise<NamedTensor[]>
   /** Continues from a saved state (the caller still owns `list`). */

@@ -206,7 +206,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
       if (seen === 0) break // stopped before this epoch did anything
       step.sync()
 
-      const val = sources.val ? await score(part.suffix, sources.val, config.batchSize, classCount) : null
+      const val = sources.val ? await score(step.predict ?? part.suffix, sources.val, config.batchSize, classCount) : null
       lastVal = val
       changedSinceScore = false
       const seconds = (performance.now() - epochStart) / 1000

@@ -2,8 +2,9 @@
 // answers with the layer tree; toggles change the frozen set here and the totals follow at once.
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import { HeadConfig, type FreezeSpec, type ModelSummary } from '../../../shared/protocol'
+import { HeadConfig, type FreezeSpec, type ModelSummary, type TrainingSpeed } from '../../../shared/protocol'
 import { client } from '../client'
+import type { TwoPhase } from '../fine-tune'
 
 export const useModelStore = defineStore('model', () => {
   const backbone = ref('mobilenet_v1_0.25_224')
@@ -13,6 +14,21 @@ export const useModelStore = defineStore('model', () => {
   const frozen = ref(new Set<string>())
   const loading = ref(false)
   const error = ref<string | null>(null)
+  /** How unfrozen BatchNormalization layers train (TrainConfig.batchNormStatistics). */
+  const batchNormStatistics = ref<'frozen' | 'train'>('frozen')
+  /** Head first, then the unfrozen layers at a lower rate (TrainConfig.twoPhase); null: one phase. */
+  const twoPhase = ref<TwoPhase | null>(null)
+  /** This machine's training speed, measured once per engine session, for the tree's estimate. */
+  const speed = ref<TrainingSpeed | null>(null)
+  let measuring: Promise<void> | null = null
+
+  function measureSpeed(): Promise<void> {
+    measuring ??= client
+      .request({ command: 'measureTrainingSpeed' })
+      .then((measured) => void (speed.value = measured))
+      .catch((e: Error) => void (speed.value = { flopsPerSecond: null, engine: e.message, method: 'failed' }))
+    return measuring
+  }
 
   const layers = computed(() => summary.value?.blocks.flatMap((b) => b.layers) ?? [])
   const backboneLayers = computed(() => summary.value?.blocks.filter((b) => b.part === 'backbone').flatMap((b) => b.layers) ?? [])
@@ -87,5 +103,5 @@ export const useModelStore = defineStore('model', () => {
     frozen.value = new Set(names.slice(0, index + 1))
   }
 
-  return { backbone, head, summary, summaryBackbone, upToDate, frozen, loading, error, layers, totals, freezeSpec, load, apply, setTrainable, freezeUpTo }
+  return { backbone, head, summary, summaryBackbone, upToDate, frozen, loading, error, layers, totals, freezeSpec, load, apply, setTrainable, freezeUpTo, batchNormStatistics, twoPhase, speed, measureSpeed }
 })

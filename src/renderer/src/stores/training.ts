@@ -9,6 +9,7 @@ import { NO_AUGMENTATION, TRAIN_DEFAULTS } from '../../../shared/train-settings'
 import { client } from '../client'
 import { IDLE, RunProgress, type ProgressView } from '../run-progress'
 import { fieldProblem, type FieldValue } from '../settings-check'
+import { phaseTwoStart, type PhaseEvent } from '../fine-tune'
 import { useDatasetStore } from './dataset'
 import { useModelStore } from './model'
 
@@ -79,6 +80,10 @@ export const useTrainingStore = defineStore('training', () => {
   })
   const valid = computed(() => Object.values(problems.value).every((p) => p === null))
 
+  /** The engine's 'phase' event of a two-phase run (h10's TrainEvent), and where the charts mark it. */
+  const phaseEvent = ref<PhaseEvent | null>(null)
+  const phaseTwoAt = computed(() => phaseTwoStart(epochs.value, phaseEvent.value))
+
   client.onEvent((event) => {
     if (event.event === 'train') receive(event.data)
     // The host says when a training starts (in any window), learns its folder, or ends.
@@ -108,6 +113,7 @@ export const useTrainingStore = defineStore('training', () => {
     status.value = ''
     tracker = new RunProgress(() => runEpochs.value ?? settings.value.epochs)
     view.value = IDLE
+    phaseEvent.value = null
     for (const event of events) receive(event)
   }
 
@@ -117,6 +123,12 @@ export const useTrainingStore = defineStore('training', () => {
   }
 
   function receive(event: TrainEvent): void {
+    const phase = event as TrainEvent | PhaseEvent
+    if (phase.event === 'phase') {
+      phaseEvent.value = phase
+      status.value = phase.message
+      return
+    }
     switch (event.event) {
       case 'run':
         lastRunDir.value = event.runDir
@@ -183,7 +195,10 @@ export const useTrainingStore = defineStore('training', () => {
       cacheFeatures: s.cacheFeatures,
       seed: s.seed,
       ...(dataset.valOnTest && dataset.testFolder ? { val: dataset.testFolder } : {}),
-      ...(dataset.excludedFiles.length || dataset.excludedClasses.length ? { exclude: dataset.exclusions } : {})
+      ...(dataset.excludedFiles.length || dataset.excludedClasses.length ? { exclude: dataset.exclusions } : {}),
+      batchNormStatistics: model.batchNormStatistics,
+      // TrainConfig.twoPhase arrives with h10's engine change; sent only when on.
+      ...(model.twoPhase ? { twoPhase: { ...model.twoPhase } } : {})
     }
   }
 
@@ -194,6 +209,7 @@ export const useTrainingStore = defineStore('training', () => {
     stopping.value = false
     error.value = null
     outcome.value = null
+    if (!resumeDir) phaseEvent.value = null
     path.value = null
     status.value = 'Starting'
     tracker = new RunProgress(() => runEpochs.value ?? settings.value.epochs)
@@ -242,6 +258,7 @@ export const useTrainingStore = defineStore('training', () => {
   const resumable = computed(() => (running.value || !lastRunDir.value || outcome.value?.stopped === 'completed' ? null : lastRunDir.value))
 
   return {
+    phaseTwoAt,
     settings,
     running,
     stopping,
