@@ -18,8 +18,9 @@ export { evaluateModel, predictWithModel } from './inference/saved-model'
 export { exportKerasModel, importKerasModel, type KerasImportOptions } from './keras/model-io'
 export { listRuns, readEvaluation } from './runs'
 export { readMetadata } from './model/store'
-export { train, type TrainOptions, type TrainResult } from './train/trainer'
+export { resumeRun, train, type ResumeRunOptions, type TrainOptions, type TrainResult } from './train/trainer'
 export { findLearningRate } from './train/lr-finder'
+export { FeatureMemo } from './train/features'
 
 export function engineInfo(): Promise<BackendInfo> {
   return initBackend()

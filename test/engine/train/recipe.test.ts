@@ -5,7 +5,7 @@ import path from 'node:path'
 import { beforeAll, expect, it } from 'vitest'
 import { initBackend } from '../../../src/engine/backend'
 import { train } from '../../../src/engine/train/trainer'
-import { DATA, tempDir, weightsMirror } from '../../helpers'
+import { DATA, tempDir, trainConfig, weightsMirror } from '../../helpers'
 
 let options: { home: string; mirror: string }
 beforeAll(async () => {
@@ -16,7 +16,7 @@ beforeAll(async () => {
 it('the default head beats Keras-initialised one on mini/weather, over seeds', async () => {
   const accuracy = async (init: 'zeros' | 'keras', seed: number): Promise<number> => {
     const config = { data: path.join(DATA, 'mini', 'weather'), backbone: 'mobilenet_v1_0.25_224', seed, head: { init } }
-    return (await train(config, options)).valAcc!
+    return (await train(trainConfig(config), options)).valAcc!
   }
   const seeds = [1, 2]
   const mean = async (init: 'zeros' | 'keras'): Promise<number> => {
