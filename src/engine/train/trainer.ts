@@ -2,33 +2,31 @@
 // prefix (cached or run per batch on the inference backend) and trainable suffix (a TrainingStep).
 // This file sets a run up (new or resumed), hands the epochs to fit() with the callbacks, moves a
 // two-phase run from its head phase to fine-tuning, and saves what the run ends with.
-import fs from 'node:fs/promises'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
-import type { TrainOutcome } from '../../shared/results'
-import type { EpochMetrics, ModelMetadata, TrainConfig, TrainEvent } from '../../shared/protocol'
+import type { EpochMetrics, TrainConfig, TrainEvent } from '../../shared/protocol'
 import type { BackendInfo } from '../../shared/protocol'
 import { initBackend } from '../backend'
 import { studioHome } from '../home'
-import type { TransferModel } from '../model/build'
-import { frozenLayers } from '../model/freeze'
 import { checkModelDestination, saveModel } from '../model/store'
 import { writeFileAtomic } from '../util/atomic'
 import { seededRandom } from '../util/random'
 import { APP_VERSION } from '../version'
 import { BestCheckpoint, EarlyStopping, ReduceLrOnPlateau, watched } from './callbacks'
-import { evaluationReport, score } from './evaluate'
 import { ExtractionStopped, type FeatureMemo } from './features'
 import { CallbackList, fit, type FitState } from './fit'
 import { chooseTrainingStep } from './native-step'
 import { openRun, type OpenedRun } from './resume'
 import { ProgressEvents, RunStateSaver } from './run-callbacks'
+import { finishRun, metadataFor, stoppedBeforeTraining, type TrainResult } from './run-end'
 import { newRunDir, runLayout } from './run-layout'
 import { prepareModel, prepareSources, refreeze, releaseSession, releaseSources, type PreparedModel, type PreparedSources } from './session'
 
 export class TrainError extends Error {
   override name = 'TrainError'
 }
+
+export type { TrainResult }
 
 export interface TrainOptions {
   onEvent?: (event: TrainEvent) => void
@@ -47,12 +45,6 @@ export interface ResumeRunOptions extends TrainOptions {
   out?: string
   /** Folders the user opened: the run's dataset folders must lie inside them (when given). */
   openedFolders?: string[]
-}
-
-/** What a run ends with (the protocol's TrainOutcome), and the live model when asked for. */
-export interface TrainResult extends TrainOutcome {
-  /** The trained model, when TrainOptions.keepModel asked for it. */
-  model?: TransferModel
 }
 
 /** Trains a new run; `config` was validated where it entered the engine. */
@@ -133,7 +125,7 @@ async function runTraining(config: TrainConfig, opened: OpenedRun | null, backen
     if (made === null || options.signal?.aborted) {
       // Stopped while loading or computing features: nothing new trained, and nothing was lost.
       if (resumed) tf.dispose([...resumed.weights, ...resumed.optimizer.map((o) => o.tensor)])
-      return await stoppedBeforeTraining(runDir, modelDir, history, best.epoch, seconds(), made?.cached ?? true, emit)
+      return stoppedBeforeTraining({ runDir, modelDir, history, bestEpoch: best.epoch, seconds: seconds(), cached: made?.cached ?? true }, emit)
     }
     let cached = made.cached
     if (resumed) {
@@ -182,6 +174,8 @@ async function runTraining(config: TrainConfig, opened: OpenedRun | null, backen
     const lastOfPhase = phase === 1 ? twoPhase!.headEpochs : config.epochs
     await fit(state, { ...plan, firstEpoch, lastEpoch: lastOfPhase, train: made.sources.train, val: made.sources.val }, callbacks)
 
+    // A Stop that came as phase 1's last epoch ended does not start phase 2.
+    if (phase === 1 && state.stop === null && options.signal?.aborted) state.stop = 'stopped'
     if (phase === 1 && state.stop === null) {
       // Phase 2: the chosen layers unfreeze; a fresh optimizer at the lower rate (as Keras's guide
       // recompiles), the features cut where the new frozen part ends.
@@ -209,61 +203,9 @@ async function runTraining(config: TrainConfig, opened: OpenedRun | null, backen
       }
     }
     await callbacks.trainEnd(state)
-    if (history.length === 0) return await stoppedBeforeTraining(runDir, modelDir, history, null, seconds(), cached, emit)
+    if (history.length === 0) return stoppedBeforeTraining({ runDir, modelDir, history, bestEpoch: null, seconds: seconds(), cached }, emit)
 
-    // A stopped run keeps its best model; early stopping does when asked to (restore_best_weights).
-    const restore = state.stop === 'stopped' || (config.earlyStopping?.restoreBest ?? false)
-    const savedEpoch = restore && best.weights ? best.epoch! : history.at(-1)!.epoch
-    if (restore && best.weights) {
-      state.suffix.setWeights(best.weights)
-      state.changedSinceScore = true
-    }
-    // Without sources (stopped while phase 2 computed its features) the saved epoch's own scores stand.
-    const val = made?.sources.val ?? null
-    const finalVal = val && (state.changedSinceScore || !state.lastVal) ? await score(state.suffix, val, config.batchSize, classCount) : made ? state.lastVal : null
-    const test = made?.sources.test ? await score(state.suffix, made.sources.test, config.batchSize, classCount) : null
-    emit({ event: 'status', phase: 'saving', message: `Saving the model to ${modelDir} (epoch ${savedEpoch}'s weights)` })
-    const saved = history.find((m) => m.epoch === savedEpoch)!
-    const metrics = {
-      loss: saved.loss,
-      acc: saved.acc,
-      val_loss: finalVal ? finalVal.loss : saved.val_loss,
-      val_acc: finalVal ? finalVal.accuracy : saved.val_acc,
-      val_count: finalVal ? finalVal.labels.length : (saved.val_count ?? null),
-      test_acc: test?.accuracy ?? null,
-      epochs: history.length
-    }
-    await saveModel(tm.model, metadataFor(tm, config, history, metrics, savedEpoch), modelDir)
-    if (finalVal) {
-      const report = evaluationReport(finalVal, data.classes, data.skipped)
-      await fs.writeFile(runLayout(runDir).evaluation, JSON.stringify(report, null, 2))
-    }
-    const result: TrainResult = {
-      runDir,
-      modelDir,
-      history,
-      path: cached ? 'cached-features' : 'end-to-end',
-      stopped: state.stop ?? 'completed',
-      valAcc: metrics.val_acc,
-      testAcc: test?.accuracy ?? null,
-      seconds: seconds(),
-      savedEpoch,
-      bestEpoch: best.epoch,
-      model: options.keepModel ? tm : undefined
-    }
-    emit({
-      event: 'done',
-      val_acc: result.valAcc,
-      val_count: metrics.val_count,
-      test_acc: result.testAcc,
-      seconds: result.seconds,
-      model: modelDir,
-      epochs: history.length,
-      stopped: result.stopped,
-      savedEpoch,
-      bestEpoch: best.epoch
-    })
-    return result
+    return await finishRun({ runDir, modelDir, config, tm, data, history, best, state, made, cached, seconds, emit, keepModel: options.keepModel })
   } finally {
     await tf.setBackend(backend.inference)
     best.dispose()
@@ -292,68 +234,5 @@ const stoppedAs =
     if (error instanceof ExtractionStopped && signal?.aborted) return null
     throw error
   }
-
-/** The end of a run stopped before it trained an epoch: no model is saved, and the run can be resumed. */
-async function stoppedBeforeTraining(
-  runDir: string,
-  modelDir: string,
-  history: EpochMetrics[],
-  bestEpoch: number | null,
-  seconds: number,
-  cached: boolean,
-  emit: (event: TrainEvent) => void
-): Promise<TrainResult> {
-  const done = history.length
-  emit({
-    event: 'notice',
-    message:
-      done === 0
-        ? `Stopped before the first epoch: nothing was trained and no model was saved. Resume ${runDir} to start again from epoch 1`
-        : `Stopped before epoch ${done + 1}: nothing more was trained and no model was saved. Resume ${runDir} to continue after epoch ${done}`
-  })
-  emit({ event: 'done', val_acc: null, val_count: null, test_acc: null, seconds, model: modelDir, epochs: done, stopped: 'stopped', savedEpoch: null, bestEpoch })
-  return {
-    runDir,
-    modelDir,
-    history,
-    path: cached ? 'cached-features' : 'end-to-end',
-    stopped: 'stopped',
-    valAcc: null,
-    testAcc: null,
-    seconds,
-    savedEpoch: null,
-    bestEpoch
-  }
-}
-
-function metadataFor(tm: TransferModel, config: TrainConfig, history: EpochMetrics[], metrics: ModelMetadata['metrics'] | null, savedEpoch: number | undefined) {
-  const last = history.at(-1)
-  // Field order is the schema's; `out` is where the model went, not how it was trained.
-  const { out: _out, ...training } = config
-  return {
-    format: 'transfer-studio-model' as const,
-    formatVersion: 1 as const,
-    appVersion: APP_VERSION,
-    createdAt: new Date().toISOString(),
-    labels: tm.classes,
-    backbone: tm.backbone.id,
-    preprocess: tm.backbone.preprocess,
-    inputSize: tm.inputSize,
-    head: tm.head,
-    freeze: config.freeze,
-    frozenLayers: frozenLayers(tm),
-    training,
-    savedEpoch,
-    metrics: metrics ?? {
-      loss: last?.loss ?? null,
-      acc: last?.acc ?? null,
-      val_loss: last?.val_loss ?? null,
-      val_acc: last?.val_acc ?? null,
-      val_count: last?.val_count ?? null,
-      test_acc: null,
-      epochs: history.length
-    }
-  }
-}
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i])
