@@ -420,7 +420,9 @@ export const TrainEvent = z.discriminatedUnion('event', [
     phase: z.enum(['loading', 'extracting', 'training', 'saving']),
     message: z.string(),
     done: z.number().int().optional(),
-    total: z.number().int().optional()
+    total: z.number().int().optional(),
+    /** Seconds left in this step at the rate measured so far (feature extraction). */
+    eta: z.number().min(0).optional()
   }),
   z.object({ event: z.literal('path'), path: z.enum(['cached-features', 'end-to-end']), reason: z.string() }),
   z.object({

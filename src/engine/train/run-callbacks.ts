@@ -56,6 +56,21 @@ export class ProgressEvents implements Callback {
     private readonly best: BestCheckpoint
   ) {}
 
+  onTrainBegin(state: FitState): void {
+    this.training(state)
+  }
+
+  onPhaseBegin(state: FitState): void {
+    this.training(state)
+  }
+
+  /** Epochs start (or phase 2 does): the step after loading and extraction, with the epochs done so far. */
+  private training(state: FitState): void {
+    const done = state.history.length
+    const phase = state.phase ? `, phase ${state.phase}` : ''
+    this.emit({ event: 'status', phase: 'training', message: `Training${phase}: epochs done`, done, total: this.epochs })
+  }
+
   onEpochBegin(): void {
     this.lastEvent = 0
   }

@@ -164,13 +164,18 @@ async function makeSources(tm: TransferModel, part: Partition, data: TrainingDat
       prefixWeights: weightsDigest(part.prefix),
       items
     })
+    const started = performance.now()
     const features = await extractFeatures(part.featureShape, items, {
       key,
       size: tm.inputSize,
       batchSize: EXTRACT_BATCH,
       budgetBytes: config.featureCacheMB * 1024 * 1024,
       cacheDir: path.join(options.home, 'cache', 'features'),
-      onProgress: (done, total) => options.emit({ event: 'status', phase: 'extracting', message: `Computing ${name} features`, done, total }),
+      onProgress: (done, total) => {
+        // Time left at the rate measured so far in this split.
+        const eta = done > 0 ? ((performance.now() - started) / 1000 / done) * (total - done) : undefined
+        options.emit({ event: 'status', phase: 'extracting', message: `Computing ${name} features`, done, total, eta })
+      },
       onBroken: options.onBroken,
       onNotice: (message) => options.emit({ event: 'notice', message }),
       signal: options.signal,

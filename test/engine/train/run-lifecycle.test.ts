@@ -155,6 +155,22 @@ describe('two-phase fine-tuning', () => {
     for (const m of [original.model, phase1.model, final.model]) m.dispose()
   })
 
+  it('a Stop as phase 2 computes its features keeps phase 1\'s model, and the run resumes into phase 2', async () => {
+    const controller = new AbortController()
+    const first = await run(twoPhase, { signal: controller.signal, onEvent: (e) => e.event === 'phase' && controller.abort() })
+    expect(first.result).toMatchObject({ stopped: 'stopped', savedEpoch: 1 })
+    expect(first.result.history.map((h) => h.phase)).toEqual([1])
+    const saved = await loadModel(first.result.modelDir)
+    expect(saved.metadata).toMatchObject({ savedEpoch: 1, metrics: { val_acc: first.result.history[0].val_acc, epochs: 1 } })
+    saved.model.dispose()
+    const resumed = await run({ resume: first.result.runDir })
+    expect(resumed.events).toContainEqual(expect.objectContaining({ event: 'phase', phase: 2, epoch: 2 }))
+    expect(resumed.result.history.map((h) => [h.epoch, h.phase])).toEqual([
+      [1, 1],
+      [2, 2]
+    ])
+  })
+
   it('a run stopped in phase 2 resumes there and ends as an unbroken one does', async () => {
     const settings = { ...twoPhase, epochs: 3 }
     const unbroken = await run(settings)
