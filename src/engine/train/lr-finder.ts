@@ -12,7 +12,7 @@ import { seededRandom, shuffled } from '../util/random'
 import { chooseTrainingStep } from './native-step'
 import { prepareModel, prepareSources, releaseSession } from './session'
 import type { TrainingStep } from './step'
-import type { FeatureMemo } from './features'
+import { ExtractionStopped, type FeatureMemo } from './features'
 
 export interface LrFinderOptions {
   home?: string
@@ -42,7 +42,15 @@ export async function findLearningRate(config: TrainConfig, options: LrFinderOpt
   const prepared = await prepareModel(config, { home, mirror: options.mirror, emit })
   const { part, tm, data } = prepared
   const random = seededRandom(config.seed)
-  const made = await prepareSources(prepared, config, { home, inferenceBackend: backend.inference, random, emit, signal: options.signal, memo: options.features })
+  let made
+  try {
+    made = await prepareSources(prepared, config, { home, inferenceBackend: backend.inference, random, emit, signal: options.signal, memo: options.features })
+  } catch (error) {
+    await releaseSession(prepared, null)
+    // Stopped while the features were computed: a stop, not a failure; nothing was tried.
+    if (error instanceof ExtractionStopped && options.signal?.aborted) return { lrs: [], losses: [], suggestion: null }
+    throw error
+  }
   const { sources } = made
   const lrs: number[] = []
   const losses: number[] = []
