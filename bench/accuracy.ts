@@ -11,7 +11,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { HeadConfig, type TrainConfigInput } from '../src/shared/protocol'
+import { HeadConfig, TrainConfig, type TrainConfigInput } from '../src/shared/protocol'
 import { describeRef } from '../src/engine/datasets/types'
 import { prepareTrainingData } from '../src/engine/train/data'
 import { train } from '../src/engine/train/trainer'
@@ -77,7 +77,7 @@ async function cell(dataset: string, backbone: string, inits: Array<HeadConfig['
     for (const init of inits) {
       const accs: number[] = []
       for (const seed of options.seeds) {
-        const result = await train({ ...base, seed, head: { ...(options.overrides?.head ?? {}), init } }, { home, mirror: options.mirror })
+        const result = await train(TrainConfig.parse({ ...base, seed, head: { ...(options.overrides?.head ?? {}), init } }), { home, mirror: options.mirror })
         accs.push(result.valAcc!)
         // Each run saves its model (ResNet50's is 100 MB); the feature cache is what the next run needs.
         fs.rmSync(result.runDir, { recursive: true, force: true })

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import type { TrainConfigInput, TrainEvent } from '../src/shared/protocol'
+import { TrainConfig, type TrainConfigInput, type TrainEvent } from '../src/shared/protocol'
 import { backboneSpec } from '../src/engine/backbones/registry'
 import { train } from '../src/engine/train/trainer'
 import { hasTorch, PYTHON, ROOT, SHARED, weightsMirror } from './common'
@@ -56,7 +56,7 @@ async function ours(c: Case, bn: 'frozen' | 'train'): Promise<Measured> {
   }
   const notices: string[] = []
   let firstEpoch = 0
-  const result = await train(config, {
+  const result = await train(TrainConfig.parse(config), {
     home: fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ft-')),
     mirror: weightsMirror(),
     onEvent: (e: TrainEvent) => {

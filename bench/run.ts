@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
-import { HeadConfig, type TrainEvent } from '../src/shared/protocol'
+import { HeadConfig, TrainConfig, type TrainEvent } from '../src/shared/protocol'
 import { initBackend } from '../src/engine/backend'
 import { loadBackbone } from '../src/engine/backbones/load'
 import { backboneSpec } from '../src/engine/backbones/registry'
@@ -20,6 +20,7 @@ import { OnnxPrefix } from '../src/engine/prefix/onnx'
 import { PrefixPool } from '../src/engine/prefix/pool'
 import { mainThreadRunner } from '../src/engine/prefix/main-thread'
 import type { PrefixRunner, PrefixSpec } from '../src/engine/prefix/runner'
+import { FeatureMemo } from '../src/engine/train/features'
 import { train } from '../src/engine/train/trainer'
 import { mapLimit } from '../src/engine/util/concurrency'
 import { accuracyBench } from './accuracy'
@@ -157,7 +158,9 @@ async function ourTraining(mirror: string) {
     if (e.event === 'notice' && e.message.startsWith('Frozen layers')) runner = e.message
     if (e.event === 'epoch') marks.lastEpoch = now
   }
-  const result = await train(config, { home, mirror, onEvent })
+  // The engine session's memo: the seeds below reuse these features, as the app's runs do.
+  const features = new FeatureMemo()
+  const result = await train(TrainConfig.parse(config), { home, mirror, onEvent, features })
   const timed = {
     val_acc: result.valAcc,
     seconds: result.seconds,
@@ -169,14 +172,17 @@ async function ourTraining(mirror: string) {
   }
   // The same process keeps the features: these runs train heads only.
   const accuracies = []
-  for (const seed of SEEDS) accuracies.push((await train({ ...config, seed }, { home, mirror })).valAcc!)
+  for (const seed of SEEDS) accuracies.push((await train(TrainConfig.parse({ ...config, seed }), { home, mirror, features })).valAcc!)
   return { ...timed, val_accs: accuracies, mean_val_acc: mean(accuracies) }
 }
 
 /** Ours without the feature cache: the frozen layers run every batch of every epoch, as Keras' fit() does. */
 async function ourPerEpochTraining(mirror: string) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-home-'))
-  const result = await train({ data: HYMENOPTERA, backbone: 'mobilenet_v1_0.75_224', epochs: 10, cacheFeatures: false, head: { init: 'keras' } }, { home, mirror })
+  const result = await train(
+    TrainConfig.parse({ data: HYMENOPTERA, backbone: 'mobilenet_v1_0.75_224', epochs: 10, cacheFeatures: false, head: { init: 'keras' } }),
+    { home, mirror }
+  )
   return { val_acc: result.valAcc, seconds: result.seconds, path: result.path }
 }
 

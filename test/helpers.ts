@@ -5,6 +5,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { beforeAll } from 'vitest'
+import { TrainConfig, type TrainConfigInput } from '../src/shared/protocol'
 import { fixturesRoot } from '../scripts/fixtures/root.mjs'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -45,6 +47,27 @@ export function weightsMirror(): string {
     }
   }
   return dir
+}
+
+/** A training configuration with its defaults filled in, as the engine receives it (validated at its edge). */
+export function trainConfig(input: TrainConfigInput): TrainConfig {
+  return TrainConfig.parse(input)
+}
+
+/**
+ * For a test file that trains: the engine's backends chosen, a fresh studio home and the weights
+ * mirror, set up in a beforeAll (read the fields inside tests, not at module level).
+ */
+export function trainingSetup(): { home: string; mirror: string } {
+  const setup = { home: '', mirror: '' }
+  beforeAll(async () => {
+    // Imported here: most files using these helpers never load TensorFlow.js.
+    const { initBackend } = await import('../src/engine/backend')
+    await initBackend()
+    setup.home = tempDir()
+    setup.mirror = weightsMirror()
+  })
+  return setup
 }
 
 /** Every folder tempDir() made in this process, so test/cleanup.ts can remove them and nothing else. */

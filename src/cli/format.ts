@@ -112,7 +112,10 @@ export function formatTrainEvent(event: TrainEvent): string | null {
       return `skipped ${event.file}: ${event.reason}`
     case 'notice':
       return event.message
+    case 'phase':
+      return event.message
     case 'done':
+      if (event.savedEpoch === null) return `No model saved after ${event.epochs} epochs (${event.stopped}), ${event.seconds.toFixed(1)} s`
       return `Saved ${event.model} after ${event.epochs} epochs (${event.stopped}): val_acc ${fixed(event.val_acc)}${intervalNote(event.val_acc, event.val_count)}, test_acc ${fixed(event.test_acc)}, ${event.seconds.toFixed(1)} s`
     case 'batch':
       return null

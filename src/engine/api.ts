@@ -19,10 +19,11 @@ export { listFolderImages } from './inference/folder-images'
 export { exportKerasModel, importKerasModel, type KerasImportOptions } from './keras/model-io'
 export { listRuns, readEvaluation } from './runs'
 export { readMetadata } from './model/store'
-export { train, type TrainOptions, type TrainResult } from './train/trainer'
+export { resumeRun, train, type ResumeRunOptions, type TrainOptions, type TrainResult } from './train/trainer'
 export { findLearningRate } from './train/lr-finder'
 export { ensureSampleDataset } from './downloads/sample-dataset'
 export { trainingSpeed } from './finetune/calibrate'
+export { FeatureMemo } from './train/features'
 
 export function engineInfo(): Promise<BackendInfo> {
   return initBackend()

@@ -9,6 +9,7 @@ import {
   ensureSampleDataset,
   evaluateModel,
   exportKerasModel,
+  FeatureMemo,
   findLearningRate,
   importKerasModel,
   listBackbones,
@@ -17,6 +18,7 @@ import {
   listRuns,
   predictWithModel,
   readEvaluation,
+  resumeRun,
   readMetadata,
   scanDataset,
   ScannedDatasets,
@@ -64,12 +66,14 @@ const handlers: Handlers = {
   // The calibration builds tfjs models: the backend first.
   measureTrainingSpeed: async () => (await engineInfo(), trainingSpeed()),
   train: (command, context) =>
-    context.session.exclusive('starting another', async (signal) => withoutModel(await train(command.config, { signal, onEvent: trainEvents(context) }))),
+    context.session.exclusive('starting another', async (signal) => withoutModel(await train(command.config, { signal, features: context.session.features, onEvent: trainEvents(context) }))),
   resumeTraining: (command, context) =>
-    context.session.exclusive('resuming one', async (signal) => withoutModel(await train(null, { signal, resume: command.runDir, out: command.out, openedFolders: command.openedFolders, onEvent: trainEvents(context) }))),
+    context.session.exclusive('resuming one', async (signal) => withoutModel(
+        await resumeRun(command.runDir, { signal, out: command.out, openedFolders: command.openedFolders, features: context.session.features, onEvent: trainEvents(context) })
+      )),
   findLearningRate: (command, context) =>
     context.session.exclusive('finding a learning rate (they would compete for the same cores)', (signal) =>
-      findLearningRate(command.config, { signal, onEvent: trainEvents(context) })
+      findLearningRate(command.config, { signal, features: context.session.features, onEvent: trainEvents(context) })
     ),
   stopTraining: async (_command, { session }) => ({ stopping: session.stop() }),
   predictWithModel: (command) => predictWithModel(command.model, command.files, command.top),
@@ -92,13 +96,16 @@ function withoutModel({ model: _model, ...outcome }: TrainResult): TrainOutcome 
 }
 
 /**
- * The engine's state for one host connection: the run in progress and the datasets scanned last.
+ * The engine's state for one host connection: the run in progress, the datasets scanned last and
+ * the features computed last.
  * The engine process makes one at start; tests make fresh ones.
  */
 export class EngineSession {
   /** The training run or learning-rate search in progress: one at a time, the cores are its. */
   private running: AbortController | null = null
   readonly datasets = new ScannedDatasets()
+  /** Features of the last runs, kept in memory: the app trains many times on one dataset. */
+  readonly features = new FeatureMemo()
 
   /** Validates `body` (anything that arrived on the wire) and runs it. */
   async dispatch(requestId: number, body: unknown, emit: Emit): Promise<CommandResult<CommandName>> {
@@ -130,5 +137,6 @@ export class EngineSession {
   close(): void {
     this.stop()
     this.datasets.clear()
+    this.features.clear()
   }
 }

@@ -206,7 +206,8 @@ export type Exclusions = z.infer<typeof Exclusions>
 export const Monitor = z.enum(['val_loss', 'val_acc'])
 export type Monitor = z.infer<typeof Monitor>
 
-export const TrainConfig = z.object({
+// The fields alone (ModelMetadata records them without `out`; zod cannot omit from a refined object).
+const TrainConfigFields = z.object({
   data: z.string().min(1).max(4096),
   backbone: z.string().min(1).max(100),
   /** A separate validation folder; otherwise a validation folder inside `data`, or valSplit of train. */
@@ -254,7 +255,22 @@ export const TrainConfig = z.object({
    * unchanged (inference mode, Keras' fine-tuning advice); 'train' with the batch's statistics,
    * moving averages updated with the layer's momentum (0.99 in Keras).
    */
-  batchNormStatistics: z.enum(['frozen', 'train']).default('frozen')
+  batchNormStatistics: z.enum(['frozen', 'train']).default('frozen'),
+  /**
+   * Fine-tuning in two phases, as Keras's guide does it in one run: the head alone (the whole
+   * backbone frozen) for headEpochs epochs at learningRate, then `freeze` applies for the rest
+   * of `epochs` at twoPhase.learningRate (usually lower).
+   */
+  twoPhase: z.object({ headEpochs: z.number().int().min(1).max(MAX_EPOCHS), learningRate: z.number().gt(0).max(10) }).nullable().default(null)
+})
+export const TrainConfig = TrainConfigFields.superRefine((config, context) => {
+  if (config.twoPhase && config.twoPhase.headEpochs >= config.epochs) {
+    context.addIssue({
+      code: 'custom',
+      path: ['twoPhase', 'headEpochs'],
+      message: `the head-only phase (${config.twoPhase.headEpochs} epochs) must be shorter than all epochs (${config.epochs}): epochs counts both phases`
+    })
+  }
 })
 export type TrainConfig = z.infer<typeof TrainConfig>
 export type TrainConfigInput = z.input<typeof TrainConfig>
@@ -316,7 +332,9 @@ export const EpochMetrics = z.object({
   /** Validation images scored: on a few dozen, an accuracy is shown with its interval. */
   val_count: z.number().int().nullable().optional(),
   lr: z.number(),
-  seconds: z.number()
+  seconds: z.number(),
+  /** In a two-phase run: 1 while the head alone trains, 2 once the chosen layers are unfrozen. */
+  phase: z.union([z.literal(1), z.literal(2)]).optional()
 })
 export type EpochMetrics = z.infer<typeof EpochMetrics>
 
@@ -403,7 +421,9 @@ export const ModelMetadata = z.object({
   freeze: FreezeSpec,
   frozenLayers: z.array(LayerName).max(MAX_LAYERS),
   /** How it was trained here; null for a model imported from a Keras file and not trained since. */
-  training: TrainConfig.omit({ out: true }).nullable(),
+  training: TrainConfigFields.omit({ out: true }).nullable(),
+  /** The epoch whose weights were saved (the best one when the best is restored); absent on older and imported models. */
+  savedEpoch: z.number().int().min(1).max(MAX_EPOCHS).optional(),
   /** The Keras file an imported model came from. */
   source: z
     .object({ kind: z.literal('keras'), file: z.string().max(4096), format: z.string().max(100), kerasVersion: z.string().max(100).nullable(), sha256: z.string().max(64) })
@@ -452,6 +472,8 @@ export const RunStateRecord = z.object({
   bestEpoch: z.number().int().min(1).max(MAX_EPOCHS).nullable(),
   trackers: z.object({ best: TrackerState, early: TrackerState.nullable(), plateau: TrackerState.nullable() }),
   seconds: z.number().min(0),
+  /** The phase of a two-phase run its saved weights belong to (which layers they cover). */
+  phase: z.union([z.literal(1), z.literal(2)]).optional(),
   /** The classes the run trains, in output order (absent in states written before it was recorded). */
   classes: z.array(z.string().max(MAX_LABEL_LENGTH)).min(2).max(MAX_CLASSES).optional()
 })
@@ -478,7 +500,9 @@ export const TrainEvent = z.discriminatedUnion('event', [
     phase: z.enum(['loading', 'extracting', 'training', 'saving']),
     message: z.string(),
     done: z.number().int().optional(),
-    total: z.number().int().optional()
+    total: z.number().int().optional(),
+    /** Seconds left in this step at the rate measured so far (feature extraction). */
+    eta: z.number().min(0).optional()
   }),
   z.object({ event: z.literal('path'), path: z.enum(['cached-features', 'end-to-end']), reason: z.string() }),
   z.object({
@@ -493,6 +517,8 @@ export const TrainEvent = z.discriminatedUnion('event', [
   EpochMetrics.extend({ event: z.literal('epoch'), epochs: z.number().int(), eta: z.number(), best: z.boolean() }),
   z.object({ event: z.literal('skipped'), file: z.string(), reason: z.string() }),
   z.object({ event: z.literal('notice'), message: z.string() }),
+  /** A two-phase run unfreezes its chosen layers: `epoch` is the first epoch of phase 2. */
+  z.object({ event: z.literal('phase'), phase: z.literal(2), epoch: z.number().int(), message: z.string() }),
   z.object({
     event: z.literal('done'),
     val_acc: z.number().nullable(),
@@ -501,7 +527,11 @@ export const TrainEvent = z.discriminatedUnion('event', [
     seconds: z.number(),
     model: z.string(),
     epochs: z.number().int(),
-    stopped: z.enum(['completed', 'early-stopping', 'stopped'])
+    stopped: z.enum(['completed', 'early-stopping', 'stopped']),
+    /** The epoch whose weights the model holds; null when nothing was trained and no model was saved. */
+    savedEpoch: z.number().int().nullable().optional(),
+    /** The epoch the monitored metric was best at (null without any). */
+    bestEpoch: z.number().int().nullable().optional()
   })
 ])
 export type TrainEvent = z.infer<typeof TrainEvent>

@@ -30,7 +30,10 @@ export const TrainOutcome = z.object({
   stopped: z.enum(['completed', 'early-stopping', 'stopped']),
   valAcc: z.number().nullable(),
   testAcc: z.number().nullable(),
-  seconds: z.number()
+  seconds: z.number(),
+  /** The epoch whose weights were saved; null when nothing was trained (no model was written). */
+  savedEpoch: z.number().int().nullable().optional(),
+  bestEpoch: z.number().int().nullable().optional()
 })
 export type TrainOutcome = z.infer<typeof TrainOutcome>
 

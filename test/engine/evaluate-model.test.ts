@@ -2,7 +2,7 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { evaluateModel } from '../../src/engine/inference/saved-model'
 import { train } from '../../src/engine/train/trainer'
-import { DATA, tempDir, weightsMirror } from '../helpers'
+import { DATA, tempDir, trainConfig, weightsMirror } from '../helpers'
 
 const weather = path.join(DATA, 'mini', 'weather')
 
@@ -15,7 +15,7 @@ describe('scoring a saved model', () => {
     const out = path.join(tempDir(), 'model')
     // A head with a hidden Dense layer and dropout: they run on onnxruntime too (all but the last layer do).
     await train(
-      { data: weather, backbone: 'mobilenet_v1_0.25_224', epochs: 2, head: { dense: [{ units: 16, dropout: 0.2 }] }, out },
+      trainConfig({ data: weather, backbone: 'mobilenet_v1_0.25_224', epochs: 2, head: { dense: [{ units: 16, dropout: 0.2 }] }, out }),
       { home: tempDir(), mirror: weightsMirror() }
     )
     const fast = await evaluateModel(out, weather)

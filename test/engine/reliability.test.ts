@@ -6,20 +6,13 @@ import { crc32, deflateSync } from 'node:zlib'
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { TrainConfigInput, TrainEvent } from '../../src/shared/protocol'
-import { initBackend } from '../../src/engine/backend'
 import { loadDataset } from '../../src/engine/datasets/scan'
 import { decodeImage } from '../../src/engine/images/decode'
 import { loadModel } from '../../src/engine/model/store'
 import { train, type TrainOptions } from '../../src/engine/train/trainer'
-import { DATA, linkTree, tempDir, weightsMirror } from '../helpers'
+import { DATA, linkTree, tempDir, trainConfig, trainingSetup } from '../helpers'
 
-let home: string
-let mirror: string
-beforeAll(async () => {
-  await initBackend()
-  home = tempDir()
-  mirror = weightsMirror()
-})
+const env = trainingSetup()
 
 const weather = path.join(DATA, 'mini', 'weather')
 const some = (split: string, cls: string, n: number, prefix = cls) =>
@@ -30,7 +23,7 @@ const some = (split: string, cls: string, n: number, prefix = cls) =>
 
 async function run(config: TrainConfigInput, extra: Partial<TrainOptions> = {}) {
   const events: TrainEvent[] = []
-  const result = await train(config, { home, mirror, ...extra, onEvent: (e) => (events.push(e), extra.onEvent?.(e)) })
+  const result = await train(trainConfig(config), { home: env.home, mirror: env.mirror, ...extra, onEvent: (e) => (events.push(e), extra.onEvent?.(e)) })
   return { result, events }
 }
 

@@ -10,7 +10,7 @@ import { historyCsv, listRuns, readRunHistory } from '../../src/engine/runs'
 import { runLayout, runsRoot } from '../../src/engine/train/run-layout'
 import { train } from '../../src/engine/train/trainer'
 import type { TrainConfigInput } from '../../src/shared/protocol'
-import { DATA, canary, digestTree, tempDir, weightsMirror } from '../helpers'
+import { DATA, canary, digestTree, tempDir, trainConfig, weightsMirror } from '../helpers'
 
 let home: string
 let completed: string
@@ -22,12 +22,12 @@ beforeAll(async () => {
   await initBackend()
   home = tempDir()
   const mirror = weightsMirror()
-  completed = (await train(config, { home, mirror })).runDir
+  completed = (await train(trainConfig(config), { home, mirror })).runDir
   // Stopped during its first epoch's last batch: one epoch saved of three.
   const controller = new AbortController()
   stopped = (
     await train(
-      { ...config, epochs: 3 },
+      trainConfig({ ...config, epochs: 3 }),
       { home, mirror, signal: controller.signal, onEvent: (e) => e.event === 'batch' && e.batch === e.batches && controller.abort() }
     )
   ).runDir

@@ -4,7 +4,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
-import { DATA, tempDir, weightsMirror } from '../helpers'
+import { DATA, tempDir, trainConfig, weightsMirror } from '../helpers'
 
 const failures: Array<{ match: RegExp; code: string }> = []
 vi.mock('node:fs/promises', async (importOriginal) => {
@@ -32,7 +32,7 @@ beforeAll(async () => {
 })
 
 const weather = path.join(DATA, 'mini', 'weather')
-const config = (out: string) => ({ data: weather, backbone: 'mobilenet_v1_0.25_224', epochs: 1, out })
+const config = (out: string, seed?: number) => trainConfig({ data: weather, backbone: 'mobilenet_v1_0.25_224', epochs: 1, out, seed })
 
 describe('failed writes', () => {
   it('a full disk while saving a model leaves the previous model intact and says what failed', async () => {
@@ -41,7 +41,7 @@ describe('failed writes', () => {
     const before = fs.readFileSync(path.join(out, 'weights.bin'))
 
     failures.push({ match: /\.model\.partial-[^/]+\/weights\.bin$/, code: 'ENOSPC' })
-    const error = await train({ ...config(out), seed: 7 }, { home, mirror: weightsMirror() }).catch((e: Error) => e)
+    const error = await train(config(out, 7), { home, mirror: weightsMirror() }).catch((e: Error) => e)
     failures.length = 0
     expect(error).toBeInstanceOf(Error)
     expect((error as Error).message).toMatch(new RegExp(`^Could not save the model to ${out}: ENOSPC`))

@@ -36,7 +36,10 @@ describe('transfer-studio train / evaluate / predict --model', () => {
       seconds: expect.any(Number),
       model: modelDir,
       epochs: 3,
-      stopped: 'completed'
+      stopped: 'completed',
+      // Without restoring the best, the last epoch is the one saved.
+      savedEpoch: 3,
+      bestEpoch: expect.any(Number)
     })
     const metadata = JSON.parse(fs.readFileSync(path.join(modelDir, 'metadata.json'), 'utf8'))
     expect(metadata.head.dense).toEqual([{ units: 16, activation: 'relu', batchNorm: false, dropout: 0.2 }])

@@ -112,6 +112,8 @@ export interface ExtractOptions {
   signal?: AbortSignal
   /** What runs the prefix; asked for only when features must be computed. */
   runner: () => Promise<PrefixRunner>
+  /** In-memory features of recent runs to reuse (the engine session's); none kept when absent. */
+  memo?: FeatureMemo
 }
 
 interface DiskIndex {
@@ -125,13 +127,36 @@ interface DiskIndex {
 
 const MAX_INDEX_BYTES = 512 * 1024 * 1024
 
-// Cached features of recent runs in this process (the app trains many times on one dataset).
-const recent = new Map<string, CachedFeatures>()
-const RECENT_ENTRIES = 2
+/**
+ * In-memory features of the last few runs (the app trains many times on one dataset). Owned by
+ * the engine session, so a fresh session (and every test) starts without any.
+ */
+export class FeatureMemo {
+  private readonly recent = new Map<string, CachedFeatures>()
+  constructor(private readonly entries = 2) {}
+
+  get(key: string): CachedFeatures | undefined {
+    return this.recent.get(key)
+  }
+
+  remember(key: string, features: CachedFeatures): void {
+    this.recent.set(key, features)
+    while (this.recent.size > this.entries) this.recent.delete(this.recent.keys().next().value!)
+  }
+
+  clear(): void {
+    this.recent.clear()
+  }
+}
+
+/** Why extraction ended early: the run was asked to stop (not a failure). */
+export class ExtractionStopped extends Error {
+  override name = 'ExtractionStopped'
+}
 
 /** `featureShape`: the shape of one prefix output. */
 export async function extractFeatures(featureShape: readonly number[], items: readonly LabelledImage[], options: ExtractOptions): Promise<CachedFeatures> {
-  const memo = recent.get(options.key)
+  const memo = options.memo?.get(options.key)
   if (memo) return memo
   const rowLength = featureShape.reduce((a, b) => a * b, 1)
   const fromDisk = await openSpilled(options, rowLength, items)
@@ -151,6 +176,8 @@ export async function extractFeatures(featureShape: readonly number[], items: re
   // Batches finish out of order when workers run them; rows are written in dataset order.
   const finished = new Map<number, { kept: number[]; values: Float32Array }>()
   let nextToWrite = 0
+  // Set when extraction failed or stopped: batches still in flight then write nothing to the closed store.
+  let abandoned = false
   const flush = (): void => {
     for (let done = finished.get(nextToWrite); done; done = finished.get(nextToWrite)) {
       finished.delete(nextToWrite)
@@ -167,13 +194,15 @@ export async function extractFeatures(featureShape: readonly number[], items: re
   try {
     // Decoding (sharp's threads) overlaps the prefix: one batch more in flight than runs at once.
     await mapLimit(Array.from({ length: batches }, (_, b) => b), runner.parallel + 1, async (b) => {
-      if (options.signal?.aborted) throw new Error('Stopped while extracting features')
+      if (options.signal?.aborted) throw new ExtractionStopped('Stopped while computing features')
       const batch = await decode(b)
       const values = batch.kept.length > 0 ? await runner.run(batch.pixels, batch.kept.length) : new Float32Array(0)
+      if (abandoned) return
       finished.set(b, { kept: batch.kept, values })
       flush()
     })
   } catch (error) {
+    abandoned = true
     store.close()
     if (spill) await fsp.rm(partial, { force: true })
     throw error
@@ -191,7 +220,7 @@ export async function extractFeatures(featureShape: readonly number[], items: re
     result = { store: FeatureStore.onDisk(dataFile, labels.length, rowLength, 'r'), labels: Int32Array.from(labels), files }
   } else {
     result = { store: compact(store, labels.length), labels: Int32Array.from(labels), files }
-    remember(options.key, result)
+    options.memo?.remember(options.key, result)
   }
   return result
 }
@@ -201,11 +230,6 @@ function compact(store: FeatureStore, count: number): FeatureStore {
   const out = FeatureStore.inMemory(count, store.rowLength)
   for (let row = 0; row < count; row++) out.write(row, store.read([row]))
   return out
-}
-
-function remember(key: string, features: CachedFeatures): void {
-  recent.set(key, features)
-  while (recent.size > RECENT_ENTRIES) recent.delete(recent.keys().next().value!)
 }
 
 const DiskIndexSchema = z.object({

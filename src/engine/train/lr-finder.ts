@@ -5,14 +5,14 @@
 // and the frozen prefix's outputs land in the feature cache, so the training run that follows
 // starts at once.
 import * as tf from '@tensorflow/tfjs'
-import type { LrFinderResult, TrainConfigInput, TrainEvent } from '../../shared/protocol'
+import type { LrFinderResult, TrainConfig, TrainEvent } from '../../shared/protocol'
 import { initBackend } from '../backend'
 import { studioHome } from '../home'
 import { seededRandom, shuffled } from '../util/random'
 import { chooseTrainingStep } from './native-step'
 import { prepareModel, prepareSources, releaseSession } from './session'
 import type { TrainingStep } from './step'
-import { parseTrainConfig } from './trainer'
+import { ExtractionStopped, type FeatureMemo } from './features'
 
 export interface LrFinderOptions {
   home?: string
@@ -22,6 +22,8 @@ export interface LrFinderOptions {
   minLr?: number
   maxLr?: number
   steps?: number
+  /** Features of recent runs kept in memory (the engine session's). */
+  features?: FeatureMemo
 }
 
 /** Smoothing of the recorded loss (fastai's 0.98): one batch's loss is too noisy to read a slope from. */
@@ -29,10 +31,10 @@ const SMOOTHING = 0.98
 /** Stop once the smoothed loss is this many times its lowest: past here it only diverges. */
 const DIVERGED = 4
 
-export async function findLearningRate(input: TrainConfigInput, options: LrFinderOptions = {}): Promise<LrFinderResult> {
+/** `config` was validated where it entered the engine. */
+export async function findLearningRate(config: TrainConfig, options: LrFinderOptions = {}): Promise<LrFinderResult> {
   const emit = options.onEvent ?? (() => {})
   const backend = await initBackend()
-  const config = parseTrainConfig(input)
   const minLr = options.minLr ?? 1e-7
   const maxLr = options.maxLr ?? 1
   const steps = options.steps ?? 100
@@ -40,7 +42,15 @@ export async function findLearningRate(input: TrainConfigInput, options: LrFinde
   const prepared = await prepareModel(config, { home, mirror: options.mirror, emit })
   const { part, tm, data } = prepared
   const random = seededRandom(config.seed)
-  const made = await prepareSources(prepared, config, { home, inferenceBackend: backend.inference, random, emit, signal: options.signal })
+  let made
+  try {
+    made = await prepareSources(prepared, config, { home, inferenceBackend: backend.inference, random, emit, signal: options.signal, memo: options.features })
+  } catch (error) {
+    await releaseSession(prepared, null)
+    // Stopped while the features were computed: a stop, not a failure; nothing was tried.
+    if (error instanceof ExtractionStopped && options.signal?.aborted) return { lrs: [], losses: [], suggestion: null }
+    throw error
+  }
   const { sources } = made
   const lrs: number[] = []
   const losses: number[] = []

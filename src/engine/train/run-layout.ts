@@ -1,5 +1,6 @@
 // What a training run folder holds, by name: the one place these names are written, so the
 // trainer that writes a run, the resume that reads it back and the run list agree.
+import fs from 'node:fs/promises'
 import path from 'node:path'
 
 /** Under the studio home: one folder per run. */
@@ -31,4 +32,12 @@ export function runLayout(runDir: string) {
 
 export function runsRoot(home: string): string {
   return path.join(home, RUNS_DIR)
+}
+
+/** Makes a new run's folder: its start time, backbone and a few random letters. */
+export async function newRunDir(home: string, backbone: string): Promise<string> {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
+  const dir = path.join(runsRoot(home), `${stamp}-${backbone}-${Math.random().toString(36).slice(2, 6)}`)
+  await fs.mkdir(dir, { recursive: true })
+  return dir
 }

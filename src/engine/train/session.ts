@@ -3,14 +3,14 @@
 // the batch sources (cached prefix outputs, or images through the prefix every batch). The
 // training loop and the learning-rate finder start from here.
 import path from 'node:path'
-import type { TrainConfig, TrainEvent } from '../../shared/protocol'
+import type { FreezeSpec, TrainConfig, TrainEvent } from '../../shared/protocol'
 import { loadBackbone, type LoadedBackbone } from '../backbones/load'
 import { buildTransferModel, type TransferModel } from '../model/build'
 import { setBatchNormStatistics } from '../model/batchnorm'
 import { applyFreeze } from '../model/freeze'
 import { isAugmenting } from './augment'
 import { prepareTrainingData, type TrainingData } from './data'
-import { extractFeatures, featureCacheKey, weightsDigest } from './features'
+import { extractFeatures, featureCacheKey, weightsDigest, type FeatureMemo } from './features'
 import { partition, prefixSpec, type Partition } from './partition'
 import { createPrefixRunner, lazyPrefixRunner, type RunnerOptions } from '../prefix/choose'
 import type { PrefixRunner } from '../prefix/runner'
@@ -34,6 +34,8 @@ export interface PrepareOptions {
   emit: (event: TrainEvent) => void
   /** Refuses the data before the backbone is loaded (a resumed run checks its classes). */
   checkData?: (data: TrainingData) => void
+  /** Which layers train, when not the config's own `freeze` (the head-only phase of a two-phase run). */
+  freeze?: FreezeSpec
 }
 
 export async function prepareModel(config: TrainConfig, options: PrepareOptions): Promise<PreparedModel> {
@@ -59,9 +61,18 @@ export async function prepareModel(config: TrainConfig, options: PrepareOptions)
   })
   const inputSize = data.nativeSize ?? loaded.spec.inputSize
   const tm = buildTransferModel(loaded, { classes: data.classes, head: config.head, inputSize, seed: config.seed })
-  applyFreeze(tm, config.freeze)
+  applyFreeze(tm, options.freeze ?? config.freeze)
   setBatchNormStatistics(tm.model.layers, config.batchNormStatistics)
   return { data, loaded, tm, part: partition(tm), onBroken }
+}
+
+/**
+ * Freezes the prepared model anew and splits it again (the second phase of a two-phase run); the
+ * caller disposes the old partition once it no longer needs it.
+ */
+export function refreeze(prepared: PreparedModel, freeze: FreezeSpec): PreparedModel {
+  applyFreeze(prepared.tm, freeze)
+  return { ...prepared, part: partition(prepared.tm) }
 }
 
 export interface PreparedSources {
@@ -79,6 +90,8 @@ export interface SourceSettings {
   random: () => number
   emit: (event: TrainEvent) => void
   signal?: AbortSignal
+  /** Features of recent runs kept in memory (the engine session's). */
+  memo?: FeatureMemo
 }
 
 export async function prepareSources({ tm, part, data, onBroken }: PreparedModel, config: TrainConfig, settings: SourceSettings): Promise<PreparedSources> {
@@ -101,7 +114,8 @@ export async function prepareSources({ tm, part, data, onBroken }: PreparedModel
     random: settings.random,
     onBroken,
     emit,
-    signal: settings.signal
+    signal: settings.signal,
+    memo: settings.memo
   }).finally(() => (cached ? runner.close() : undefined))
   return { sources, cached, runner }
 }
@@ -124,6 +138,7 @@ interface SourceOptions {
   onBroken: (file: string, reason: string) => void
   emit: (event: TrainEvent) => void
   signal?: AbortSignal
+  memo?: FeatureMemo
 }
 
 async function makeSources(tm: TransferModel, part: Partition, data: TrainingData, config: TrainConfig, options: SourceOptions) {
@@ -151,31 +166,54 @@ async function makeSources(tm: TransferModel, part: Partition, data: TrainingDat
       prefixWeights: weightsDigest(part.prefix),
       items
     })
+    const started = performance.now()
     const features = await extractFeatures(part.featureShape, items, {
       key,
       size: tm.inputSize,
       batchSize: EXTRACT_BATCH,
       budgetBytes: config.featureCacheMB * 1024 * 1024,
       cacheDir: path.join(options.home, 'cache', 'features'),
-      onProgress: (done, total) => options.emit({ event: 'status', phase: 'extracting', message: `Computing ${name} features`, done, total }),
+      onProgress: (done, total) => {
+        // Time left at the rate measured so far in this split.
+        const eta = done > 0 ? ((performance.now() - started) / 1000 / done) * (total - done) : undefined
+        options.emit({ event: 'status', phase: 'extracting', message: `Computing ${name} features`, done, total, eta })
+      },
       onBroken: options.onBroken,
       onNotice: (message) => options.emit({ event: 'notice', message }),
       signal: options.signal,
-      runner: options.runner
+      runner: options.runner,
+      memo: options.memo
     })
     return cachedSource(features, part.featureShape)
   }
-  return { train: (await make('train'))!, val: await make('val'), test: await make('test') }
+  // A split that fails (or is stopped) closes the ones made before it.
+  const made: BatchSource[] = []
+  const kept = async (name: keyof typeof splits) => {
+    const source = await make(name)
+    if (source) made.push(source)
+    return source
+  }
+  try {
+    return { train: (await kept('train'))!, val: await kept('val'), test: await kept('test') }
+  } catch (error) {
+    for (const source of made) source.close()
+    throw error
+  }
 }
 
 /** Releases what prepareModel and prepareSources made; the trained model too unless the caller keeps it. */
-export async function releaseSession(prepared: PreparedModel, made: PreparedSources, keepModel = false): Promise<void> {
-  made.sources.train.close()
-  made.sources.val?.close()
-  made.sources.test?.close()
-  await made.runner.close()
+export async function releaseSession(prepared: PreparedModel, made: PreparedSources | null, keepModel = false): Promise<void> {
+  if (made) await releaseSources(made)
   prepared.part.dispose()
   if (!keepModel) prepared.tm.model.dispose()
   // The loaded backbone still holds its ImageNet top and a reference to every shared layer.
   prepared.loaded.model.dispose()
+}
+
+/** Closes the batch sources and what runs the prefix for them. */
+export async function releaseSources(made: PreparedSources): Promise<void> {
+  made.sources.train.close()
+  made.sources.val?.close()
+  made.sources.test?.close()
+  await made.runner.close()
 }

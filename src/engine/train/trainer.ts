@@ -1,35 +1,32 @@
 // A training run, as Keras' fit() with callbacks would do it, on our split of the model: frozen
-// prefix (cached or run per batch on the inference backend) and trainable suffix (gradients on the
-// training backend). Every epoch leaves a resumable state on disk; the best weights so far are
-// kept in memory and as a checkpoint model.
-import fs from 'node:fs/promises'
+// prefix (cached or run per batch on the inference backend) and trainable suffix (a TrainingStep).
+// This file sets a run up (new or resumed), hands the epochs to fit() with the callbacks, moves a
+// two-phase run from its head phase to fine-tuning, and saves what the run ends with.
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
-import type { TrainOutcome } from '../../shared/results'
-import { describeSchemaError, TrainConfig, type EpochMetrics, type ModelMetadata, type TrainConfigInput, type TrainEvent } from '../../shared/protocol'
+import type { EpochMetrics, TrainConfig, TrainEvent } from '../../shared/protocol'
+import type { BackendInfo } from '../../shared/protocol'
 import { initBackend } from '../backend'
 import { studioHome } from '../home'
-import type { TransferModel } from '../model/build'
-import { frozenLayers } from '../model/freeze'
 import { checkModelDestination, saveModel } from '../model/store'
 import { writeFileAtomic } from '../util/atomic'
-import { seededRandom, shuffled } from '../util/random'
+import { seededRandom } from '../util/random'
 import { APP_VERSION } from '../version'
-import { plateauRate, shouldStop, Tracker, watched } from './callbacks'
-import { evaluationReport, score } from './evaluate'
-import { addFeatureStats } from './feature-stats'
-import { openRun } from './resume'
-import { runLayout, runsRoot } from './run-layout'
-import { saveRunState, type RunState } from './run-state'
-import { prepareModel, prepareSources, releaseSession, type PreparedModel } from './session'
+import { BestCheckpoint, EarlyStopping, ReduceLrOnPlateau, watched } from './callbacks'
+import { ExtractionStopped, type FeatureMemo } from './features'
+import { CallbackList, fit, type FitState } from './fit'
 import { chooseTrainingStep } from './native-step'
-import type { TrainingStep } from './step'
-
-const BATCH_EVENT_INTERVAL_MS = 250
+import { openRun, type OpenedRun } from './resume'
+import { ProgressEvents, RunStateSaver } from './run-callbacks'
+import { finishRun, metadataFor, stoppedBeforeTraining, type TrainResult } from './run-end'
+import { newRunDir, runLayout } from './run-layout'
+import { prepareModel, prepareSources, refreeze, releaseSession, releaseSources, type PreparedModel, type PreparedSources } from './session'
 
 export class TrainError extends Error {
   override name = 'TrainError'
 }
+
+export type { TrainResult }
 
 export interface TrainOptions {
   onEvent?: (event: TrainEvent) => void
@@ -37,38 +34,41 @@ export interface TrainOptions {
   home?: string
   /** Weights mirror (defaults to TRANSFER_STUDIO_WEIGHTS). */
   mirror?: string
-  /** Continue the run saved in this folder (its own configuration is used). */
-  resume?: string
-  /** Where a resumed run saves its model (the run's own folder when absent: never a path read from its files). */
-  out?: string
-  /** Folders the user opened: a resumed run's dataset folders must lie inside them (when given). */
-  openedFolders?: string[]
   /** Hand the trained model to the caller (who must dispose it) instead of releasing it. */
   keepModel?: boolean
+  /** Features of recent runs kept in memory (the engine session's); none reused when absent. */
+  features?: FeatureMemo
 }
 
-/** What a run ends with (the protocol's TrainOutcome), and the live model when asked for. */
-export interface TrainResult extends TrainOutcome {
-  /** The trained model, when TrainOptions.keepModel asked for it. */
-  model?: TransferModel
+export interface ResumeRunOptions extends TrainOptions {
+  /** Where the resumed run saves its model (the run's own folder when absent: never a path read from its files). */
+  out?: string
+  /** Folders the user opened: the run's dataset folders must lie inside them (when given). */
+  openedFolders?: string[]
 }
 
-export function parseTrainConfig(input: TrainConfigInput): TrainConfig {
-  const parsed = TrainConfig.safeParse(input)
-  if (!parsed.success) throw new TrainError(`Invalid training settings: ${describeSchemaError(parsed.error)}`)
-  return parsed.data
+/** Trains a new run; `config` was validated where it entered the engine. */
+export async function train(config: TrainConfig, options: TrainOptions = {}): Promise<TrainResult> {
+  const backend = await initBackend()
+  return runTraining(config, null, backend, options)
 }
 
-export async function train(input: TrainConfigInput | null, options: TrainOptions = {}): Promise<TrainResult> {
+/** Continues the run saved in `runDir` with its own settings, after its last completed epoch. */
+export async function resumeRun(runDir: string, options: ResumeRunOptions = {}): Promise<TrainResult> {
+  // Before anything makes a tensor (the saved weights do).
+  const backend = await initBackend()
+  const opened = await openRun(runDir, { out: options.out, openedFolders: options.openedFolders })
+  return runTraining(opened.config, opened, backend, options)
+}
+
+async function runTraining(config: TrainConfig, opened: OpenedRun | null, backend: BackendInfo, options: ResumeRunOptions): Promise<TrainResult> {
   const started = performance.now()
   const emit = options.onEvent ?? (() => {})
   const home = options.home ?? studioHome()
-  // Before anything makes a tensor (a resumed run's saved weights do).
-  const backend = await initBackend()
-  const opened = options.resume ? await openRun(options.resume, { out: options.out, openedFolders: options.openedFolders }) : null
   const resumed = opened?.state ?? null
-  if (!opened && !input) throw new TrainError('Nothing to train: give training settings or a run to resume')
-  const config = opened ? opened.config : parseTrainConfig(input!)
+  const twoPhase = config.twoPhase
+  // A two-phase run starts with the head alone; a resumed one where its saved weights belong.
+  let phase: 1 | 2 | undefined = twoPhase ? (resumed?.state.phase ?? 1) : undefined
   let prepared: PreparedModel
   try {
     // Before hours of training: saving may only replace a folder that is one of our models.
@@ -77,6 +77,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
       home,
       mirror: options.mirror,
       emit,
+      freeze: phase === 1 ? { kind: 'all' } : undefined,
       checkData: (data) => {
         if (resumed?.state.classes && !sameList(resumed.state.classes, data.classes)) {
           throw new TrainError(
@@ -90,7 +91,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     if (resumed) tf.dispose([...resumed.weights, ...(resumed.best ?? []), ...resumed.optimizer.map((o) => o.tensor)])
     throw error
   }
-  const { data, tm, part } = prepared
+  const { data, tm } = prepared
 
   const runDir = opened?.runDir ?? (await newRunDir(home, config.backbone))
   emit({ event: 'run', runDir, resumed: opened !== null })
@@ -102,257 +103,136 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     emit({ event: 'notice', message: `The model is saved in ${runLayout(runDir).model}: a resumed run writes only inside its own folder unless told where` })
   }
   const modelDir = config.out ? path.resolve(config.out) : runLayout(runDir).model
-  let augmentRandom = seededRandom(config.seed)
-  const made = await prepareSources(prepared, config, {
-    home,
-    inferenceBackend: backend.inference,
-    random: () => augmentRandom(),
-    emit,
-    signal: options.signal
-  })
-  const { sources, cached } = made
-
   const classCount = data.classes.length
-  if (resumed) {
-    // Before the step is made: the native one starts from the model's weights.
-    part.suffix.setWeights(resumed.weights)
-    tf.dispose(resumed.weights)
-  }
-  let step: TrainingStep | null = null
-  const monitor = config.earlyStopping?.monitor ?? 'val_loss'
-  const hasVal = sources.val !== null
-  const best = new Tracker(watched(monitor, hasVal))
-  const early = config.earlyStopping ? new Tracker(watched(config.earlyStopping.monitor, hasVal)) : null
-  const plateau = config.reduceLrOnPlateau ? new Tracker(watched(config.reduceLrOnPlateau.monitor, hasVal)) : null
-  let history: EpochMetrics[] = []
-  let lr = config.learningRate
-  let bestWeights: tf.Tensor[] | null = null
-  let bestEpoch: number | null = null
-  let previousSeconds = 0
-  let firstEpoch = 1
-  if (resumed) {
-    bestWeights = resumed.best
-    ;({ history, lr, bestEpoch } = resumed.state)
-    previousSeconds = resumed.state.seconds
-    best.restore(resumed.state.trackers.best)
-    if (resumed.state.trackers.early) early?.restore(resumed.state.trackers.early)
-    if (resumed.state.trackers.plateau) plateau?.restore(resumed.state.trackers.plateau)
-    firstEpoch = resumed.state.epochsDone + 1
-    emit({ event: 'notice', message: `Resuming ${runDir} after epoch ${resumed.state.epochsDone}` })
-  }
+  const history: EpochMetrics[] = resumed?.state.history ?? []
+  const previousSeconds = resumed?.state.seconds ?? 0
+  const seconds = () => previousSeconds + (performance.now() - started) / 1000
+  const notify = (message: string) => emit({ event: 'notice', message })
 
-  const dropouts = part.suffix.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as Array<{ seed?: number }>
-  let stopped: TrainResult['stopped'] = 'completed'
-  const epochSeconds: number[] = []
-  // The last validation score, and whether the weights changed after it: scoring the
-  // validation set again is a full pass through the backbone on the end-to-end path.
-  let lastVal: Awaited<ReturnType<typeof score>> | null = null
-  let changedSinceScore = true
-
-  await tf.setBackend(backend.training)
+  let augmentRandom = seededRandom(config.seed)
+  const sourcesFor = (model: PreparedModel) =>
+    prepareSources(model, config, { home, inferenceBackend: backend.inference, random: () => augmentRandom(), emit, signal: options.signal, memo: options.features })
+  let made: PreparedSources | null = null
+  let state: FitState | null = null
+  const hasVal = data.val.length > 0
+  const best = new BestCheckpoint(
+    watched(config.earlyStopping?.monitor ?? 'val_loss', hasVal),
+    () => saveModel(tm.model, metadataFor(tm, config, history, null, history.at(-1)?.epoch), runLayout(runDir).checkpoint),
+    resumed && { weights: resumed.best, epoch: resumed.state.bestEpoch, tracker: resumed.state.trackers.best }
+  )
   try {
-    const chosen = await chooseTrainingStep(tm, part, config, { trainingBackend: backend.training, classCount })
-    step = chosen.step
-    emit({ event: 'notice', message: `Unfrozen layers${part.cutLayer ? ` (after ${part.cutLayer})` : ''} train on ${step.description}: ${chosen.reason}` })
+    made = await sourcesFor(prepared).catch(stoppedAs(options.signal))
+    if (made === null || options.signal?.aborted) {
+      // Stopped while loading or computing features: nothing new trained, and nothing was lost.
+      if (resumed) tf.dispose([...resumed.weights, ...resumed.optimizer.map((o) => o.tensor)])
+      return stoppedBeforeTraining({ runDir, modelDir, history, bestEpoch: best.epoch, seconds: seconds(), cached: made?.cached ?? true }, emit)
+    }
+    let cached = made.cached
     if (resumed) {
-      await step.setOptimizerWeights(resumed.optimizer)
-      step.setLearningRate(lr)
+      // Before the step is made: the native one starts from the model's weights.
+      prepared.part.suffix.setWeights(resumed.weights)
+      tf.dispose(resumed.weights)
     }
-    for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
-      const epochStart = performance.now()
-      // Every epoch draws from its own seeded streams, so a resumed run repeats an unbroken one.
-      const order = shuffled(
-        Array.from({ length: sources.train.size }, (_, i) => i),
-        seededRandom(config.seed * 7919 + epoch)
-      )
-      const dropoutRandom = seededRandom(config.seed * 104729 + epoch)
-      augmentRandom = seededRandom(config.seed * 1299709 + epoch)
-      const batches = Math.ceil(order.length / config.batchSize)
-      let lossSum = 0
-      let correct = 0
-      let seen = 0
-      let lastEvent = 0
-      for (let b = 0; b < batches; b++) {
-        if (options.signal?.aborted) {
-          stopped = 'stopped'
-          break
-        }
-        const batch = await sources.train.batch(order.slice(b * config.batchSize, (b + 1) * config.batchSize), true)
-        if (batch.labels.length === 0) {
-          batch.x.dispose()
-          continue
-        }
-        for (const dropout of dropouts) dropout.seed = Math.floor(dropoutRandom() * 2 ** 31)
-        const { loss, right } = await step.run(batch.x, batch.labels).finally(() => batch.x.dispose())
-        changedSinceScore = true
-        lossSum += loss * batch.labels.length
-        correct += right
-        seen += batch.labels.length
-        const now = performance.now()
-        if (now - lastEvent >= BATCH_EVENT_INTERVAL_MS || b === batches - 1) {
-          lastEvent = now
-          const perBatch = (now - epochStart) / 1000 / (b + 1)
-          emit({
-            event: 'batch',
-            epoch,
-            batch: b + 1,
-            batches,
-            loss: lossSum / seen,
-            acc: correct / seen,
-            eta: perBatch * (batches - b - 1) + perBatch * batches * (config.epochs - epoch)
-          })
-        }
-      }
-      if (seen === 0) break // stopped before this epoch did anything
-      step.sync()
-
-      const val = sources.val ? await score(step.predict ?? part.suffix, sources.val, config.batchSize, classCount) : null
-      lastVal = val
-      changedSinceScore = false
-      const seconds = (performance.now() - epochStart) / 1000
-      epochSeconds.push(seconds)
-      const metrics: EpochMetrics = {
-        epoch,
-        loss: lossSum / seen,
-        acc: correct / seen,
-        val_loss: val?.loss ?? null,
-        val_acc: val?.accuracy ?? null,
-        val_count: val?.labels.length ?? null,
-        lr,
-        seconds
-      }
-      history.push(metrics)
-      const improved = best.update(metrics)
-      if (improved) {
-        tf.dispose(bestWeights ?? [])
-        bestWeights = part.suffix.getWeights().map((w) => tf.keep(w.clone()))
-        bestEpoch = epoch
-        await saveModel(tm.model, metadataFor(tm, config, history, null), runLayout(runDir).checkpoint)
-      }
-      const earlyStop = early !== null && (early.update(metrics), shouldStop(early, config.earlyStopping!.patience))
-      if (plateau) {
-        plateau.update(metrics)
-        const next = plateauRate(plateau, lr, config.reduceLrOnPlateau!)
-        if (next !== lr) {
-          lr = next
-          step.setLearningRate(lr)
-          emit({ event: 'notice', message: `Epoch ${epoch}: learning rate reduced to ${lr}` })
-        }
-      }
-      const state: RunState = {
-        config,
-        epochsDone: epoch,
-        history,
-        lr,
-        bestEpoch,
-        trackers: { best: best.state(), early: early?.state() ?? null, plateau: plateau?.state() ?? null },
-        seconds: previousSeconds + (performance.now() - started) / 1000,
-        classes: data.classes
-      }
-      const moments = await step.optimizerWeights()
-      try {
-        await saveRunState(runDir, state, part.suffix.getWeights(), bestWeights, moments)
-      } finally {
-        tf.dispose(moments.map((m) => m.tensor))
-      }
-      const meanEpoch = epochSeconds.reduce((a, s) => a + s, 0) / epochSeconds.length
-      emit({ event: 'epoch', ...metrics, epochs: config.epochs, eta: meanEpoch * (config.epochs - epoch), best: improved })
-      if (stopped === 'stopped') break
-      if (earlyStop) {
-        stopped = 'early-stopping'
-        emit({ event: 'notice', message: `Early stopping after epoch ${epoch}: ${early!.watched} has not improved for ${config.earlyStopping!.patience} epochs` })
-        break
-      }
-    }
-
-    step.sync()
-    // A stopped run keeps its best model; early stopping does when asked to (restore_best_weights).
-    const restore = stopped === 'stopped' || (config.earlyStopping?.restoreBest ?? false)
-    if (restore && bestWeights) {
-      part.suffix.setWeights(bestWeights)
-      changedSinceScore = true
-    }
-
-    const finalVal = sources.val && (changedSinceScore || !lastVal) ? await score(part.suffix, sources.val, config.batchSize, classCount) : lastVal
-    const test = sources.test ? await score(part.suffix, sources.test, config.batchSize, classCount) : null
-    emit({ event: 'status', phase: 'saving', message: `Saving the model to ${modelDir}` })
-    const last = history.at(-1)
-    await saveModel(
-      tm.model,
-      metadataFor(tm, config, history, {
-        loss: last?.loss ?? null,
-        acc: last?.acc ?? null,
-        val_loss: finalVal?.loss ?? null,
-        val_acc: finalVal?.accuracy ?? null,
-        val_count: finalVal?.labels.length ?? null,
-        test_acc: test?.accuracy ?? null,
-        epochs: history.length
-      }),
-      modelDir
-    )
-    await addFeatureStats(modelDir, part, sources.train, classCount)
-    if (finalVal) {
-      const report = evaluationReport(finalVal, data.classes, data.skipped)
-      await fs.writeFile(runLayout(runDir).evaluation, JSON.stringify(report, null, 2))
-    }
-    const seconds = previousSeconds + (performance.now() - started) / 1000
-    const result: TrainResult = {
-      runDir,
-      modelDir,
+    const early =
+      config.earlyStopping && new EarlyStopping(watched(config.earlyStopping.monitor, hasVal), config.earlyStopping.patience, notify, resumed?.state.trackers.early)
+    const plateau =
+      config.reduceLrOnPlateau && new ReduceLrOnPlateau(watched(config.reduceLrOnPlateau.monitor, hasVal), config.reduceLrOnPlateau, notify, resumed?.state.trackers.plateau)
+    const callbacks = new CallbackList([
+      best,
+      early,
+      plateau,
+      new RunStateSaver(runDir, { config, classes: data.classes, best, early, plateau, seconds }),
+      new ProgressEvents(emit, config.epochs, best)
+    ])
+    const lr = resumed?.state.lr ?? (phase === 2 ? twoPhase!.learningRate : config.learningRate)
+    await tf.setBackend(backend.training)
+    state = {
+      step: await makeStep(prepared, phase === 2 ? twoPhase!.learningRate : config.learningRate),
+      suffix: prepared.part.suffix,
+      lr,
       history,
-      path: cached ? 'cached-features' : 'end-to-end',
-      stopped,
-      valAcc: finalVal?.accuracy ?? null,
-      testAcc: test?.accuracy ?? null,
-      seconds,
-      model: options.keepModel ? tm : undefined
+      stop: null,
+      phase,
+      lastVal: null,
+      changedSinceScore: true
     }
-    emit({ event: 'done', val_acc: result.valAcc, val_count: finalVal?.labels.length ?? null, test_acc: result.testAcc, seconds, model: modelDir, epochs: history.length, stopped })
-    return result
+    if (resumed) {
+      await state.step.setOptimizerWeights(resumed.optimizer)
+      state.step.setLearningRate(lr)
+      notify(`Resuming ${runDir} after epoch ${resumed.state.epochsDone}`)
+      if (phase === 2) emitPhase(history.find((m) => m.phase === 2)?.epoch ?? resumed.state.epochsDone + 1)
+    }
+    const plan = {
+      batchSize: config.batchSize,
+      seed: config.seed,
+      classCount,
+      signal: options.signal,
+      reseedAugment: (epoch: number) => void (augmentRandom = seededRandom(config.seed * 1299709 + epoch))
+    }
+    await callbacks.trainBegin(state)
+    const firstEpoch = (resumed?.state.epochsDone ?? 0) + 1
+    const lastOfPhase = phase === 1 ? twoPhase!.headEpochs : config.epochs
+    await fit(state, { ...plan, firstEpoch, lastEpoch: lastOfPhase, train: made.sources.train, val: made.sources.val }, callbacks)
+
+    // A Stop that came as phase 1's last epoch ended does not start phase 2.
+    if (phase === 1 && state.stop === null && options.signal?.aborted) state.stop = 'stopped'
+    if (phase === 1 && state.stop === null) {
+      // Phase 2: the chosen layers unfreeze; a fresh optimizer at the lower rate (as Keras's guide
+      // recompiles), the features cut where the new frozen part ends.
+      const headPhase = prepared
+      prepared = refreeze(prepared, config.freeze)
+      best.widen(headPhase.part.suffix, prepared.part.suffix)
+      headPhase.part.dispose()
+      phase = 2
+      const headStep = state.step
+      // The new step first (it copies the trained head): the finally below closes whichever is current.
+      state.step = await makeStep(prepared, twoPhase!.learningRate)
+      await headStep.close()
+      Object.assign(state, { suffix: prepared.part.suffix, phase, lr: twoPhase!.learningRate, lastVal: null, changedSinceScore: true })
+      emitPhase(lastOfPhase + 1)
+      await releaseSources(made)
+      made = null
+      await tf.setBackend(backend.inference)
+      made = await sourcesFor(prepared).catch(stoppedAs(options.signal))
+      await tf.setBackend(backend.training)
+      if (made === null) state.stop = 'stopped'
+      else {
+        cached = made.cached
+        await callbacks.phaseBegin(state)
+        await fit(state, { ...plan, firstEpoch: lastOfPhase + 1, lastEpoch: config.epochs, train: made.sources.train, val: made.sources.val }, callbacks)
+      }
+    }
+    await callbacks.trainEnd(state)
+    if (history.length === 0) return stoppedBeforeTraining({ runDir, modelDir, history, bestEpoch: null, seconds: seconds(), cached }, emit)
+
+    return await finishRun({ runDir, modelDir, config, tm, part: prepared.part, data, history, best, state, made, cached, seconds, emit, keepModel: options.keepModel })
   } finally {
     await tf.setBackend(backend.inference)
-    for (const dropout of dropouts) dropout.seed = undefined
-    tf.dispose(bestWeights ?? [])
+    best.dispose()
     if (resumed) tf.dispose(resumed.optimizer.map((o) => o.tensor))
-    await step?.close()
+    await state?.step.close()
     await releaseSession(prepared, made, options.keepModel)
   }
-}
 
-function metadataFor(tm: TransferModel, config: TrainConfig, history: EpochMetrics[], metrics: ModelMetadata['metrics'] | null) {
-  const last = history.at(-1)
-  // Field order is the schema's; `out` is where the model went, not how it was trained.
-  const { out: _out, ...training } = config
-  return {
-    format: 'transfer-studio-model' as const,
-    formatVersion: 1 as const,
-    appVersion: APP_VERSION,
-    createdAt: new Date().toISOString(),
-    labels: tm.classes,
-    backbone: tm.backbone.id,
-    preprocess: tm.backbone.preprocess,
-    inputSize: tm.inputSize,
-    head: tm.head,
-    freeze: config.freeze,
-    frozenLayers: frozenLayers(tm),
-    training,
-    metrics: metrics ?? {
-      loss: last?.loss ?? null,
-      acc: last?.acc ?? null,
-      val_loss: last?.val_loss ?? null,
-      val_acc: last?.val_acc ?? null,
-      val_count: last?.val_count ?? null,
-      test_acc: null,
-      epochs: history.length
-    }
+  function emitPhase(epoch: number): void {
+    const layers = config.freeze.kind === 'upTo' ? `the layers after ${config.freeze.layer}` : 'the layers chosen'
+    emit({ event: 'phase', phase: 2, epoch, message: `Phase 2 from epoch ${epoch}: ${layers} train too, at learning rate ${twoPhase!.learningRate}` })
+  }
+
+  async function makeStep(model: PreparedModel, learningRate: number) {
+    const chosen = await chooseTrainingStep(tm, model.part, { ...config, learningRate }, { trainingBackend: backend.training, classCount })
+    const part = model.part
+    notify(`Unfrozen layers${part.cutLayer ? ` (after ${part.cutLayer})` : ''} train on ${chosen.step.description}: ${chosen.reason}`)
+    return chosen.step
   }
 }
 
-const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i])
+/** Turns a stop during feature extraction into null (a stop, not a failure); other errors pass. */
+const stoppedAs =
+  (signal: AbortSignal | undefined) =>
+  (error: unknown): null => {
+    if (error instanceof ExtractionStopped && signal?.aborted) return null
+    throw error
+  }
 
-async function newRunDir(home: string, backbone: string): Promise<string> {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
-  const dir = path.join(runsRoot(home), `${stamp}-${backbone}-${Math.random().toString(36).slice(2, 6)}`)
-  await fs.mkdir(dir, { recursive: true })
-  return dir
-}
+const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i])

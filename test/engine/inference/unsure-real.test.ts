@@ -13,7 +13,7 @@ import { loadModel, readMetadata } from '../../../src/engine/model/store'
 import { computeFeatureStats } from '../../../src/engine/train/feature-stats'
 import { train } from '../../../src/engine/train/trainer'
 import type { PredictionResult } from '../../../src/shared/protocol'
-import { DATA, PHOTOS, tempDir, weightsMirror } from '../../helpers'
+import { DATA, PHOTOS, tempDir, trainConfig, weightsMirror } from '../../helpers'
 
 let modelDir: string
 let home: string
@@ -24,7 +24,7 @@ beforeAll(async () => {
   await initBackend()
   home = tempDir()
   const result = await train(
-    { data: path.join(DATA, 'mini', 'hymenoptera'), backbone: 'mobilenet_v1_0.25_224', epochs: 5, batchSize: 8, seed: 1 },
+    trainConfig({ data: path.join(DATA, 'mini', 'hymenoptera'), backbone: 'mobilenet_v1_0.25_224', epochs: 5, batchSize: 8, seed: 1 }),
     { home, mirror: weightsMirror() }
   )
   modelDir = result.modelDir
@@ -75,7 +75,7 @@ describe('feature statistics of a fine-tuned model', () => {
     const data = path.join(DATA, 'mini', 'hymenoptera')
     // The last block trains, so the pooled features come out of the trainable suffix, not the cache.
     const result = await train(
-      { data, backbone: 'mobilenet_v1_0.25_224', epochs: 1, batchSize: 8, seed: 3, freeze: { kind: 'upTo', layer: 'conv_pw_12_relu' } },
+      trainConfig({ data, backbone: 'mobilenet_v1_0.25_224', epochs: 1, batchSize: 8, seed: 3, freeze: { kind: 'upTo', layer: 'conv_pw_12_relu' } }),
       { home, mirror: weightsMirror() }
     )
     const { model, metadata } = await loadModel(result.modelDir)

@@ -9,7 +9,7 @@ import { describeRef } from '../../../src/engine/datasets/types'
 import { readMetadata } from '../../../src/engine/model/store'
 import { prepareTrainingData } from '../../../src/engine/train/data'
 import { train } from '../../../src/engine/train/trainer'
-import { DATA, linkTree, tempDir, weightsMirror } from '../../helpers'
+import { DATA, linkTree, tempDir, trainConfig, weightsMirror } from '../../helpers'
 
 const weather = path.join(DATA, 'mini', 'weather')
 let home: string
@@ -44,7 +44,7 @@ function smallSet() {
 
 async function run(config: TrainConfigInput) {
   const events: TrainEvent[] = []
-  const result = await train(config, { home, mirror, onEvent: (event) => events.push(event) })
+  const result = await train(trainConfig(config), { home, mirror, onEvent: (event) => events.push(event) })
   return { result, events }
 }
 

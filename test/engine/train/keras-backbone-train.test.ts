@@ -10,7 +10,7 @@ import { initBackend } from '../../../src/engine/backend'
 import { backboneSpec } from '../../../src/engine/backbones/registry'
 import { loadModel } from '../../../src/engine/model/store'
 import { train } from '../../../src/engine/train/trainer'
-import { DATA, tempDir } from '../../helpers'
+import { DATA, tempDir, trainConfig } from '../../helpers'
 import { fixtureMirror, sharedFixture } from '../backbones/keras-h5-fixture'
 
 const ID = 'mobilenet_v2_1.0_224'
@@ -29,7 +29,7 @@ describe('training on a Keras backbone', () => {
     const home = tempDir()
     const events: TrainEvent[] = []
     const result = await train(
-      { data: path.join(DATA, 'mini', 'weather'), backbone: ID, epochs: 2, freeze: { kind: 'upTo', layer: 'Conv_1' } },
+      trainConfig({ data: path.join(DATA, 'mini', 'weather'), backbone: ID, epochs: 2, freeze: { kind: 'upTo', layer: 'Conv_1' } }),
       { home, mirror, onEvent: (e) => events.push(e) }
     )
     expect(events).toContainEqual(expect.objectContaining({ event: 'status', message: `Downloading ${ID}` }))

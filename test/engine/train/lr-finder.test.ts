@@ -5,7 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from '../../../src/engine/backend'
 import { findLearningRate, suggestLearningRate } from '../../../src/engine/train/lr-finder'
 import { train } from '../../../src/engine/train/trainer'
-import { DATA, tempDir, weightsMirror } from '../../helpers'
+import { FeatureMemo } from '../../../src/engine/train/features'
+import { DATA, tempDir, trainConfig, weightsMirror } from '../../helpers'
 
 let mirror: string
 beforeAll(async () => {
@@ -38,7 +39,9 @@ describe('findLearningRate', () => {
   it('runs a rising rate on real features, suggests a rate, and leaves no run or model behind', async () => {
     const home = tempDir()
     const tensorsBefore = tf.memory().numTensors
-    const result = await findLearningRate({ data: weather, backbone: 'mobilenet_v1_0.25_224', seed: 3 }, { home, mirror, steps: 60 })
+    // What an engine session keeps between commands.
+    const features = new FeatureMemo()
+    const result = await findLearningRate(trainConfig({ data: weather, backbone: 'mobilenet_v1_0.25_224', seed: 3 }), { home, mirror, steps: 60, features })
     expect(result.lrs.length).toBeGreaterThan(20)
     expect(result.lrs[0]).toBeCloseTo(1e-7, 12)
     for (let i = 1; i < result.lrs.length; i++) expect(result.lrs[i]).toBeGreaterThan(result.lrs[i - 1])
@@ -54,8 +57,8 @@ describe('findLearningRate', () => {
     // The features it computed are the training run's: that run extracts nothing again.
     const phases: string[] = []
     await train(
-      { data: weather, backbone: 'mobilenet_v1_0.25_224', seed: 3, epochs: 1, learningRate: result.suggestion! },
-      { home, mirror, onEvent: (e) => void (e.event === 'status' && e.phase === 'extracting' && e.total && phases.push(e.message)) }
+      trainConfig({ data: weather, backbone: 'mobilenet_v1_0.25_224', seed: 3, epochs: 1, learningRate: result.suggestion! }),
+      { home, mirror, features, onEvent: (e) => void (e.event === 'status' && e.phase === 'extracting' && e.total && phases.push(e.message)) }
     )
     expect(phases).toEqual([])
   })

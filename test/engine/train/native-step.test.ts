@@ -4,22 +4,14 @@
 // the unbroken run's.
 import fs from 'node:fs'
 import path from 'node:path'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import type { EpochMetrics, TrainConfigInput, TrainEvent } from '../../../src/shared/protocol'
-import { initBackend } from '../../../src/engine/backend'
 import { STEP_ENV } from '../../../src/engine/train/native-step'
 import { runLayout } from '../../../src/engine/train/run-layout'
-import { train, type TrainOptions } from '../../../src/engine/train/trainer'
-import { DATA, tempDir, weightsMirror } from '../../helpers'
+import { resumeRun, train, type TrainOptions } from '../../../src/engine/train/trainer'
+import { DATA, trainConfig, trainingSetup } from '../../helpers'
 
-let home: string
-let mirror: string
-
-beforeAll(async () => {
-  await initBackend()
-  home = tempDir()
-  mirror = weightsMirror()
-})
+const env = trainingSetup()
 
 afterEach(() => {
   delete process.env[STEP_ENV]
@@ -40,9 +32,9 @@ async function run(kind: 'tfjs' | 'native' | undefined, extra: Partial<TrainOpti
   if (kind) process.env[STEP_ENV] = kind
   else delete process.env[STEP_ENV]
   const notices: string[] = []
-  const result = await train(config, {
-    home,
-    mirror,
+  const result = await train(trainConfig(config), {
+    home: env.home,
+    mirror: env.mirror,
     ...extra,
     onEvent: (event: TrainEvent) => {
       if (event.event === 'notice') notices.push(event.message)
@@ -88,7 +80,7 @@ describe('the training step behind the trainer', () => {
     expect(first.result.stopped).toBe('stopped')
     expect(first.result.history).toHaveLength(1)
     expect(fs.existsSync(runLayout(first.result.runDir).stateFile)).toBe(true)
-    const resumed = await train(null, { home, mirror, resume: first.result.runDir })
+    const resumed = await resumeRun(first.result.runDir, { home: env.home, mirror: env.mirror })
     expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2])
     // The same graph, inputs, state and order: only onnxruntime's thread scheduling could differ.
     expect(largestDifference(resumed.history, unbroken.result.history)).toBeLessThan(1e-5)
@@ -96,10 +88,10 @@ describe('the training step behind the trainer', () => {
 
   it('a head of Dense layers alone trains on tfjs, and a wrong forced value is refused', async () => {
     process.env[STEP_ENV] = 'fast'
-    await expect(train({ ...config, freeze: { kind: 'all' } }, { home, mirror })).rejects.toThrow(/TRANSFER_STUDIO_TRAIN_STEP must be tfjs or native, not fast/)
+    await expect(train(trainConfig({ ...config, freeze: { kind: 'all' } }), { home: env.home, mirror: env.mirror })).rejects.toThrow(/TRANSFER_STUDIO_TRAIN_STEP must be tfjs or native, not fast/)
     delete process.env[STEP_ENV]
     const events: string[] = []
-    await train({ ...config, epochs: 1, freeze: { kind: 'all' } }, { home, mirror, onEvent: (e) => e.event === 'notice' && events.push(e.message) })
+    await train(trainConfig({ ...config, epochs: 1, freeze: { kind: 'all' } }), { home: env.home, mirror: env.mirror, onEvent: (e) => e.event === 'notice' && events.push(e.message) })
     expect(events.find((m) => m.startsWith('Unfrozen layers'))).toMatch(/TensorFlow\.js \(cpu backend\): no convolution is unfrozen/)
   })
 })

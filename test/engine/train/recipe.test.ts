@@ -2,21 +2,19 @@
 // Keras' default, take more steps to wash out than 15 photos a class give; bench/accuracy.ts has
 // the full table over datasets, backbones and ten seeds).
 import path from 'node:path'
-import { beforeAll, expect, it } from 'vitest'
-import { initBackend } from '../../../src/engine/backend'
+import { expect, it } from 'vitest'
+import { FeatureMemo } from '../../../src/engine/train/features'
 import { train } from '../../../src/engine/train/trainer'
-import { DATA, tempDir, weightsMirror } from '../../helpers'
+import { DATA, trainConfig, trainingSetup } from '../../helpers'
 
-let options: { home: string; mirror: string }
-beforeAll(async () => {
-  await initBackend()
-  options = { home: tempDir(), mirror: weightsMirror() }
-})
+const env = trainingSetup()
+// As an engine session keeps them: runs on the same split reuse the features.
+const features = new FeatureMemo()
 
 it('the default head beats Keras-initialised one on mini/weather, over seeds', async () => {
   const accuracy = async (init: 'zeros' | 'keras', seed: number): Promise<number> => {
     const config = { data: path.join(DATA, 'mini', 'weather'), backbone: 'mobilenet_v1_0.25_224', seed, head: { init } }
-    return (await train(config, options)).valAcc!
+    return (await train(trainConfig(config), { home: env.home, mirror: env.mirror, features })).valAcc!
   }
   const seeds = [1, 2]
   const mean = async (init: 'zeros' | 'keras'): Promise<number> => {

@@ -1,32 +1,24 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { EpochMetrics, TrainConfigInput, TrainEvent } from '../../../src/shared/protocol'
-import { initBackend } from '../../../src/engine/backend'
 import { loadBackbone } from '../../../src/engine/backbones/load'
 import { CIFAR_RECORD_BYTES } from '../../../src/engine/datasets/cifar'
 import { loadModel, readMetadata } from '../../../src/engine/model/store'
 import { runLayout } from '../../../src/engine/train/run-layout'
-import { train, type TrainOptions } from '../../../src/engine/train/trainer'
-import { DATA, linkTree, tempDir, weightsMirror } from '../../helpers'
+import { resumeRun, train, type TrainOptions } from '../../../src/engine/train/trainer'
+import { DATA, linkTree, tempDir, trainConfig, trainingSetup } from '../../helpers'
 
-let home: string
-let mirror: string
-
-beforeAll(async () => {
-  await initBackend()
-  home = tempDir()
-  mirror = weightsMirror()
-})
+const env = trainingSetup()
 
 const mini = (name: string) => path.join(DATA, 'mini', name)
 
 async function run(config: TrainConfigInput, extra: Partial<TrainOptions> = {}) {
   const events: TrainEvent[] = []
-  const result = await train(config, {
-    home,
-    mirror,
+  const result = await train(trainConfig(config), {
+    home: env.home,
+    mirror: env.mirror,
     ...extra,
     onEvent: (event) => {
       events.push(event)
@@ -87,7 +79,7 @@ describe('training with real weights and real images', () => {
 
 describe('frozen layers stay exactly as loaded', () => {
   async function loadedWeights(backbone: string) {
-    const { model } = await loadBackbone(backbone, { home, mirror })
+    const { model } = await loadBackbone(backbone, { home: env.home, mirror: env.mirror })
     const weights = new Map(model.layers.flatMap((l) => l.weights.map((w) => [w.originalName, Array.from(w.read().dataSync())] as const)))
     model.dispose()
     return weights
@@ -118,7 +110,7 @@ describe('frozen layers stay exactly as loaded', () => {
     // Only conv_pw_13 trains: the frozen conv_pw_13_bn after it runs in training mode every step,
     // which TensorFlow.js alone would honour by normalising with batch statistics and updating them.
     // (Few images: convolution gradients on the JavaScript cpu backend are slow.)
-    const { model } = await loadBackbone('mobilenet_v1_0.25_224', { home, mirror })
+    const { model } = await loadBackbone('mobilenet_v1_0.25_224', { home: env.home, mirror: env.mirror })
     const backboneLayers = model.layers.map((l) => l.name).slice(1)
     model.dispose()
     const frozen = backboneLayers.slice(0, backboneLayers.indexOf('conv_pw_13_relu') + 1).filter((n) => n !== 'conv_pw_13')
@@ -224,7 +216,7 @@ describe('training paths, seeds and callbacks', () => {
     expect(first.result.stopped).toBe('stopped')
     expect(first.result.history).toHaveLength(2)
     expect(fs.existsSync(path.join(first.result.modelDir, 'model.json'))).toBe(true)
-    const resumed = await train(null, { home, mirror, resume: first.result.runDir })
+    const resumed = await resumeRun(first.result.runDir, { home: env.home, mirror: env.mirror })
     expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2, 3, 4])
     expectClose(resumed.history, unbroken.result.history, 1e-5)
   })
