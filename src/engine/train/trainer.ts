@@ -11,6 +11,7 @@ import { initBackend } from '../backend'
 import { studioHome } from '../home'
 import type { TransferModel } from '../model/build'
 import { frozenLayers } from '../model/freeze'
+import { pruneSharedWeights, sharedWeightsDir } from '../model/shared-weights'
 import { checkModelDestination, saveModel } from '../model/store'
 import { writeFileAtomic } from '../util/atomic'
 import { seededRandom, shuffled } from '../util/random'
@@ -101,6 +102,8 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
     emit({ event: 'notice', message: `The model is saved in ${runLayout(runDir).model}: a resumed run writes only inside its own folder unless told where` })
   }
   const modelDir = config.out ? path.resolve(config.out) : runLayout(runDir).model
+  // The frozen layers' weights are one file in the home that every model and checkpoint links to.
+  const sharing = { sharedWeights: sharedWeightsDir(home) }
   let augmentRandom = seededRandom(config.seed)
   const made = await prepareSources(prepared, config, {
     home,
@@ -226,7 +229,7 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         tf.dispose(bestWeights ?? [])
         bestWeights = part.suffix.getWeights().map((w) => tf.keep(w.clone()))
         bestEpoch = epoch
-        await saveModel(tm.model, metadataFor(tm, config, history, null), runLayout(runDir).checkpoint)
+        await saveModel(tm.model, metadataFor(tm, config, history, null), runLayout(runDir).checkpoint, sharing)
       }
       const earlyStop = early !== null && (early.update(metrics), shouldStop(early, config.earlyStopping!.patience))
       if (plateau) {
@@ -287,8 +290,11 @@ export async function train(input: TrainConfigInput | null, options: TrainOption
         test_acc: test?.accuracy ?? null,
         epochs: history.length
       }),
-      modelDir
+      modelDir,
+      sharing
     )
+    // Shared files that deleted runs no longer link to.
+    await pruneSharedWeights(sharing.sharedWeights)
     if (finalVal) {
       const report = evaluationReport(finalVal, data.classes, data.skipped)
       await fs.writeFile(runLayout(runDir).evaluation, JSON.stringify(report, null, 2))
