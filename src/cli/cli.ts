@@ -4,7 +4,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Command, InvalidArgumentError, Option } from 'commander'
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { backboneSpec } from '../engine/backbones/registry'
 import { EngineSession } from '../engine/dispatch'
 import { environment } from '../engine/environment'
@@ -17,6 +17,9 @@ import { checkSetting, TRAIN_DEFAULTS, type RangedSetting } from '../shared/trai
 import { formatBackbones, formatEvaluation, formatInfo, formatLrFinder, formatPrediction, formatScan, formatTrainEvent } from './format'
 import { startServer } from '../server/serve'
 import { parseAugment, parseDense, parseFreeze, trainConfigFromFlags, type TrainFlags } from './train-options'
+import { stopOnInterrupt } from './interrupt'
+import { ProgressReporter, type ProgressMode } from './progress'
+import { checkFolderFlags, UsageError, USAGE_EXIT_CODE } from './usage'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 // From a checkout (tsx) this file is src/cli/cli.ts; built, it is out/main/cli.js.
@@ -39,8 +42,12 @@ const USER_ERRORS = new Set([
   'UnsafeFileError',
   'NotOursError',
   // A value the flags let through but the protocol's schema refuses: the message names the field.
-  'ProtocolError'
+  'ProtocolError',
+  'UsageError'
 ])
+
+/** Errors in what was typed rather than in what happened: exit code 2, as commander's own. */
+const USAGE_ERRORS = new Set(['UsageError', 'UnknownBackboneError'])
 
 const print = (line: string): void => void process.stdout.write(`${line}\n`)
 const printJson = (value: unknown): void => print(JSON.stringify(value))
@@ -139,7 +146,7 @@ function run<A extends any[]>(action: (...args: A) => Promise<number | void>) {
       const err = error as Error
       warn(`error: ${err.message}`)
       if (!USER_ERRORS.has(err.name) && environment.debug()) warn(err.stack ?? '')
-      process.exitCode = 1
+      process.exitCode = USAGE_ERRORS.has(err.name) ? USAGE_EXIT_CODE : 1
     }
   }
 }
@@ -202,7 +209,9 @@ export function buildProgram(): Command {
   const program = new Command('transfer-studio')
     .description('Transfer learning on images with ImageNet-pretrained backbones')
     .version(APP_VERSION)
-    .showHelpAfterError()
+    // A mistake gets one line naming it (and the choices), not the whole help; exit code 2.
+    .exitOverride()
+    .configureOutput({ outputError: (message, write) => write(withHelpHint(message)) })
 
   program
     .command('info')
@@ -246,10 +255,7 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object per image')
     .action(
       run(async (images: string[], opts: { model?: string; backbone?: string; top: number; json?: boolean }) => {
-        if (Boolean(opts.model) === Boolean(opts.backbone)) {
-          warn('error: give either --model <model-dir> or --backbone <id>')
-          return 1
-        }
+        if (Boolean(opts.model) === Boolean(opts.backbone)) throw new UsageError('give either --model <model-dir> or --backbone <id>')
         if (opts.backbone) backboneSpec(opts.backbone)
         const results = []
         for (const files of inTurns(images)) {
@@ -278,25 +284,21 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object per event')
     .action(
       run(async (opts: TrainFlags & { json?: boolean; resume?: string }) => {
-        if (!opts.resume && (!opts.data || !opts.backbone)) {
-          warn('error: train needs --data <dir> and --backbone <id> (or --resume <run-dir>)')
-          return 1
-        }
-        // An unknown backbone is a one-line error before anything is scanned.
+        if (!opts.resume && (!opts.data || !opts.backbone)) throw new UsageError('train needs --data <dir> and --backbone <id> (or --resume <run-dir>)')
+        // An unknown backbone or a missing folder is a one-line error before anything is scanned.
         if (opts.backbone) backboneSpec(opts.backbone)
-        // The first Ctrl-C stops after the current batch and saves the best model so far.
-        process.once('SIGINT', () => {
-          warn('stopping after this batch; the best model so far will be saved (Ctrl-C again to quit at once)')
-          session.stop()
-          process.once('SIGINT', () => process.exit(130))
-        })
+        checkFolderFlags(opts)
+        const progress = progressReporter(opts.json)
+        // What the run said about where it keeps things (closures assign it, so it is held in an object).
+        const ended: { runDir?: string; model?: string } = {}
         const onTrainEvent = (event: TrainEvent): void => {
-          if (opts.json) {
-            if (event.event !== 'batch' && !(event.event === 'status' && event.total)) printJson(event)
-            return
-          }
+          if (event.event === 'run') ended.runDir = event.runDir
+          if (event.event === 'done') ended.model = event.model
+          const shown = progress.update(event)
+          if (!shown) return
+          if (opts.json) return printJson(shown)
           const line = formatTrainEvent(event)
-          if (line) print(line)
+          if (line) progress.line(line)
         }
         // A resumed run saves into its own folder unless --out names a place again (a path read
         // from the run's files is never written to).
@@ -304,8 +306,19 @@ export function buildProgram(): Command {
           if (event.event === 'train') onTrainEvent(event.data)
           else reportEvent(event)
         }
-        if (opts.resume) await request<'resumeTraining'>({ command: 'resumeTraining', runDir: opts.resume, out: opts.out }, onEvent)
-        else await request<'train'>({ command: 'train', config: trainConfigFromFlags(opts) }, onEvent)
+        const interrupt = stopOnInterrupt({ stop: () => session.stop(), warn })
+        try {
+          if (opts.resume) await request<'resumeTraining'>({ command: 'resumeTraining', runDir: opts.resume, out: opts.out }, onEvent)
+          else await request<'train'>({ command: 'train', config: trainConfigFromFlags(opts) }, onEvent)
+        } finally {
+          progress.finish()
+          interrupt.dispose()
+        }
+        if (!interrupt.requested) return 0
+        // Stopped by Ctrl-C: say what was kept and how to go on; 130 tells scripts the run was interrupted.
+        if (ended.model) warn(`Interrupted: the model is saved in ${ended.model}`)
+        if (ended.runDir) warn(`The run's state is in ${path.join(ended.runDir, 'state')}; continue it with: transfer-studio train --resume ${ended.runDir}`)
+        return 130
       })
     )
 
@@ -317,16 +330,17 @@ export function buildProgram(): Command {
     .option('--json', 'print the rates, losses and suggestion as one JSON object')
     .action(
       run(async (opts: TrainFlags & { json?: boolean }) => {
-        if (!opts.data || !opts.backbone) {
-          warn('error: lr-find needs --data <dir> and --backbone <id>')
-          return 1
-        }
+        if (!opts.data || !opts.backbone) throw new UsageError('lr-find needs --data <dir> and --backbone <id>')
         backboneSpec(opts.backbone)
+        checkFolderFlags(opts)
+        // Its one JSON object stays the only thing on stdout: progress goes to stderr as a bar or lines.
+        const progress = progressReporter(false)
         const result = await request<'findLearningRate'>({ command: 'findLearningRate', config: trainConfigFromFlags(opts) }, (event) => {
           if (event.event !== 'train') return reportEvent(event)
-          const line = opts.json || event.data.event === 'status' ? null : formatTrainEvent(event.data)
-          if (line) print(line)
-        })
+          if (!progress.update(event.data) || opts.json) return
+          const line = event.data.event === 'status' ? null : formatTrainEvent(event.data)
+          if (line) progress.line(line)
+        }).finally(() => progress.finish())
         if (opts.json) printJson(result)
         else print(formatLrFinder(result))
       })
@@ -405,4 +419,22 @@ export function buildProgram(): Command {
   return program
 }
 
-await buildProgram().parseAsync(process.argv)
+/** Progress on stderr: a bar on a terminal, plain lines otherwise; with --json, events on stdout. */
+function progressReporter(json: boolean | undefined): ProgressReporter {
+  const mode: ProgressMode = json ? 'json' : process.stderr.isTTY ? 'tty' : 'plain'
+  return new ProgressReporter(mode, { line: print, progressLine: warn, stream: process.stderr })
+}
+
+/** Commander's one-line message, with where to find the options when it does not list them itself. */
+function withHelpHint(message: string): string {
+  const line = message.trim().replace(/\s*\n\s*/g, ' ')
+  return /Allowed choices|Did you mean|must be/.test(line) ? `${line}\n` : `${line} (see --help)\n`
+}
+
+try {
+  await buildProgram().parseAsync(process.argv)
+} catch (error) {
+  if (!(error instanceof CommanderError)) throw error
+  // Help and version end here too, with code 0; a usage mistake (already printed) with 2.
+  process.exitCode = error.exitCode === 0 ? 0 : USAGE_EXIT_CODE
+}

@@ -41,6 +41,17 @@ describe('transfer-studio train / evaluate / predict --model', () => {
       savedEpoch: 3,
       bestEpoch: expect.any(Number)
     })
+    // Progress passes through: feature extraction counts up to every image, each epoch's batches up to the last.
+    const extracting = events.filter((e) => e.event === 'status' && e.phase === 'extracting')
+    expect(extracting.filter((e) => e.message === 'Computing train features').at(-1)).toMatchObject({ done: 60, total: 60 })
+    expect(extracting.filter((e) => e.message === 'Computing val features').at(-1)).toMatchObject({ done: 20, total: 20 })
+    for (const e of extracting.filter((e) => 'rate' in e)) {
+      expect(e.rate).toBeGreaterThan(0)
+      expect(e.eta).toBeGreaterThanOrEqual(0)
+    }
+    const batches = events.filter((e) => e.event === 'batch')
+    expect(batches.filter((e) => e.batch === e.batches).map((e) => e.epoch)).toEqual([1, 2, 3])
+    for (const e of batches) expect(e).toMatchObject({ batches: 2, loss: expect.any(Number), eta: expect.any(Number) })
     const metadata = JSON.parse(fs.readFileSync(path.join(modelDir, 'metadata.json'), 'utf8'))
     expect(metadata.head.dense).toEqual([{ units: 16, activation: 'relu', batchNorm: false, dropout: 0.2 }])
   })
@@ -96,7 +107,7 @@ describe('transfer-studio train / evaluate / predict --model', () => {
     expect(noLayer.stderr).not.toContain('    at ')
 
     const both = studio('predict', '--model', modelDir, '--backbone', 'resnet50', path.join(PHOTOS, 'coffee.png'))
-    expect(both.code).toBe(1)
+    expect(both.code).toBe(2)
     expect(both.stderr.trim()).toBe('error: give either --model <model-dir> or --backbone <id>')
 
     const notAModel = studio('evaluate', '--model', weather, '--data', weather)
@@ -104,7 +115,7 @@ describe('transfer-studio train / evaluate / predict --model', () => {
     expect(notAModel.stderr.trim()).toBe(`error: ${weather} is not a Transfer Studio model: metadata.json is missing`)
 
     const badAugment = studio('train', '--data', weather, '--backbone', 'resnet50', '--augment', 'flip,spin')
-    expect(badAugment.code).toBe(1)
+    expect(badAugment.code).toBe(2)
     expect(badAugment.stderr).toContain('unknown augmentation "spin"')
   })
 })

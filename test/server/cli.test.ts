@@ -106,19 +106,19 @@ describe('transfer-studio command line', () => {
     })
   })
 
-  it('an unknown backbone is one line naming the backbones that exist', () => {
+  it('an unknown backbone is one line naming the backbones that exist, exit code 2', () => {
     const known = 'Known backbones: mobilenet_v1_0.25_224, mobilenet_v1_0.50_224, mobilenet_v1_0.75_224, mobilenet_v1_1.0_224, resnet50, densenet121, densenet201, vgg16, mobilenet_v2_1.0_224'
     const predict = studio('predict', '--backbone', 'vgg19', path.join(PHOTOS, 'coffee.png'))
-    expect(predict.code).toBe(1)
+    expect(predict.code).toBe(2)
     expect(predict.stderr).toBe(`error: Unknown backbone "vgg19". ${known}\n`)
     const trained = studio('train', '--data', path.join(DATA, 'mini', 'weather'), '--backbone', 'densenet', '--epochs', '1')
-    expect(trained.code).toBe(1)
+    expect(trained.code).toBe(2)
     expect(trained.stderr).toBe(`error: Unknown backbone "densenet". ${known}\n`)
   })
 
   it('predict rejects a bad --top with a usage error', () => {
     const top = studio('predict', '--backbone', 'resnet50', '--top', '0', path.join(PHOTOS, 'coffee.png'))
-    expect(top.code).toBe(1)
+    expect(top.code).toBe(2)
     expect(top.stderr).toContain('--top must be a whole number of at least 1')
   })
 

@@ -27,8 +27,10 @@ const SavedModelJson = z
       .object({ config: z.object({ layers: z.array(z.unknown()).max(MAX_LAYERS) }).passthrough() })
       .passthrough(),
     weightsManifest: z
-      .array(z.object({ paths: z.array(z.string().max(255)).max(1), weights: z.array(WeightSpec).max(MAX_LAYERS * 4) }))
-      .length(1)
+      // One group, or two when the frozen layers' weights are a shared file of their own.
+      .array(z.object({ paths: z.array(z.string().max(255)).length(1), weights: z.array(WeightSpec).max(MAX_LAYERS * 4) }))
+      .min(1)
+      .max(2)
   })
   .passthrough()
 
@@ -36,8 +38,11 @@ export class ModelJsonError extends Error {
   override name = 'ModelFileError'
 }
 
-/** The parsed model.json, once its layer count, every size in it and its weights' total are sane and match `weightBytes`. */
-export function checkModelJson(bytes: Uint8Array, file: string, weightBytes: number): tf.io.ModelJSON {
+/**
+ * The parsed model.json, once its layer count and every size in it are sane and its manifest names
+ * each of `weightFiles` (name → size in bytes) once, with as many weights as that file holds.
+ */
+export function checkModelJson(bytes: Uint8Array, file: string, weightFiles: ReadonlyMap<string, number>): tf.io.ModelJSON {
   let raw: unknown
   try {
     raw = JSON.parse(Buffer.from(bytes).toString('utf8'))
@@ -47,13 +52,23 @@ export function checkModelJson(bytes: Uint8Array, file: string, weightBytes: num
   const parsed = SavedModelJson.safeParse(raw)
   if (!parsed.success) throw new ModelJsonError(`${file} is not a TensorFlow.js layers model we saved: ${describeSchemaError(parsed.error)}`)
   checkTopologySizes(parsed.data.modelTopology, file)
-  let values = 0
-  for (const weight of parsed.data.weightsManifest[0].weights) {
-    values += weight.shape.reduce((n, d) => n * d, 1)
-    if (values > MAX_PARAMETERS) throw new ModelJsonError(`${file}: weightsManifest: more than ${MAX_PARAMETERS} parameters in all`)
+  const manifest = parsed.data.weightsManifest
+  const named = manifest.map((group) => group.paths[0])
+  if (named.length !== weightFiles.size || new Set(named).size !== named.length || !named.every((name) => weightFiles.has(name))) {
+    throw new ModelJsonError(`${file}: weightsManifest names ${named.join(', ')}, but the model's weight files are ${[...weightFiles.keys()].join(', ')}`)
   }
-  if (values * BYTES_PER_VALUE !== weightBytes) {
-    throw new ModelJsonError(`${file}: weightsManifest describes ${values * BYTES_PER_VALUE} bytes of weights, but the weights file holds ${weightBytes}`)
+  let values = 0
+  for (const group of manifest) {
+    let groupValues = 0
+    for (const weight of group.weights) {
+      groupValues += weight.shape.reduce((n, d) => n * d, 1)
+      if (values + groupValues > MAX_PARAMETERS) throw new ModelJsonError(`${file}: weightsManifest: more than ${MAX_PARAMETERS} parameters in all`)
+    }
+    values += groupValues
+    const fileBytes = weightFiles.get(group.paths[0])!
+    if (groupValues * BYTES_PER_VALUE !== fileBytes) {
+      throw new ModelJsonError(`${file}: weightsManifest describes ${groupValues * BYTES_PER_VALUE} bytes of weights in ${group.paths[0]}, but that file holds ${fileBytes}`)
+    }
   }
   return parsed.data as unknown as tf.io.ModelJSON
 }

@@ -1,6 +1,6 @@
-// Saved models: a TensorFlow.js layers model (model.json + weights.bin) that any TensorFlow.js
-// program loads with tf.loadLayersModel, plus metadata.json saying how to feed it and what its
-// outputs mean. The folder is built beside the target and swapped in with one rename, so a crash
+// Saved models: a TensorFlow.js layers model (model.json + weights.bin, and frozen.bin when the
+// frozen layers' weights are shared) that any TensorFlow.js program loads with tf.loadLayersModel,
+// plus metadata.json saying how to feed it and what its outputs mean. The folder is built beside the target and swapped in with one rename, so a crash
 // mid-save leaves the previous model untouched; checksums make a damaged copy fail loudly.
 import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -8,12 +8,15 @@ import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { describeSchemaError, ModelMetadata, type FileRecord } from '../../shared/protocol'
 import { NotOursError, refusalToReplace, replaceDir, stagingDir, unexpectedEntries } from '../util/atomic'
+import { shareFrozenWeights, splitFrozenWeights } from './shared-weights'
 import { readJsonFile, readRegularFile, UnsafeFileError } from '../util/safe-read'
 import { applyKerasBatchNormSemantics } from './batchnorm'
 import { checkModelJson } from './model-json'
 
 export const MODEL_FILE = 'model.json'
 export const WEIGHTS_FILE = 'weights.bin'
+/** The frozen layers' weights, a hard link to a file shared by every model with the same ones. */
+export const FROZEN_FILE = 'frozen.bin'
 export const METADATA_FILE = 'metadata.json'
 
 export class ModelFileError extends Error {
@@ -23,7 +26,7 @@ export class ModelFileError extends Error {
 /** metadata.json is small: labels, settings and metrics. */
 const MAX_METADATA_BYTES = 16 * 1024 * 1024
 /** The files a saved model consists of; a folder holding anything else is not only ours. */
-const MODEL_FILES = new Set([MODEL_FILE, WEIGHTS_FILE, METADATA_FILE])
+const MODEL_FILES = new Set([MODEL_FILE, FROZEN_FILE, WEIGHTS_FILE, METADATA_FILE])
 
 /**
  * Why `dir` is not a saved model of ours that saving may replace, or null when it is: its
@@ -53,41 +56,56 @@ export async function checkModelDestination(dir: string): Promise<void> {
 
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex')
 
-/** Saves `model` with `metadata` (its `files` field is filled in here) into `dir`. */
+export interface WriteOptions {
+  /**
+   * A folder of content-addressed weight files (in the studio home): the frozen layers' weights go
+   * to frozen.bin, a hard link to the file there with the same contents, so runs that froze the same
+   * backbone layers keep one copy of them between them. Without it everything is in weights.bin.
+   */
+  sharedWeights?: string
+}
+
 /**
- * Writes `model` into `dir` as a TensorFlow.js layers model (model.json + weights.bin) and returns
- * each file's size and SHA-256. Saved models and converted backbone caches are both written here.
+ * Writes `model` into `dir` as a TensorFlow.js layers model (model.json + weights.bin, and
+ * frozen.bin with WriteOptions.sharedWeights) and returns each file's size and SHA-256. Saved
+ * models and converted backbone caches are both written here.
  */
-export async function writeLayersModel(model: tf.LayersModel, dir: string, convertedBy: string | null = null): Promise<FileRecord[]> {
+export async function writeLayersModel(model: tf.LayersModel, dir: string, convertedBy: string | null = null, options: WriteOptions = {}): Promise<FileRecord[]> {
   let files: FileRecord[] = []
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData ?? new ArrayBuffer(0)))
+      const all = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData ?? new ArrayBuffer(0)))
+      const specs = artifacts.weightSpecs ?? []
+      const split = options.sharedWeights ? splitFrozenWeights(model, specs, all) : null
+      // tf.loadLayersModel reads the groups in order and matches weights by name.
+      const groups = split ? [{ file: FROZEN_FILE, ...split.frozen }, { file: WEIGHTS_FILE, ...split.rest }] : [{ file: WEIGHTS_FILE, specs, bytes: all }]
       const modelJson = new TextEncoder().encode(
         JSON.stringify({
           format: 'layers-model',
           generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
           convertedBy,
           modelTopology: artifacts.modelTopology,
-          weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }]
+          weightsManifest: groups.map((g) => ({ paths: [g.file], weights: g.specs }))
         })
       )
       await fs.writeFile(path.join(dir, MODEL_FILE), modelJson)
-      await fs.writeFile(path.join(dir, WEIGHTS_FILE), weights)
-      files = [
-        { name: MODEL_FILE, bytes: modelJson.byteLength, sha256: sha256(modelJson) },
-        { name: WEIGHTS_FILE, bytes: weights.byteLength, sha256: sha256(weights) }
-      ]
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } }
+      files = [{ name: MODEL_FILE, bytes: modelJson.byteLength, sha256: sha256(modelJson) }]
+      for (const group of groups) {
+        const digest = sha256(group.bytes)
+        if (group.file === FROZEN_FILE) await shareFrozenWeights(group.bytes, digest, options.sharedWeights!, path.join(dir, FROZEN_FILE))
+        else await fs.writeFile(path.join(dir, group.file), group.bytes)
+        files.push({ name: group.file, bytes: group.bytes.byteLength, sha256: digest })
+      }
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: all.byteLength } }
     })
   )
   return files
 }
 
-export async function saveModel(model: tf.LayersModel, metadata: Omit<ModelMetadata, 'files'>, dir: string): Promise<void> {
+export async function saveModel(model: tf.LayersModel, metadata: Omit<ModelMetadata, 'files'>, dir: string, options: WriteOptions = {}): Promise<void> {
   const staged = await stagingDir(dir)
   try {
-    const files = await writeLayersModel(model, staged)
+    const files = await writeLayersModel(model, staged, null, options)
     await fs.writeFile(path.join(staged, METADATA_FILE), JSON.stringify({ ...metadata, files }, null, 2))
     await replaceDir(staged, dir, { owned: notAModelFolder })
   } catch (error) {
@@ -128,8 +146,9 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   const metadata = await readMetadata(dir)
   const metadataFile = path.join(dir, METADATA_FILE)
   const names = metadata.files.map((f) => f.name)
-  if (names.length !== 2 || !names.includes(MODEL_FILE) || !names.includes(WEIGHTS_FILE)) {
-    throw new ModelFileError(`${metadataFile}: files must name exactly ${MODEL_FILE} and ${WEIGHTS_FILE}, not ${names.join(', ')}`)
+  const layout = names.length === 3 ? [MODEL_FILE, FROZEN_FILE, WEIGHTS_FILE] : [MODEL_FILE, WEIGHTS_FILE]
+  if (names.length !== new Set(names).size || names.length !== layout.length || !layout.every((n) => names.includes(n))) {
+    throw new ModelFileError(`${metadataFile}: files must name exactly ${MODEL_FILE} and ${WEIGHTS_FILE} (and ${FROZEN_FILE}), not ${names.join(', ')}`)
   }
   const contents = new Map<string, Buffer>()
   for (const file of metadata.files) {
@@ -150,8 +169,10 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     }
     contents.set(file.name, data)
   }
-  const json = checkModelJson(contents.get(MODEL_FILE)!, path.join(dir, MODEL_FILE), contents.get(WEIGHTS_FILE)!.byteLength)
-  const weights = contents.get(WEIGHTS_FILE)!
+  const weightFiles = new Map([...contents].filter(([name]) => name !== MODEL_FILE).map(([name, data]) => [name, data.byteLength]))
+  const json = checkModelJson(contents.get(MODEL_FILE)!, path.join(dir, MODEL_FILE), weightFiles)
+  // The weight files in the manifest's order, as one buffer (checkModelJson matched each to its group).
+  const weights = Buffer.concat(json.weightsManifest.map((group) => contents.get(group.paths[0])!))
   const model = await tf.loadLayersModel(
     tf.io.fromMemory({
       modelTopology: json.modelTopology,

@@ -7,6 +7,7 @@ import type { TrainOutcome } from '../../shared/results'
 import type { TransferModel } from '../model/build'
 import type { Partition } from './partition'
 import { frozenLayers } from '../model/freeze'
+import { pruneSharedWeights, sharedWeightsDir } from '../model/shared-weights'
 import { saveModel } from '../model/store'
 import { APP_VERSION } from '../version'
 import type { BestCheckpoint } from './callbacks'
@@ -25,6 +26,8 @@ export interface TrainResult extends TrainOutcome {
 
 export interface RunEnd {
   runDir: string
+  /** The studio home, whose shared-weights folder the model's frozen weights link to. */
+  home: string
   modelDir: string
   config: TrainConfig
   tm: TransferModel
@@ -43,7 +46,7 @@ export interface RunEnd {
 }
 
 /** Saves the model of a run that trained at least one epoch. */
-export async function finishRun({ runDir, modelDir, config, tm, part, data, history, best, state, made, cached, seconds, emit, keepModel }: RunEnd): Promise<TrainResult> {
+export async function finishRun({ runDir, modelDir, home, config, tm, part, data, history, best, state, made, cached, seconds, emit, keepModel }: RunEnd): Promise<TrainResult> {
   const classCount = data.classes.length
   // A stopped run keeps its best model; early stopping does when asked to (restore_best_weights).
   const restore = (state.stop === 'stopped' || (config.earlyStopping?.restoreBest ?? false)) && best.weights !== null
@@ -67,7 +70,11 @@ export async function finishRun({ runDir, modelDir, config, tm, part, data, hist
     test_acc: test?.accuracy ?? null,
     epochs: history.length
   }
-  await saveModel(tm.model, metadataFor(tm, config, history, metrics, savedEpoch), modelDir)
+  // The frozen layers' weights are one file in the home that every model and checkpoint links to.
+  const sharing = { sharedWeights: sharedWeightsDir(home) }
+  await saveModel(tm.model, metadataFor(tm, config, history, metrics, savedEpoch), modelDir, sharing)
+  // Shared files that deleted runs no longer link to.
+  await pruneSharedWeights(sharing.sharedWeights)
   // What "unlike the training photos" is measured against when the model classifies (src/shared/unsure.ts).
   if (made) await addFeatureStats(modelDir, part, made.sources.train, classCount)
   if (finalVal) {

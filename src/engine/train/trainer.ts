@@ -8,6 +8,7 @@ import type { EpochMetrics, TrainConfig, TrainEvent } from '../../shared/protoco
 import type { BackendInfo } from '../../shared/protocol'
 import { initBackend } from '../backend'
 import { studioHome } from '../home'
+import { sharedWeightsDir } from '../model/shared-weights'
 import { checkModelDestination, saveModel } from '../model/store'
 import { writeFileAtomic } from '../util/atomic'
 import { seededRandom } from '../util/random'
@@ -117,7 +118,7 @@ async function runTraining(config: TrainConfig, opened: OpenedRun | null, backen
   const hasVal = data.val.length > 0
   const best = new BestCheckpoint(
     watched(config.earlyStopping?.monitor ?? 'val_loss', hasVal),
-    () => saveModel(tm.model, metadataFor(tm, config, history, null, history.at(-1)?.epoch), runLayout(runDir).checkpoint),
+    () => saveModel(tm.model, metadataFor(tm, config, history, null, history.at(-1)?.epoch), runLayout(runDir).checkpoint, { sharedWeights: sharedWeightsDir(home) }),
     resumed && { weights: resumed.best, epoch: resumed.state.bestEpoch, tracker: resumed.state.trackers.best }
   )
   try {
@@ -205,7 +206,7 @@ async function runTraining(config: TrainConfig, opened: OpenedRun | null, backen
     await callbacks.trainEnd(state)
     if (history.length === 0) return stoppedBeforeTraining({ runDir, modelDir, history, bestEpoch: null, seconds: seconds(), cached }, emit)
 
-    return await finishRun({ runDir, modelDir, config, tm, part: prepared.part, data, history, best, state, made, cached, seconds, emit, keepModel: options.keepModel })
+    return await finishRun({ runDir, modelDir, home, config, tm, part: prepared.part, data, history, best, state, made, cached, seconds, emit, keepModel: options.keepModel })
   } finally {
     await tf.setBackend(backend.inference)
     best.dispose()
