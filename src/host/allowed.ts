@@ -97,7 +97,7 @@ export async function admit(body: unknown, folders: AllowedFolders): Promise<Eng
       break
     case 'train':
     case 'findLearningRate':
-      await Promise.all([command.config.data, command.config.val, command.config.test, command.config.out].map(check))
+      await Promise.all([command.config.data, command.config.val, command.config.test, command.config.out, command.config.startFrom].map(check))
       break
     case 'predictWithModel':
       await Promise.all([check(command.model), ...command.files.map(check)])

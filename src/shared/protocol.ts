@@ -208,6 +208,12 @@ export const TrainConfig = z.object({
     .default(null),
   /** Where the finished model is saved; a run folder under the studio home when absent. */
   out: z.string().min(1).max(4096).optional(),
+  /**
+   * A saved model (imported from Keras, or trained here) to continue training, as Keras'
+   * load_model then fit: its own layers and classifier, so the dataset must have its classes.
+   * `backbone` is then only a name; `head` is not used; `freeze` freezes its layers before the classifier.
+   */
+  startFrom: z.string().min(1).max(4096).optional(),
   /** Run the frozen layers once per image and train on their outputs, when the model allows it. */
   cacheFeatures: z.boolean().default(true),
   /**
