@@ -54,7 +54,8 @@ export async function importKerasModel(file: string, out: string, options: Keras
     if (model.inputs.length !== 1 || model.outputs.length !== 1) refuse(`the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; one of each is needed`)
     const [, height, width, channels] = model.inputs[0].shape
     if (model.inputs[0].shape.length !== 4 || channels !== 3 || !height || height !== width) {
-      refuse(`the model takes input of shape [${model.inputs[0].shape.map(String)}]; studio models take square RGB images, [null, size, size, 3]`)
+      const grey = model.inputs[0].shape.length === 4 && channels === 1 ? ': it is a grayscale model (1 channel), and photos reach a model here as RGB' : ''
+      refuse(`the model takes input of shape [${model.inputs[0].shape.map(String)}]; studio models take square RGB images, [null, size, size, 3]${grey}`)
     }
     const outputs = model.outputs[0].shape
     const classes = outputs.at(-1)
