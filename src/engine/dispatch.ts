@@ -9,6 +9,7 @@ import {
   evaluateModel,
   exportKerasModel,
   findLearningRate,
+  importedModelDir,
   importKerasModel,
   listBackbones,
   listImages,
@@ -54,7 +55,8 @@ const handlers: Handlers = {
     if (command.backbone) return classifyImageNet(command.backbone, images, { top: command.top, onProgress: download(context), onNotice: notices(context) })
     throw new ProtocolError('classifyImages needs a model or a backbone')
   },
-  describeModel: (command) => describeModel(command),
+  // Describing a model loads its backbone: the first time, that is the weights' download.
+  describeModel: (command, context) => describeModel({ ...command, onProgress: download(context), onNotice: notices(context) }),
   train: (command, context) =>
     context.session.exclusive('starting another', async (signal) => withoutModel(await train(command.config, { signal, onEvent: trainEvents(context) }))),
   resumeTraining: (command, context) =>
@@ -69,7 +71,10 @@ const handlers: Handlers = {
   readEvaluation: (command) => readEvaluation(command.runDir),
   listRuns: () => listRuns(),
   readModel: (command) => readMetadata(command.model),
-  importKeras: (command) => importKerasModel(command.file, command.out, command),
+  importKeras: async (command) => {
+    const out = command.out ?? (await importedModelDir(command.file))
+    return { ...(await importKerasModel(command.file, out, command)), dir: out }
+  },
   exportKeras: async (command) => ({ file: await exportKerasModel(command.model, command.out) })
 }
 

@@ -493,6 +493,8 @@ export const EngineCommand = z.discriminatedUnion('command', [
   z.object({
     command: z.literal('describeModel'),
     backbone: z.string().max(100),
+    /** A saved model to continue training (TrainConfig.startFrom): its own layers, described instead of the backbone's. */
+    startFrom: Path.optional(),
     head: HeadConfig.optional(),
     freeze: FreezeSpec.optional(),
     classes: z.number().int().min(2).max(100_000).optional(),
@@ -527,7 +529,8 @@ export const EngineCommand = z.discriminatedUnion('command', [
   z.object({
     command: z.literal('importKeras'),
     file: Path,
-    out: Path,
+    /** Where the model is saved; a new folder under the studio home's models/ when absent (the app's import). */
+    out: Path.optional(),
     preprocess: PreprocessMode,
     labels: z.array(z.string().min(1).max(500)).min(2).max(100_000).optional(),
     architecture: Path.optional()

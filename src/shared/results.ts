@@ -51,7 +51,8 @@ export const CommandResults = {
   readEvaluation: EvaluationReport,
   listRuns: z.array(RunSummary),
   readModel: ModelMetadata,
-  importKeras: ModelMetadata,
+  /** The imported model's metadata, and the folder it was saved in. */
+  importKeras: ModelMetadata.extend({ dir: z.string() }),
   exportKeras: z.object({ file: z.string() })
 } satisfies { [C in CommandName]: z.ZodType }
 

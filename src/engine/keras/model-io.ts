@@ -7,6 +7,7 @@ import path from 'node:path'
 import type * as tf from '@tensorflow/tfjs'
 import { HeadConfig, type ModelMetadata, type PreprocessMode } from '../../shared/protocol'
 import { initBackend } from '../backend'
+import { studioHome } from '../home'
 import { loadModel, METADATA_FILE, readMetadata, saveModel } from '../model/store'
 import { APP_VERSION } from '../version'
 import { writeKerasH5 } from './export'
@@ -39,6 +40,15 @@ async function checkReplaceable(out: string): Promise<void> {
   })
   if (entries.length > 0 && !entries.includes(METADATA_FILE)) {
     throw new KerasImportError(`${out} already holds files and is not a Transfer Studio model folder: choose a new or empty folder`)
+  }
+}
+
+/** A new folder for a model imported from `file`: <home>/models/<file's name>, numbered when taken. */
+export async function importedModelDir(file: string, home = studioHome()): Promise<string> {
+  const base = path.join(home, 'models', path.basename(file).replace(/\.(h5|hdf5|keras)$/i, '').replace(/[^\w.-]+/g, '_') || 'keras-model')
+  for (let n = 1; ; n++) {
+    const dir = n === 1 ? base : `${base}-${n}`
+    if (!(await fs.stat(dir).catch(() => null))) return dir
   }
 }
 

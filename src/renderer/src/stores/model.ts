@@ -2,7 +2,7 @@
 // answers with the layer tree; toggles change the frozen set here and the totals follow at once.
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import { HeadConfig, type FreezeSpec, type ModelSummary } from '../../../shared/protocol'
+import { HeadConfig, type DownloadProgress, type FreezeSpec, type ModelSummary } from '../../../shared/protocol'
 import { client } from '../client'
 
 export const useModelStore = defineStore('model', () => {
@@ -13,6 +13,13 @@ export const useModelStore = defineStore('model', () => {
   const frozen = ref(new Set<string>())
   const loading = ref(false)
   const error = ref<string | null>(null)
+  /** A saved model (an imported Keras model) training continues from, in place of the backbone and a new head. */
+  const startFrom = ref<string | null>(null)
+  /** The backbone's weights arriving (the first time it is used). */
+  const download = ref<DownloadProgress | null>(null)
+  client.onEvent((event) => {
+    if (event.event === 'download' && loading.value) download.value = event.progress
+  })
 
   const layers = computed(() => summary.value?.blocks.flatMap((b) => b.layers) ?? [])
   const backboneLayers = computed(() => summary.value?.blocks.filter((b) => b.part === 'backbone').flatMap((b) => b.layers) ?? [])
@@ -33,12 +40,20 @@ export const useModelStore = defineStore('model', () => {
     loading.value = true
     error.value = null
     try {
-      summary.value = await client.request({ command: 'describeModel', backbone: backbone.value, head: head.value, freeze: { kind: 'all' }, classes })
+      summary.value = await client.request({
+        command: 'describeModel',
+        backbone: backbone.value,
+        head: head.value,
+        freeze: { kind: 'all' },
+        classes,
+        ...(startFrom.value ? { startFrom: startFrom.value } : {})
+      })
       frozen.value = new Set(layers.value.filter((l) => !l.trainable).map((l) => l.name))
     } catch (e) {
       error.value = (e as Error).message
     } finally {
       loading.value = false
+      download.value = null
     }
   }
 
@@ -58,5 +73,5 @@ export const useModelStore = defineStore('model', () => {
     frozen.value = new Set(names.slice(0, index + 1))
   }
 
-  return { backbone, head, summary, frozen, loading, error, layers, totals, freezeSpec, load, setTrainable, freezeUpTo }
+  return { backbone, head, summary, frozen, loading, error, startFrom, download, layers, totals, freezeSpec, load, setTrainable, freezeUpTo }
 })

@@ -106,7 +106,8 @@ export const useTrainingStore = defineStore('training', () => {
       earlyStopping: s.earlyStopping === null ? null : { monitor: 'val_loss', patience: s.earlyStopping, restoreBest: true },
       reduceLrOnPlateau: s.reduceLr === null ? null : { monitor: 'val_loss', factor: 0.1, patience: s.reduceLr, minLr: 0 },
       cacheFeatures: s.cacheFeatures,
-      seed: s.seed
+      seed: s.seed,
+      ...(model.startFrom ? { startFrom: model.startFrom } : {})
     }
   }
 
