@@ -107,7 +107,8 @@ export const useTrainingStore = defineStore('training', () => {
       reduceLrOnPlateau: s.reduceLr === null ? null : { monitor: 'val_loss', factor: 0.1, patience: s.reduceLr, minLr: 0 },
       cacheFeatures: s.cacheFeatures,
       seed: s.seed,
-      ...(model.startFrom ? { startFrom: model.startFrom } : {})
+      // The run is named after the model it continues.
+      ...(model.startFrom ? { startFrom: model.startFrom, backbone: model.startFrom.split(/[\\/]/).filter(Boolean).pop()! } : {})
     }
   }
 
