@@ -36,11 +36,14 @@ export const useModelStore = defineStore('model', () => {
 
   const freezeSpec = computed<FreezeSpec>(() => ({ kind: 'layers', frozen: [...frozen.value] }))
 
+  /** The latest load: an earlier one answering later (a slow backbone picked before) must not overwrite it. */
+  let latest = 0
   async function load(classes = 2): Promise<void> {
+    const mine = ++latest
     loading.value = true
     error.value = null
     try {
-      summary.value = await client.request({
+      const described = await client.request({
         command: 'describeModel',
         backbone: backbone.value,
         head: head.value,
@@ -48,12 +51,16 @@ export const useModelStore = defineStore('model', () => {
         classes,
         ...(startFrom.value ? { startFrom: startFrom.value } : {})
       })
+      if (mine !== latest) return
+      summary.value = described
       frozen.value = new Set(layers.value.filter((l) => !l.trainable).map((l) => l.name))
     } catch (e) {
-      error.value = (e as Error).message
+      if (mine === latest) error.value = (e as Error).message
     } finally {
-      loading.value = false
-      download.value = null
+      if (mine === latest) {
+        loading.value = false
+        download.value = null
+      }
     }
   }
 
