@@ -65,7 +65,7 @@ describe('MobileNetV2 through the command line', () => {
     const layout = JSON.parse(check.stdout) as { config_layers: Array<[string, string]>; layer_names: string[] }
     expect(layout.layer_names).toContain('block_16_project_BN')
     expect(layout.config_layers.at(-1)!.slice(0, 2)).toEqual(['Dense', 'predictions'])
-  }, 600_000)
+  }, 1_200_000)
 })
 
 describe('train --from: continuing an imported Keras model', () => {
@@ -89,5 +89,5 @@ describe('train --from: continuing an imported Keras model', () => {
     expect(refused.stderr).toBe(
       `error: ${imported} classifies ${LABELS.split(',').join(', ')}, but the dataset's classes are ants, bees: continuing a model needs the same classes in the same order (start from a backbone with a new head for other classes)\n`
     )
-  }, 600_000)
+  }, 1_200_000)
 })
