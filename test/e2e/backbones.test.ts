@@ -180,8 +180,7 @@ describe('MobileNetV2 from the Keras weights, end to end in the app', () => {
 
     await card.click()
     const progress = page.getByTestId('download-progress')
-    await progress.waitFor({ timeout: 30_000 })
-    expect(await progress.innerText()).toMatch(/^Downloading mobilenet_v2_1\.0_224: \d+\.\d of 9\.4 MB$/)
+    await expect.poll(() => progress.innerText().catch(() => ''), { timeout: 60_000 }).toMatch(/^Downloading mobilenet_v2_1\.0_224: \d+\.\d of 9\.4 MB$/)
     await shot('backbones-1-download')
     await page.getByTestId('layer-tree').waitFor({ timeout: 180_000 })
     await expect.poll(() => card.innerText(), { timeout: 10_000 }).toContain('9.4 MB · downloaded')

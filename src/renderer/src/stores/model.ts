@@ -18,7 +18,7 @@ export const useModelStore = defineStore('model', () => {
   /** The backbone's weights arriving (the first time it is used). */
   const download = ref<DownloadProgress | null>(null)
   client.onEvent((event) => {
-    if (event.event === 'download' && loading.value) download.value = event.progress
+    if (event.event === 'download' && loading.value && event.progress.backbone === backbone.value) download.value = event.progress
   })
 
   const layers = computed(() => summary.value?.blocks.flatMap((b) => b.layers) ?? [])
