@@ -281,12 +281,13 @@ export function buildProgram(): Command {
   withTrainingOptions(program.command('train').description('train a classifier on a folder of labelled images (transfer learning)'))
     .option('--out <model-dir>', 'where to save the model: a new or empty folder, or a model saved earlier (default: the run folder under the studio home)')
     .option('--resume <run-dir>', 'continue a stopped or crashed run from its last completed epoch')
+    .option('--from <model-dir>', 'continue training a saved model (one import-keras made, or train) with its own classifier, as Keras load_model then fit: the data must have its classes; in place of --backbone')
     .option('--json', 'print one JSON object per event')
     .action(
       run(async (opts: TrainFlags & { json?: boolean; resume?: string }) => {
-        if (!opts.resume && (!opts.data || !opts.backbone)) throw new UsageError('train needs --data <dir> and --backbone <id> (or --resume <run-dir>)')
+        if (!opts.resume && (!opts.data || !(opts.backbone || opts.from))) throw new UsageError('train needs --data <dir> and --backbone <id> or --from <model-dir> (or --resume <run-dir>)')
         // An unknown backbone or a missing folder is a one-line error before anything is scanned.
-        if (opts.backbone) backboneSpec(opts.backbone)
+        if (opts.backbone && !opts.from) backboneSpec(opts.backbone)
         checkFolderFlags(opts)
         const progress = progressReporter(opts.json)
         // What the run said about where it keeps things (closures assign it, so it is held in an object).

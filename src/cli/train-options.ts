@@ -1,4 +1,5 @@
 // Turns `transfer-studio train` flags into the engine's TrainConfig.
+import path from 'node:path'
 import { InvalidArgumentError } from 'commander'
 import { backboneSpec } from '../engine/backbones/registry'
 import type { Augmentation, FreezeSpec, HeadConfig, TrainConfigInput } from '../shared/protocol'
@@ -42,6 +43,8 @@ export function parseDense(value: string): number[] {
 export interface TrainFlags {
   data: string
   backbone: string
+  /** A saved model to continue training (TrainConfig.startFrom); names the run in place of a backbone. */
+  from?: string
   val?: string
   valSplit?: number
   test?: string
@@ -66,7 +69,7 @@ export interface TrainFlags {
 
 /** Throws UnknownBackboneError (one line naming the backbones that exist) for an unknown --backbone. */
 export function trainConfigFromFlags(flags: TrainFlags): TrainConfigInput {
-  backboneSpec(flags.backbone)
+  if (!flags.from) backboneSpec(flags.backbone)
   const dropout = flags.dropout ?? 0
   const head: Partial<HeadConfig> = {
     pooling: flags.pooling ?? 'avg',
@@ -77,7 +80,8 @@ export function trainConfigFromFlags(flags: TrainFlags): TrainConfigInput {
   }
   return {
     data: flags.data,
-    backbone: flags.backbone,
+    backbone: flags.from ? (flags.backbone ?? path.basename(path.resolve(flags.from))) : flags.backbone,
+    ...(flags.from ? { startFrom: path.resolve(flags.from) } : {}),
     val: flags.val,
     test: flags.test,
     valSplit: flags.valSplit,

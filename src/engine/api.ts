@@ -12,13 +12,15 @@ import { studioHome } from './home'
 import { buildTransferModel } from './model/build'
 import { applyFreeze } from './model/freeze'
 import { summarize } from './model/summary'
+import { readMetadata } from './model/store'
+import { loadStartingModel } from './train/start-from'
 
 export { classifyImageNet } from './inference/imagenet'
 export { evaluateModel, predictWithModel } from './inference/saved-model'
 export { listFolderImages } from './inference/folder-images'
-export { exportKerasModel, importKerasModel, type KerasImportOptions } from './keras/model-io'
+export { exportKerasModel, importedModelDir, importKerasModel, type KerasImportOptions } from './keras/model-io'
 export { listRuns, readEvaluation } from './runs'
-export { readMetadata } from './model/store'
+export { readMetadata }
 export { resumeRun, train, type ResumeRunOptions, type TrainOptions, type TrainResult } from './train/trainer'
 export { findLearningRate } from './train/lr-finder'
 export { ensureSampleDataset } from './downloads/sample-dataset'
@@ -84,11 +86,26 @@ export interface DescribeOptions extends LoadOptions {
   classes?: number
   /** Side of the images fed in; the backbone's own size when absent. */
   inputSize?: number
+  /** A saved model to continue training: described in place of the backbone and a new head. */
+  startFrom?: string
+}
+
+/** The layer tree of a saved model as training would continue it (its classifier the head). */
+async function describeSavedModel(dir: string, freeze: FreezeSpec = { kind: 'all' }): Promise<ModelSummary> {
+  const { labels } = await readMetadata(dir)
+  const { tm } = await loadStartingModel(dir, labels, null)
+  try {
+    applyFreeze(tm, freeze)
+    return summarize(tm)
+  } finally {
+    tm.model.dispose()
+  }
 }
 
 /** The layer tree and parameter totals of a model before training it (what the tree view shows). */
 export async function describeModel(options: DescribeOptions): Promise<ModelSummary> {
   await initBackend()
+  if (options.startFrom) return describeSavedModel(options.startFrom, options.freeze)
   const loaded = await loadBackbone(options.backbone, options)
   const classes = Array.from({ length: options.classes ?? 2 }, (_, i) => `class ${i + 1}`)
   const tm = buildTransferModel(loaded, {

@@ -11,6 +11,7 @@ import {
   exportKerasModel,
   FeatureMemo,
   findLearningRate,
+  importedModelDir,
   importKerasModel,
   listBackbones,
   listFolderImages,
@@ -62,7 +63,8 @@ const handlers: Handlers = {
     if (command.backbone) return classifyImageNet(command.backbone, images, { top: command.top, onProgress: download(context), onNotice: notices(context) })
     throw new ProtocolError('classifyImages needs a model or a backbone')
   },
-  describeModel: (command) => describeModel(command),
+  // Describing a model loads its backbone: the first time, that is the weights' download.
+  describeModel: (command, context) => describeModel({ ...command, onProgress: download(context), onNotice: notices(context) }),
   // The calibration builds tfjs models: the backend first.
   measureTrainingSpeed: async () => (await engineInfo(), trainingSpeed()),
   train: (command, context) =>
@@ -81,7 +83,10 @@ const handlers: Handlers = {
   readEvaluation: (command) => readEvaluation(command.runDir),
   listRuns: () => listRuns(),
   readModel: (command) => readMetadata(command.model),
-  importKeras: (command) => importKerasModel(command.file, command.out, command),
+  importKeras: async (command) => {
+    const out = command.out ?? (await importedModelDir(command.file))
+    return { ...(await importKerasModel(command.file, out, command)), dir: out }
+  },
   exportKeras: async (command) => ({ file: await exportKerasModel(command.model, command.out) }),
   downloadSample: (command, context) => ensureSampleDataset(command.sample, { onProgress: download(context), onNotice: notices(context) }),
   renameRun: async (command) => ({ name: await renameRun(command.runDir, command.name) }),

@@ -39,6 +39,12 @@ export class AllowedFolders {
   }
 }
 
+async function existingFile(file: string | undefined): Promise<void> {
+  if (file === undefined) return
+  const stat = await fs.stat(path.resolve(file)).catch(() => null)
+  if (!stat?.isFile()) throw new PathRefused(`File not found: ${file}`)
+}
+
 async function realFolder(dir: string): Promise<string> {
   return fs.realpath(path.resolve(dir)).catch(() => {
     throw new PathRefused(`Folder not found: ${dir}`)
@@ -101,7 +107,7 @@ export async function admit(body: unknown, folders: AllowedFolders): Promise<Eng
       break
     case 'train':
     case 'findLearningRate':
-      await Promise.all([command.config.data, command.config.val, command.config.test, command.config.out].map(check))
+      await Promise.all([command.config.data, command.config.val, command.config.test, command.config.out, command.config.startFrom].map(check))
       break
     case 'predictWithModel':
       await Promise.all([check(command.model), ...command.files.map(check)])
@@ -124,8 +130,13 @@ export async function admit(body: unknown, folders: AllowedFolders): Promise<Eng
     case 'readModel':
       await check(command.model)
       break
+    case 'describeModel':
+      await check(command.startFrom)
+      break
     case 'importKeras':
-      await Promise.all([check(command.file), check(command.out), check(command.architecture)])
+      // The Keras file (and its architecture) is named by the user, as a dataset folder is for
+      // `scan`: it is only read, only as a Keras file, and opens nothing for later commands.
+      await Promise.all([existingFile(command.file), existingFile(command.architecture), check(command.out)])
       break
     case 'exportKeras':
       await Promise.all([check(command.model), check(command.out)])

@@ -243,6 +243,12 @@ const TrainConfigFields = z.object({
   exclude: Exclusions.optional(),
   /** Where the finished model is saved; a run folder under the studio home when absent. */
   out: z.string().min(1).max(4096).optional(),
+  /**
+   * A saved model (imported from Keras, or trained here) to continue training, as Keras'
+   * load_model then fit: its own layers and classifier, so the dataset must have its classes.
+   * `backbone` is then only a name; `head` is not used; `freeze` freezes its layers before the classifier.
+   */
+  startFrom: z.string().min(1).max(4096).optional(),
   /** Run the frozen layers once per image and train on their outputs, when the model allows it. */
   cacheFeatures: z.boolean().default(true),
   /**
@@ -620,6 +626,8 @@ export const EngineCommand = z.discriminatedUnion('command', [
   z.object({
     command: z.literal('describeModel'),
     backbone: z.string().max(100),
+    /** A saved model to continue training (TrainConfig.startFrom): its own layers, described instead of the backbone's. */
+    startFrom: Path.optional(),
     head: HeadConfig.optional(),
     freeze: FreezeSpec.optional(),
     classes: z.number().int().min(2).max(100_000).optional(),
@@ -656,7 +664,8 @@ export const EngineCommand = z.discriminatedUnion('command', [
   z.object({
     command: z.literal('importKeras'),
     file: Path,
-    out: Path,
+    /** Where the model is saved; a new folder under the studio home's models/ when absent (the app's import). */
+    out: Path.optional(),
     preprocess: PreprocessMode,
     labels: z.array(z.string().min(1).max(500)).min(2).max(100_000).optional(),
     architecture: Path.optional()

@@ -58,7 +58,8 @@ export const CommandResults = {
   readEvaluation: EvaluationReport,
   listRuns: z.array(RunSummary),
   readModel: ModelMetadata,
-  importKeras: ModelMetadata,
+  /** The imported model's metadata, and the folder it was saved in. */
+  importKeras: ModelMetadata.extend({ dir: z.string() }),
   exportKeras: z.object({ file: z.string() }),
   /** The sample's folder, and whether it was downloaded now (false: it was there already). */
   downloadSample: z.object({ dir: z.string(), downloaded: z.boolean() }),

@@ -7,6 +7,7 @@ import path from 'node:path'
 import type * as tf from '@tensorflow/tfjs'
 import { HeadConfig, type ModelMetadata, type PreprocessMode } from '../../shared/protocol'
 import { initBackend } from '../backend'
+import { studioHome } from '../home'
 import { loadModel, METADATA_FILE, readMetadata, saveModel } from '../model/store'
 import { APP_VERSION } from '../version'
 import { writeKerasH5 } from './export'
@@ -42,6 +43,15 @@ async function checkReplaceable(out: string): Promise<void> {
   }
 }
 
+/** A new folder for a model imported from `file`: <home>/models/<file's name>, numbered when taken. */
+export async function importedModelDir(file: string, home = studioHome()): Promise<string> {
+  const base = path.join(home, 'models', path.basename(file).replace(/\.(h5|hdf5|keras)$/i, '').replace(/[^\w.-]+/g, '_') || 'keras-model')
+  for (let n = 1; ; n++) {
+    const dir = n === 1 ? base : `${base}-${n}`
+    if (!(await fs.stat(dir).catch(() => null))) return dir
+  }
+}
+
 /** Imports the Keras file `file` as a studio model saved in `out`; returns its metadata. */
 export async function importKerasModel(file: string, out: string, options: KerasImportOptions): Promise<ModelMetadata> {
   await initBackend()
@@ -54,7 +64,8 @@ export async function importKerasModel(file: string, out: string, options: Keras
     if (model.inputs.length !== 1 || model.outputs.length !== 1) refuse(`the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; one of each is needed`)
     const [, height, width, channels] = model.inputs[0].shape
     if (model.inputs[0].shape.length !== 4 || channels !== 3 || !height || height !== width) {
-      refuse(`the model takes input of shape [${model.inputs[0].shape.map(String)}]; studio models take square RGB images, [null, size, size, 3]`)
+      const grey = model.inputs[0].shape.length === 4 && channels === 1 ? ': it is a grayscale model (1 channel), and photos reach a model here as RGB' : ''
+      refuse(`the model takes input of shape [${model.inputs[0].shape.map(String)}]; studio models take square RGB images, [null, size, size, 3]${grey}`)
     }
     const outputs = model.outputs[0].shape
     const classes = outputs.at(-1)

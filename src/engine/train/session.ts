@@ -15,6 +15,7 @@ import { partition, prefixSpec, type Partition } from './partition'
 import { createPrefixRunner, lazyPrefixRunner, type RunnerOptions } from '../prefix/choose'
 import type { PrefixRunner } from '../prefix/runner'
 import { cachedSource, streamingSource, type BatchSource } from './sources'
+import { loadStartingModel } from './start-from'
 
 /** Images per batch through the frozen prefix when caching features (bench/: throughput flattens out by here). */
 const EXTRACT_BATCH = 8
@@ -52,6 +53,12 @@ export async function prepareModel(config: TrainConfig, options: PrepareOptions)
     emit({ event: 'skipped', file, reason })
   }
 
+  if (config.startFrom) {
+    emit({ event: 'status', phase: 'loading', message: `Loading ${config.startFrom}` })
+    const { tm, loaded } = await loadStartingModel(config.startFrom, data.classes, data.nativeSize)
+    applyFreeze(tm, config.freeze)
+    return { data, loaded, tm, part: partition(tm), onBroken }
+  }
   emit({ event: 'status', phase: 'loading', message: `Loading ${config.backbone}` })
   const loaded = await loadBackbone(config.backbone, {
     home: options.home,

@@ -2,7 +2,7 @@
 // answers with the layer tree; toggles change the frozen set here and the totals follow at once.
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import { HeadConfig, type FreezeSpec, type ModelSummary, type TrainingSpeed } from '../../../shared/protocol'
+import { HeadConfig, type DownloadProgress, type FreezeSpec, type ModelSummary, type TrainingSpeed } from '../../../shared/protocol'
 import { client } from '../client'
 import type { TwoPhase } from '../fine-tune'
 
@@ -29,6 +29,13 @@ export const useModelStore = defineStore('model', () => {
       .catch((e: Error) => void (speed.value = { flopsPerSecond: null, engine: e.message, method: 'failed' }))
     return measuring
   }
+  /** A saved model (an imported Keras model) training continues from, in place of the backbone and a new head. */
+  const startFrom = ref<string | null>(null)
+  /** The backbone's weights arriving (the first time it is used). */
+  const download = ref<DownloadProgress | null>(null)
+  client.onEvent((event) => {
+    if (event.event === 'download' && loading.value && event.progress.backbone === backbone.value) download.value = event.progress
+  })
 
   const layers = computed(() => summary.value?.blocks.flatMap((b) => b.layers) ?? [])
   const backboneLayers = computed(() => summary.value?.blocks.filter((b) => b.part === 'backbone').flatMap((b) => b.layers) ?? [])
@@ -47,19 +54,28 @@ export const useModelStore = defineStore('model', () => {
 
   /** The backbone the shown tree belongs to: the card and the tree must always name the same model. */
   const summaryBackbone = ref<string | null>(null)
+  /** What the tree is built from: the saved model training continues from, else the backbone. */
+  const chosen = computed(() => startFrom.value ?? backbone.value)
   // Replies can arrive out of order when the user switches quickly (a big backbone loads slower
   // than a small one): only the answer to the latest request is shown.
   let latest = 0
   /** Whether the tree shown is the chosen backbone's (false while another one loads). */
-  const upToDate = computed(() => summary.value !== null && summaryBackbone.value === backbone.value)
+  const upToDate = computed(() => summary.value !== null && summaryBackbone.value === chosen.value)
 
   async function load(classes = 2): Promise<void> {
     const asked = ++latest
-    const wanted = backbone.value
+    const wanted = chosen.value
     loading.value = true
     error.value = null
     try {
-      const answer = await client.request({ command: 'describeModel', backbone: wanted, head: head.value, freeze: { kind: 'all' }, classes })
+      const answer = await client.request({
+        command: 'describeModel',
+        backbone: backbone.value,
+        head: head.value,
+        freeze: { kind: 'all' },
+        classes,
+        ...(startFrom.value ? { startFrom: startFrom.value } : {})
+      })
       if (asked !== latest) return
       summary.value = answer
       summaryBackbone.value = wanted
@@ -67,7 +83,10 @@ export const useModelStore = defineStore('model', () => {
     } catch (e) {
       if (asked === latest) error.value = (e as Error).message
     } finally {
-      if (asked === latest) loading.value = false
+      if (asked === latest) {
+        loading.value = false
+        download.value = null
+      }
     }
   }
 
@@ -103,5 +122,5 @@ export const useModelStore = defineStore('model', () => {
     frozen.value = new Set(names.slice(0, index + 1))
   }
 
-  return { backbone, head, summary, summaryBackbone, upToDate, frozen, loading, error, layers, totals, freezeSpec, load, apply, setTrainable, freezeUpTo, batchNormStatistics, twoPhase, speed, measureSpeed }
+  return { backbone, head, summary, summaryBackbone, upToDate, frozen, loading, error, startFrom, download, layers, totals, freezeSpec, load, apply, setTrainable, freezeUpTo, batchNormStatistics, twoPhase, speed, measureSpeed }
 })

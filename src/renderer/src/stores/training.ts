@@ -198,7 +198,9 @@ export const useTrainingStore = defineStore('training', () => {
       ...(dataset.excludedFiles.length || dataset.excludedClasses.length ? { exclude: dataset.exclusions } : {}),
       batchNormStatistics: model.batchNormStatistics,
       // TrainConfig.twoPhase arrives with h10's engine change; sent only when on.
-      ...(model.twoPhase ? { twoPhase: { ...model.twoPhase } } : {})
+      ...(model.twoPhase ? { twoPhase: { ...model.twoPhase } } : {}),
+      // The run is named after the model it continues.
+      ...(model.startFrom ? { startFrom: model.startFrom, backbone: model.startFrom.split(/[\\/]/).filter(Boolean).pop()! } : {})
     }
   }
 
