@@ -50,8 +50,12 @@ export async function accuracyBench(options: AccuracyOptions): Promise<AccuracyR
   const rows: AccuracyRow[] = []
   const defaults = HeadConfig.parse({})
   console.log(`Validation accuracy, mean ± sd over seeds ${options.seeds.join(',')} (${options.seeds.length} runs a cell); frozen backbone, default settings`)
-  console.log(`ours: ${inits.map((i) => `head init '${i}'${i === defaults.init ? ' (default)' : ''}`).join(', ')}; pytorch: Linear head, its default init, Adam, same epochs and batch size, same features`)
-  console.log(`${'dataset'.padEnd(24)}${'backbone'.padEnd(24)}${'train/val'.padStart(10)}${inits.map((i) => `ours ${i}`.padStart(16)).join('')}${'pytorch'.padStart(16)}  ours ≥ pytorch`)
+  console.log(
+    `ours: ${inits.map((i) => `head init '${i}'${i === defaults.init ? ' (default)' : ''}`).join(', ')}; pytorch: Linear head, its default init, Adam, same epochs and batch size, same features`
+  )
+  console.log(
+    `${'dataset'.padEnd(24)}${'backbone'.padEnd(24)}${'train/val'.padStart(10)}${inits.map((i) => `ours ${i}`.padStart(16)).join('')}${'pytorch'.padStart(16)}  ours ≥ pytorch`
+  )
   // Backbone by backbone, cheapest first: a long run still reports every cell it finished.
   for (const backbone of options.backbones ?? ACCURACY_BACKBONES) {
     for (const dataset of options.datasets ?? ACCURACY_DATASETS) {
@@ -61,7 +65,9 @@ export async function accuracyBench(options: AccuracyOptions): Promise<AccuracyR
       const fmt = (s: { mean: number; sd: number } | null): string => (s ? `${s.mean.toFixed(3)} ± ${s.sd.toFixed(3)}` : '-').padStart(16)
       const first = row.ours[inits[0]]
       const verdict = row.pytorch ? (first.mean >= row.pytorch.mean ? 'yes' : first.mean >= row.pytorch.mean - row.pytorch.sd ? 'within 1 sd' : 'NO') : '-'
-      console.log(`${dataset.padEnd(24)}${backbone.padEnd(24)}${`${row.trainImages}/${row.valImages}`.padStart(10)}${inits.map((i) => fmt(row.ours[i])).join('')}${fmt(row.pytorch)}  ${verdict}`)
+      console.log(
+        `${dataset.padEnd(24)}${backbone.padEnd(24)}${`${row.trainImages}/${row.valImages}`.padStart(10)}${inits.map((i) => fmt(row.ours[i])).join('')}${fmt(row.pytorch)}  ${verdict}`
+      )
     }
   }
   return rows
@@ -88,7 +94,17 @@ async function cell(dataset: string, backbone: string, inits: Array<HeadConfig['
     let pytorch: AccuracyRow['pytorch'] = null
     if (options.torch) {
       const settings = { epochs: 10, batchSize: 32, learningRate: 1e-3, ...options.overrides }
-      const args = ['heads', '--features', features.dir, '--epochs', String(settings.epochs), '--batch-size', String(settings.batchSize), '--lr', String(settings.learningRate)]
+      const args = [
+        'heads',
+        '--features',
+        features.dir,
+        '--epochs',
+        String(settings.epochs),
+        '--batch-size',
+        String(settings.batchSize),
+        '--lr',
+        String(settings.learningRate)
+      ]
       const { val_accs } = torchPeer([...args, '--threads', String(options.threads), '--seeds', options.seeds.join(',')]) as { val_accs: number[] }
       pytorch = { val_accs, mean: mean(val_accs), sd: standardDeviation(val_accs) }
     }
@@ -126,7 +142,10 @@ async function exportFeatures(home: string, config: { data: string; splitSeed: n
   fs.mkdirSync(dir, { recursive: true })
   const out = { dir, train: 0, val: 0 }
   let width = 0
-  for (const [name, items] of [['train', trainItems], ['val', valItems]] as const) {
+  for (const [name, items] of [
+    ['train', trainItems],
+    ['val', valItems]
+  ] as const) {
     const { key, index } = find(items)
     fs.copyFileSync(path.join(cacheDir, `${key}.f32`), path.join(dir, `${name}.f32`))
     fs.writeFileSync(path.join(dir, `${name}.labels`), new Uint8Array(Int32Array.from(index.labels).buffer))

@@ -67,7 +67,10 @@ async function main(): Promise<void> {
       seconds.push((performance.now() - started) / 1000)
     }
     await trainer.close()
-    rows.push({ engine: `onnxruntime-node, ${THREADS} threads, BN ${batchNorm}, outputs ${preallocate ? 'pre-allocated' : 'allocated by onnxruntime'}`, seconds })
+    rows.push({
+      engine: `onnxruntime-node, ${THREADS} threads, BN ${batchNorm}, outputs ${preallocate ? 'pre-allocated' : 'allocated by onnxruntime'}`,
+      seconds
+    })
   }
 
   {
@@ -90,7 +93,10 @@ async function main(): Promise<void> {
       const args = [path.join(ROOT, 'bench', 'finetune-step.py'), '--batch', String(BATCH), '--steps', String(TORCH_STEPS), '--threads', String(THREADS)]
       const out = execFileSync(PYTHON, bnTrain ? [...args, '--bn-train'] : args, { encoding: 'utf8' })
       const result = JSON.parse(out) as { seconds: number[]; torch: string }
-      rows.push({ engine: `PyTorch ${result.torch} autograd + Adam, ${THREADS} threads, BN ${bnTrain ? 'batch (train mode)' : 'frozen (eval mode)'}`, seconds: result.seconds })
+      rows.push({
+        engine: `PyTorch ${result.torch} autograd + Adam, ${THREADS} threads, BN ${bnTrain ? 'batch (train mode)' : 'frozen (eval mode)'}`,
+        seconds: result.seconds
+      })
     }
   } else {
     console.log('PyTorch not available to /usr/bin/python3: its row is left out')
@@ -98,7 +104,9 @@ async function main(): Promise<void> {
 
   // Each row against PyTorch with BatchNorm in the same mode.
   const peer = (row: Row) => rows.find((r) => r.engine.startsWith('PyTorch') && r.engine.includes(row.engine.includes('BN batch') ? 'BN batch' : 'BN frozen'))
-  console.log(`\nOne training step, MobileNet v1 0.25 conv_dw_12..head, batch ${BATCH}, Adam (load average ${os.loadavg()[0].toFixed(1)}; a shared machine: noisy)`)
+  console.log(
+    `\nOne training step, MobileNet v1 0.25 conv_dw_12..head, batch ${BATCH}, Adam (load average ${os.loadavg()[0].toFixed(1)}; a shared machine: noisy)`
+  )
   console.log('engine | steps | median s/step | min | max | median / PyTorch same BN mode')
   for (const row of rows) {
     const torch = peer(row)

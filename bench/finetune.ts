@@ -26,8 +26,20 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { id: 'a', what: 'MobileNet v1 0.25, last two blocks trainable', backbone: 'mobilenet_v1_0.25_224', cut: 'conv_pw_11_relu', epochs: Number(process.env.BENCH_FT_EPOCHS_A ?? 5) },
-  { id: 'b', what: 'MobileNet v1 0.25, every layer trainable', backbone: 'mobilenet_v1_0.25_224', cut: null, epochs: Number(process.env.BENCH_FT_EPOCHS_B ?? 3) },
+  {
+    id: 'a',
+    what: 'MobileNet v1 0.25, last two blocks trainable',
+    backbone: 'mobilenet_v1_0.25_224',
+    cut: 'conv_pw_11_relu',
+    epochs: Number(process.env.BENCH_FT_EPOCHS_A ?? 5)
+  },
+  {
+    id: 'b',
+    what: 'MobileNet v1 0.25, every layer trainable',
+    backbone: 'mobilenet_v1_0.25_224',
+    cut: null,
+    epochs: Number(process.env.BENCH_FT_EPOCHS_B ?? 3)
+  },
   // The tfjs ResNet50 keeps Keras 2.1's names: activation_39 ends conv4 (res4f), res5* is conv5.
   { id: 'c', what: 'ResNet50, conv5 trainable', backbone: 'resnet50', cut: 'activation_39', epochs: Number(process.env.BENCH_FT_EPOCHS_C ?? 2) }
 ]
@@ -76,7 +88,15 @@ async function ours(c: Case, bn: 'frozen' | 'train'): Promise<Measured> {
 
 function torch(c: Case, bn: 'frozen' | 'train'): Measured {
   const spec = backboneSpec(c.backbone)
-  const args = [path.join(ROOT, 'bench', 'finetune_peer.py'), '--model', path.join(weightsMirror(), spec.id), '--feature', spec.featureLayer, '--cut', c.cut ?? '']
+  const args = [
+    path.join(ROOT, 'bench', 'finetune_peer.py'),
+    '--model',
+    path.join(weightsMirror(), spec.id),
+    '--feature',
+    spec.featureLayer,
+    '--cut',
+    c.cut ?? ''
+  ]
   args.push('--data', DATA, '--epochs', String(c.epochs), '--threads', String(THREADS), '--preprocess', spec.preprocess)
   if (bn === 'train') args.push('--bn-train')
   return JSON.parse(execFileSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 1 << 26 })) as Measured
@@ -94,7 +114,12 @@ async function parent(): Promise<void> {
   const date = new Date().toISOString()
   const out = path.join(ROOT, 'bench', 'results', `finetune-${date.replace(/[:.]/g, '-')}.json`)
   const rows: Record<string, unknown>[] = []
-  console.log(`Fine-tuning per epoch on ${DATA} (${THREADS} threads each; load average at start ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`)
+  console.log(
+    `Fine-tuning per epoch on ${DATA} (${THREADS} threads each; load average at start ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')})`
+  )
   for (const c of CASES.filter((x) => wanted.includes(x.id))) {
     for (const bn of ['frozen', 'train'] as const) {
       const load = os.loadavg()[0]
@@ -104,12 +129,23 @@ async function parent(): Promise<void> {
       })
       const mine = JSON.parse(child.trim().split('\n').at(-1)!) as Measured
       const theirs = withTorch ? torch(c, bn) : null
-      const row = { case: c.id, what: c.what, bn, epochs: c.epochs, load_average: load, ours: mine, pytorch: theirs, ratio: theirs ? perEpoch(mine) / perEpoch(theirs) : null }
+      const row = {
+        case: c.id,
+        what: c.what,
+        bn,
+        epochs: c.epochs,
+        load_average: load,
+        ours: mine,
+        pytorch: theirs,
+        ratio: theirs ? perEpoch(mine) / perEpoch(theirs) : null
+      }
       rows.push(row)
       const acc = (m: Measured) => m.epochs.at(-1)?.val_acc?.toFixed(3) ?? '-'
       console.log(
         `(${c.id}) ${c.what}, BN ${bn}, ${c.epochs} epochs: ours ${perEpoch(mine).toFixed(2)} s/epoch, val_acc ${acc(mine)}, peak ${mine.peak_rss_mb.toFixed(0)} MB` +
-          (theirs ? ` | PyTorch ${perEpoch(theirs).toFixed(2)} s/epoch, val_acc ${acc(theirs)}, peak ${theirs.peak_rss_mb.toFixed(0)} MB | ratio ${row.ratio!.toFixed(2)}` : '') +
+          (theirs
+            ? ` | PyTorch ${perEpoch(theirs).toFixed(2)} s/epoch, val_acc ${acc(theirs)}, peak ${theirs.peak_rss_mb.toFixed(0)} MB | ratio ${row.ratio!.toFixed(2)}`
+            : '') +
           ` | ${mine.engine ?? ''}`
       )
       fs.mkdirSync(path.dirname(out), { recursive: true })

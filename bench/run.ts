@@ -110,7 +110,20 @@ async function extraction(mirror: string, home: string, torch: boolean, threadCo
       if (typeof onnx === 'string') throw new Error(onnx)
       const wasm = threads === 1 ? mainThreadRunner(spec, 'wasm') : await PrefixPool.create(spec, threads)
       const peer = torch
-        ? (torchPeer(['extract', '--model', modelDir, '--feature', featureLayer, '--pool', '--batch-sizes', BATCHES.join(','), '--threads', String(threads), '--seconds', String(SECONDS)]) as {
+        ? (torchPeer([
+            'extract',
+            '--model',
+            modelDir,
+            '--feature',
+            featureLayer,
+            '--pool',
+            '--batch-sizes',
+            BATCHES.join(','),
+            '--threads',
+            String(threads),
+            '--seconds',
+            String(SECONDS)
+          ]) as {
             results: Array<{ batch: number; images_per_second: number }>
           })
         : null
@@ -119,7 +132,17 @@ async function extraction(mirror: string, home: string, torch: boolean, threadCo
         const wasmRate = wasm ? await throughput(wasm, spec.size, batch) : null
         const theirs = peer?.results.find((r) => r.batch === batch)?.images_per_second ?? null
         const ratio = theirs ? oursRate / theirs : null
-        rows.push({ backbone, threads, batch, ours: oursRate, tfjs_wasm: wasmRate, pytorch: theirs, ratio, max_difference_vs_tfjs: versusTfjs, max_difference_vs_pytorch: versusTorch })
+        rows.push({
+          backbone,
+          threads,
+          batch,
+          ours: oursRate,
+          tfjs_wasm: wasmRate,
+          pytorch: theirs,
+          ratio,
+          max_difference_vs_tfjs: versusTfjs,
+          max_difference_vs_pytorch: versusTorch
+        })
         console.log(
           `${backbone.padEnd(24)} ${String(threads).padStart(7)} ${String(batch).padStart(5)} ${oursRate.toFixed(1).padStart(9)} ${(wasmRate?.toFixed(1) ?? '-').padStart(9)} ${(theirs?.toFixed(1) ?? '-').padStart(9)} ${(ratio?.toFixed(2) ?? '-').padStart(13)}`
         )
@@ -127,7 +150,9 @@ async function extraction(mirror: string, home: string, torch: boolean, threadCo
       await onnx.close()
       await wasm?.close()
     }
-    console.log(`  ${backbone}: max |difference| of features on two photos: vs tfjs ${versusTfjs.toExponential(1)}, vs PyTorch ${versusTorch?.toExponential(1) ?? '-'}`)
+    console.log(
+      `  ${backbone}: max |difference| of features on two photos: vs tfjs ${versusTfjs.toExponential(1)}, vs PyTorch ${versusTorch?.toExponential(1) ?? '-'}`
+    )
     dispose()
   }
   return rows
@@ -193,14 +218,23 @@ async function main(): Promise<void> {
   const torch = hasTorch()
   const cores = os.availableParallelism()
   const threadCounts = [...new Set([1, cores])]
-  const report: Record<string, unknown> = { date: new Date().toISOString(), backend, cpus: os.cpus()[0]?.model, cores, torch: torch ? 'python3-torch (Debian)' : null }
+  const report: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    backend,
+    cpus: os.cpus()[0]?.model,
+    cores,
+    torch: torch ? 'python3-torch (Debian)' : null
+  }
   if (!torch) console.log('PyTorch peer not available: apt-get install python3-torch python3-torchvision (ours is still measured)\n')
   console.log(`Backend: ${backend.inference} + ${backend.training}; frozen layers on ${backend.frozenLayers}\n`)
 
   console.log(`Time to a trained hymenoptera model (MobileNet v1 0.75 frozen, 10 epochs, seed 42; ${cores} threads);`)
   console.log(`accuracy also as the mean over seeds ${SEEDS[0]}..${SEEDS.at(-1)} (same recipe: Dense softmax head, Glorot init, Adam 1e-3, batch 32)`)
   const ours = await ourTraining(mirror)
-  const rows: Array<Record<string, unknown>> = [{ who: 'ours', ...ours }, { who: 'ours, backbone every epoch', ...(await ourPerEpochTraining(mirror)) }]
+  const rows: Array<Record<string, unknown>> = [
+    { who: 'ours', ...ours },
+    { who: 'ours, backbone every epoch', ...(await ourPerEpochTraining(mirror)) }
+  ]
   if (torch) {
     const spec = backboneSpec('mobilenet_v1_0.75_224')
     const common = ['train', '--model', path.join(mirror, spec.id), '--feature', spec.featureLayer, '--data', HYMENOPTERA, '--threads', String(cores)]
@@ -213,7 +247,9 @@ async function main(): Promise<void> {
     const meanAcc = typeof row.mean_val_acc === 'number' ? `   mean over seeds ${row.mean_val_acc.toFixed(3)}` : ''
     console.log(`  ${String(row.who).padEnd(30)} ${Number(row.seconds).toFixed(1).padStart(7)} s   val_acc ${Number(row.val_acc).toFixed(3)}${meanAcc}`)
   }
-  console.log(`  ours: ${ours.runner}; loading ${ours.load.toFixed(1)} s, decode + extract ${ours.decode_and_extract.toFixed(1)} s, head ${ours.head.toFixed(1)} s`)
+  console.log(
+    `  ours: ${ours.runner}; loading ${ours.load.toFixed(1)} s, decode + extract ${ours.decode_and_extract.toFixed(1)} s, head ${ours.head.toFixed(1)} s`
+  )
   report.training = rows
 
   // Measured first, so this is the memory a training run needs (plus this script's own).
@@ -229,7 +265,9 @@ async function main(): Promise<void> {
 
   report.peak_rss_mb = process.resourceUsage().maxRSS / 1024
   report.tensors_alive = tf.memory().numTensors
-  console.log(`\nPeak RSS of the whole benchmark (every backbone, worker pools and sessions) ${(report.peak_rss_mb as number).toFixed(0)} MB; tensors alive at the end: ${report.tensors_alive}`)
+  console.log(
+    `\nPeak RSS of the whole benchmark (every backbone, worker pools and sessions) ${(report.peak_rss_mb as number).toFixed(0)} MB; tensors alive at the end: ${report.tensors_alive}`
+  )
   const out = reportFile('speed')
   writeReport(out, report)
   console.log(`Written to ${path.relative(ROOT, out)}`)
@@ -267,7 +305,8 @@ function writeReport(out: string, report: object): void {
 }
 
 const which = process.argv[2] ?? 'all'
-if (!['all', 'speed', 'accuracy', 'finetune'].includes(which)) throw new Error(`Unknown benchmark ${which}: speed, accuracy, finetune (or nothing for speed and accuracy)`)
+if (!['all', 'speed', 'accuracy', 'finetune'].includes(which))
+  throw new Error(`Unknown benchmark ${which}: speed, accuracy, finetune (or nothing for speed and accuracy)`)
 // Fine-tuning per epoch against PyTorch (bench/finetune.ts): long, so only when asked for.
 if (which === 'finetune') await import('./finetune')
 else {

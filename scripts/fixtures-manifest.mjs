@@ -57,7 +57,11 @@ const KERAS_APPLICATIONS = { prefix: 'models/keras-applications/', url: 'https:/
 /** Files no URL holds byte for byte: rebuilt by a recipe in scripts/fixtures/derive.mjs. */
 const DERIVED = {
   'models/imagenet_classes.json': { recipe: 'imagenet-classes-from-npm', source: 'npm:@tensorflow-models/mobilenet' },
-  'data/cifar10-bin-subset/batches.meta.txt': { recipe: 'cifar10-meta-to-text', repo: 'zhi-fangZhang/idpl_gen', input: 'data/cifar-10-batches-py/batches.meta' },
+  'data/cifar10-bin-subset/batches.meta.txt': {
+    recipe: 'cifar10-meta-to-text',
+    repo: 'zhi-fangZhang/idpl_gen',
+    input: 'data/cifar-10-batches-py/batches.meta'
+  },
   ...Object.fromEntries(
     ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4', 'data_batch_5', 'test_batch'].map((name) => [
       `data/cifar10-bin-subset/${name}.bin`,
@@ -160,11 +164,20 @@ function entryFor(rel) {
     const old = previous.get(rel)
     if (old?.sha256 === base.sha256 && old.derive) {
       if (old.derive.input) useRepository(old.source, old.derive.input.commit)
-      else sources[old.source] = { repository: 'https://www.npmjs.com/package/@tensorflow-models/mobilenet', pinned: false, ...NPM_SOURCE[/** @type {'npm:@tensorflow-models/mobilenet'} */ (old.source)] }
+      else
+        sources[old.source] = {
+          repository: 'https://www.npmjs.com/package/@tensorflow-models/mobilenet',
+          pinned: false,
+          ...NPM_SOURCE[/** @type {'npm:@tensorflow-models/mobilenet'} */ (old.source)]
+        }
       return { ...base, source: old.source, derive: old.derive }
     }
     if (derived.source) {
-      sources[derived.source] = { repository: 'https://www.npmjs.com/package/@tensorflow-models/mobilenet', pinned: false, ...NPM_SOURCE[/** @type {'npm:@tensorflow-models/mobilenet'} */ (derived.source)] }
+      sources[derived.source] = {
+        repository: 'https://www.npmjs.com/package/@tensorflow-models/mobilenet',
+        pinned: false,
+        ...NPM_SOURCE[/** @type {'npm:@tensorflow-models/mobilenet'} */ (derived.source)]
+      }
       checkRecipe(rel, derived.recipe, undefined, base.sha256)
       return { ...base, source: derived.source, derive: { recipe: derived.recipe } }
     }
@@ -174,7 +187,11 @@ function entryFor(rel) {
     checkRecipe(rel, derived.recipe, input, base.sha256)
     useRepository(/** @type {string} */ (derived.repo), clone.commit)
     const url = rawUrl(/** @type {string} */ (derived.repo), clone.commit, /** @type {string} */ (derived.input))
-    return { ...base, source: derived.repo, derive: { recipe: derived.recipe, input: { url, commit: clone.commit, size: input.length, sha256: sha256(input) } } }
+    return {
+      ...base,
+      source: derived.repo,
+      derive: { recipe: derived.recipe, input: { url, commit: clone.commit, size: input.length, sha256: sha256(input) } }
+    }
   }
 
   if (rel.startsWith(KERAS_APPLICATIONS.prefix)) {

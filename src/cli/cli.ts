@@ -76,7 +76,16 @@ function fraction(value: string): number {
 }
 
 // The input scalings a Keras model may have been trained with, by the names people use for them.
-const SCALINGS: Record<string, PreprocessMode> = { '0..1': 'unit', unit: 'unit', '-1..1': 'tf', tf: 'tf', raw: 'raw', '0..255': 'raw', caffe: 'caffe', torch: 'torch' }
+const SCALINGS: Record<string, PreprocessMode> = {
+  '0..1': 'unit',
+  unit: 'unit',
+  '-1..1': 'tf',
+  tf: 'tf',
+  raw: 'raw',
+  '0..255': 'raw',
+  caffe: 'caffe',
+  torch: 'torch'
+}
 
 function scaling(value: string): PreprocessMode {
   const mode = SCALINGS[value]
@@ -94,7 +103,10 @@ function labelList(value: string): string[] {
       throw new InvalidArgumentError(`cannot read ${value.slice(1)}: ${(error as Error).message}`)
     }
   }
-  const labels = text.split(value.startsWith('@') ? /\r?\n/ : ',').map((l) => l.trim()).filter((l) => l.length > 0)
+  const labels = text
+    .split(value.startsWith('@') ? /\r?\n/ : ',')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
   if (labels.length < 2) throw new InvalidArgumentError('needs at least two labels')
   return labels
 }
@@ -169,10 +181,16 @@ function withTrainingOptions(command: Command): Command {
     .option('--data <dir>', 'training images: class folders, train/val/test folders, or CIFAR-10 batches')
     .option('--backbone <id>', 'ImageNet backbone (`info` lists them)')
     .option('--val <dir>', 'validation images (class folders)')
-    .option('--val-split <fraction>', `share of train held out for validation when there is no validation folder (default: ${D.valSplit})`, setting('valSplit', '--val-split'))
+    .option(
+      '--val-split <fraction>',
+      `share of train held out for validation when there is no validation folder (default: ${D.valSplit})`,
+      setting('valSplit', '--val-split')
+    )
     .option('--test <dir>', 'test images (class folders)')
     .addOption(
-      new Option('--freeze <what>', 'all (the backbone), none, or a layer name: freeze up to and including it').argParser(parseFreeze).default(D.freeze, 'all (the whole backbone)')
+      new Option('--freeze <what>', 'all (the backbone), none, or a layer name: freeze up to and including it')
+        .argParser(parseFreeze)
+        .default(D.freeze, 'all (the whole backbone)')
     )
     .option('--epochs <n>', `epochs (default: ${D.epochs})`, setting('epochs', '--epochs'))
     .option('--batch-size <n>', `batch size (default: ${D.batchSize})`, setting('batchSize', '--batch-size'))
@@ -192,15 +210,18 @@ function withTrainingOptions(command: Command): Command {
     )
     .addOption(new Option('--pooling <kind>', `how the head pools backbone features (default: ${D.head.pooling})`).choices(['avg', 'flatten']))
     .option('--dense <units>', 'Dense layers of the head, such as 256,128 (default: none)', parseDense)
-    .option('--dropout <rate>', `dropout after each Dense layer (or after pooling without Dense layers; default: ${D.head.dropout})`, setting('dropout', '--dropout'))
+    .option(
+      '--dropout <rate>',
+      `dropout after each Dense layer (or after pooling without Dense layers; default: ${D.head.dropout})`,
+      setting('dropout', '--dropout')
+    )
     .option('--batch-norm', 'BatchNormalization before each Dense layer')
     .option('--no-cache', 'run the frozen layers every epoch instead of caching their outputs (default: cached)')
     .addOption(
-      new Option('--head-init <kind>', `the classifier's initial weights: zeros (starts from even odds), pytorch, or keras (Glorot, as Keras' Dense) (default: ${D.head.init})`).choices([
-        'zeros',
-        'pytorch',
-        'keras'
-      ])
+      new Option(
+        '--head-init <kind>',
+        `the classifier's initial weights: zeros (starts from even odds), pytorch, or keras (Glorot, as Keras' Dense) (default: ${D.head.init})`
+      ).choices(['zeros', 'pytorch', 'keras'])
     )
     .option('--seed <n>', `seed for the split, initial weights, shuffling, dropout and augmentation (default: ${D.seed})`, setting('seed', '--seed'))
 }
@@ -219,7 +240,12 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object')
     .action(
       run(async (opts: { json?: boolean }) => {
-        const info = { ...(await request<'info'>({ command: 'info' })), appVersion: APP_VERSION, home: studioHome(), weightsMirror: environment.weightsMirror() ?? null }
+        const info = {
+          ...(await request<'info'>({ command: 'info' })),
+          appVersion: APP_VERSION,
+          home: studioHome(),
+          weightsMirror: environment.weightsMirror() ?? null
+        }
         const backbones = await request<'listBackbones'>({ command: 'listBackbones' })
         if (opts.json) printJson({ ...info, backbones })
         else print(`${formatInfo(info)}\n${formatBackbones(backbones)}`)
@@ -247,7 +273,7 @@ export function buildProgram(): Command {
 
   program
     .command('predict')
-    .description('classify images with a trained model, or with a backbone\'s ImageNet classifier')
+    .description("classify images with a trained model, or with a backbone's ImageNet classifier")
     .argument('<image...>', 'image files')
     .option('--model <model-dir>', 'a model saved by train')
     .option('--backbone <id>', 'ImageNet backbone (`info` lists them)')
@@ -281,11 +307,15 @@ export function buildProgram(): Command {
   withTrainingOptions(program.command('train').description('train a classifier on a folder of labelled images (transfer learning)'))
     .option('--out <model-dir>', 'where to save the model: a new or empty folder, or a model saved earlier (default: the run folder under the studio home)')
     .option('--resume <run-dir>', 'continue a stopped or crashed run from its last completed epoch')
-    .option('--from <model-dir>', 'continue training a saved model (one import-keras made, or train) with its own classifier, as Keras load_model then fit: the data must have its classes; in place of --backbone')
+    .option(
+      '--from <model-dir>',
+      'continue training a saved model (one import-keras made, or train) with its own classifier, as Keras load_model then fit: the data must have its classes; in place of --backbone'
+    )
     .option('--json', 'print one JSON object per event')
     .action(
       run(async (opts: TrainFlags & { json?: boolean; resume?: string }) => {
-        if (!opts.resume && (!opts.data || !(opts.backbone || opts.from))) throw new UsageError('train needs --data <dir> and --backbone <id> or --from <model-dir> (or --resume <run-dir>)')
+        if (!opts.resume && (!opts.data || !(opts.backbone || opts.from)))
+          throw new UsageError('train needs --data <dir> and --backbone <id> or --from <model-dir> (or --resume <run-dir>)')
         // An unknown backbone or a missing folder is a one-line error before anything is scanned.
         if (opts.backbone && !opts.from) backboneSpec(opts.backbone)
         checkFolderFlags(opts)
@@ -324,9 +354,7 @@ export function buildProgram(): Command {
     )
 
   withTrainingOptions(
-    program
-      .command('lr-find')
-      .description('find a learning rate: a short run with a rising rate, the loss at each, and a suggestion (nothing is saved)')
+    program.command('lr-find').description('find a learning rate: a short run with a rising rate, the loss at each, and a suggestion (nothing is saved)')
   )
     .option('--json', 'print the rates, losses and suggestion as one JSON object')
     .action(

@@ -134,9 +134,7 @@ export function formatEvaluation(report: EvaluationReport): string {
     ...report.confusion.map((row, i) => `  ${report.classes[i].padEnd(width)}${row.map(cell).join('')}`),
     '',
     `  ${'class'.padEnd(width)}${['precision', 'recall', 'f1', 'support'].map(cell).join('')}`,
-    ...report.perClass.map(
-      (c) => `  ${c.label.padEnd(width)}${[c.precision.toFixed(3), c.recall.toFixed(3), c.f1.toFixed(3), c.support].map(cell).join('')}`
-    )
+    ...report.perClass.map((c) => `  ${c.label.padEnd(width)}${[c.precision.toFixed(3), c.recall.toFixed(3), c.f1.toFixed(3), c.support].map(cell).join('')}`)
   ]
   if (report.misclassified.length > 0) {
     lines.push('', `misclassified (${report.misclassified.length}, most confident first):`)

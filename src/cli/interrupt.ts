@@ -16,7 +16,7 @@ export function stopOnInterrupt(options: { stop: () => void; warn: (line: string
   const onSignal = (): void => {
     if (!requested) {
       requested = true
-      options.warn('Stopping after this batch: the best model so far and the run\'s state will be saved (Ctrl-C again to quit without saving)')
+      options.warn("Stopping after this batch: the best model so far and the run's state will be saved (Ctrl-C again to quit without saving)")
       options.stop()
       return
     }

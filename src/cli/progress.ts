@@ -117,7 +117,10 @@ export class ProgressReporter {
       }
     } else if (complete || now - phase.lastShown >= PLAIN_EVERY_MS) {
       phase.lastShown = now
-      if (!complete) this.out.progressLine(`${phase.label}: ${counts(phase)} (${Math.floor((100 * phase.done) / phase.total)} %), ${formatRate(rate, phase.unit)}, about ${formatDuration(eta)} left`)
+      if (!complete)
+        this.out.progressLine(
+          `${phase.label}: ${counts(phase)} (${Math.floor((100 * phase.done) / phase.total)} %), ${formatRate(rate, phase.unit)}, about ${formatDuration(eta)} left`
+        )
     }
     if (complete) this.finish()
     return null

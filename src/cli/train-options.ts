@@ -11,7 +11,10 @@ export const AUGMENT_DEFAULTS = { rotate: 15, zoom: 0.1, shear: 10, brightness: 
 /** "flip,rotate=30,zoom" → Augmentation. `flip` is horizontal, `vflip` vertical. */
 export function parseAugment(value: string): Partial<Augmentation> {
   const out: Partial<Augmentation> = {}
-  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const [name, strength] = part.split('=')
     const number = strength === undefined ? undefined : Number(strength)
     if (number !== undefined && !Number.isFinite(number)) throw new InvalidArgumentError(`"${part}": the strength must be a number`)
@@ -22,8 +25,7 @@ export function parseAugment(value: string): Partial<Augmentation> {
       const problem = checkSetting(transform, number ?? AUGMENT_DEFAULTS[transform])
       if (problem) throw new InvalidArgumentError(`"${part}": the strength ${problem}`)
       out[transform] = number ?? AUGMENT_DEFAULTS[transform]
-    }
-    else throw new InvalidArgumentError(`unknown augmentation "${name}" (use flip, vflip, rotate, zoom, shear, brightness)`)
+    } else throw new InvalidArgumentError(`unknown augmentation "${name}" (use flip, vflip, rotate, zoom, shear, brightness)`)
   }
   return out
 }

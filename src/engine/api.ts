@@ -1,7 +1,16 @@
 // What a host can ask of the engine. The command line calls these in its own process; the app
 // and the headless server reach them through the engine process (process.ts).
 import path from 'node:path'
-import { FreezeSpec, HeadConfig, type BackboneInfo, type BackendInfo, type DatasetReport, type ImagePage, type ModelSummary, type SplitName } from '../shared/protocol'
+import {
+  FreezeSpec,
+  HeadConfig,
+  type BackboneInfo,
+  type BackendInfo,
+  type DatasetReport,
+  type ImagePage,
+  type ModelSummary,
+  type SplitName
+} from '../shared/protocol'
 import { initBackend } from './backend'
 import { loadBackbone, type LoadOptions } from './backbones/load'
 import { BACKBONES } from './backbones/registry'

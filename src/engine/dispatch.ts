@@ -36,7 +36,6 @@ export class ProtocolError extends Error {
 
 export type Emit = (event: EngineEvent) => void
 
-
 interface Context {
   requestId: number
   emit: Emit
@@ -45,18 +44,32 @@ interface Context {
 
 type Handlers = { [C in CommandName]: (command: CommandOf<C>, context: Context) => Promise<CommandResult<C>> }
 
-const download = ({ requestId, emit }: Context) => (progress: DownloadProgress) => emit({ event: 'download', requestId, progress })
-const notices = ({ requestId, emit }: Context) => (message: string) => emit({ event: 'notice', requestId, message })
-const trainEvents = ({ requestId, emit }: Context) => (data: TrainEvent) => emit({ event: 'train', requestId, data })
+const download =
+  ({ requestId, emit }: Context) =>
+  (progress: DownloadProgress) =>
+    emit({ event: 'download', requestId, progress })
+const notices =
+  ({ requestId, emit }: Context) =>
+  (message: string) =>
+    emit({ event: 'notice', requestId, message })
+const trainEvents =
+  ({ requestId, emit }: Context) =>
+  (data: TrainEvent) =>
+    emit({ event: 'train', requestId, data })
 
 const handlers: Handlers = {
   info: () => engineInfo(),
   listBackbones: () => listBackbones(),
   scan: (command, { requestId, emit, session }) =>
-    scanDataset(command.dir, { valSplit: command.valSplit, seed: command.seed, onProgress: (progress) => emit({ event: 'scan', requestId, progress }) }, session.datasets),
+    scanDataset(
+      command.dir,
+      { valSplit: command.valSplit, seed: command.seed, onProgress: (progress) => emit({ event: 'scan', requestId, progress }) },
+      session.datasets
+    ),
   listImages: (command, { session }) => listImages(session.datasets, command.dir, command.split, command.label, command.offset, command.limit),
   listFolderImages: (command) => listFolderImages(command.dir),
-  classifyImageNet: (command, context) => classifyImageNet(command.backbone, command.files, { top: command.top, onProgress: download(context), onNotice: notices(context) }),
+  classifyImageNet: (command, context) =>
+    classifyImageNet(command.backbone, command.files, { top: command.top, onProgress: download(context), onNotice: notices(context) }),
   classifyImages: async (command, context) => {
     const images = command.images.map((image) => ({ name: image.name, bytes: Buffer.from(image.data, 'base64') }))
     if (command.model) return predictWithModel(command.model, images, command.top)
@@ -68,11 +81,21 @@ const handlers: Handlers = {
   // The calibration builds tfjs models: the backend first.
   measureTrainingSpeed: async () => (await engineInfo(), trainingSpeed()),
   train: (command, context) =>
-    context.session.exclusive('starting another', async (signal) => withoutModel(await train(command.config, { signal, features: context.session.features, onEvent: trainEvents(context) }))),
+    context.session.exclusive('starting another', async (signal) =>
+      withoutModel(await train(command.config, { signal, features: context.session.features, onEvent: trainEvents(context) }))
+    ),
   resumeTraining: (command, context) =>
-    context.session.exclusive('resuming one', async (signal) => withoutModel(
-        await resumeRun(command.runDir, { signal, out: command.out, openedFolders: command.openedFolders, features: context.session.features, onEvent: trainEvents(context) })
-      )),
+    context.session.exclusive('resuming one', async (signal) =>
+      withoutModel(
+        await resumeRun(command.runDir, {
+          signal,
+          out: command.out,
+          openedFolders: command.openedFolders,
+          features: context.session.features,
+          onEvent: trainEvents(context)
+        })
+      )
+    ),
   findLearningRate: (command, context) =>
     context.session.exclusive('finding a learning rate (they would compete for the same cores)', (signal) =>
       findLearningRate(command.config, { signal, features: context.session.features, onEvent: trainEvents(context) })

@@ -26,7 +26,8 @@ const RUN_FILES = new Set([RUN_FILE, EVALUATION_FILE, HISTORY_CSV, KERAS_FILE])
 /** A saved model of ours, with the Keras file export-keras writes beside it by default. */
 const MODEL_FOLDER_FILES = new Set([MODEL_FILE, WEIGHTS_FILE, METADATA_FILE, KERAS_FILE])
 /** What our atomic writes leave for a moment (or after a crash): staging folders, old copies, temporary files. */
-const LEFTOVER = /^(\.(model|checkpoint|state)\.partial-[A-Za-z0-9]+|(model|checkpoint|state)\.old-\d+-[0-9a-f]+|(run\.json|history\.csv|evaluation\.json)\.tmp-\d+-[0-9a-f]+)$/
+const LEFTOVER =
+  /^(\.(model|checkpoint|state)\.partial-[A-Za-z0-9]+|(model|checkpoint|state)\.old-\d+-[0-9a-f]+|(run\.json|history\.csv|evaluation\.json)\.tmp-\d+-[0-9a-f]+)$/
 
 /** The real path of `runDir` when it is a run folder directly in the studio home's runs; else an error naming why not. */
 async function runInHome(runDir: string, home: string): Promise<string> {

@@ -2,7 +2,15 @@
 // Everything read back is validated: a run folder is something anyone could have edited.
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { describeSchemaError, EvaluationReport, RunStateRecord, type EpochMetrics, type ModelMetadata, type RunRecord, type RunSummary } from '../shared/protocol'
+import {
+  describeSchemaError,
+  EvaluationReport,
+  RunStateRecord,
+  type EpochMetrics,
+  type ModelMetadata,
+  type RunRecord,
+  type RunSummary
+} from '../shared/protocol'
 import { studioHome } from './home'
 import { readMetadata } from './model/store'
 import { readRunRecord } from './train/resume'
@@ -86,8 +94,7 @@ export async function readRunHistory(runDir: string): Promise<EpochMetrics[]> {
 
 /** Where Keras' CSVLogger puts a value it does not have. */
 const MISSING = 'NA'
-const csvNumber = (value: number | null | undefined): string =>
-  value === null || value === undefined ? MISSING : Number.isNaN(value) ? 'nan' : String(value)
+const csvNumber = (value: number | null | undefined): string => (value === null || value === undefined ? MISSING : Number.isNaN(value) ? 'nan' : String(value))
 
 /**
  * The history as Keras' CSVLogger writes it: a header, then one row per epoch, epochs counted

@@ -14,7 +14,12 @@ export function parseCifarRecordPath(requested: string): { file: string; index: 
 }
 
 /** The record's pixels, interleaved RGB (the file holds the red, green and blue planes in turn). */
-export async function cifarRecordThumbnailSource(handle: fs.FileHandle, fileSize: number, index: number, file: string): Promise<{ pixels: Buffer; side: number }> {
+export async function cifarRecordThumbnailSource(
+  handle: fs.FileHandle,
+  fileSize: number,
+  index: number,
+  file: string
+): Promise<{ pixels: Buffer; side: number }> {
   const records = Math.floor(fileSize / CIFAR_RECORD_BYTES)
   if (index >= records) throw new ThumbnailRefused(`Refused ${file}#${index}: the file holds ${records} whole CIFAR-10 records`)
   const record = Buffer.alloc(CIFAR_RECORD_BYTES)

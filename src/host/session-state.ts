@@ -165,10 +165,12 @@ export class SessionState {
     while (remembered.size > MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!)
     const text = JSON.stringify({ version: 1, datasets: [...remembered].map(([entryDir, entry]) => ({ dir: entryDir, ...entry })) }, null, 1)
     // One write at a time, in order: the last choices saved are the ones on disk.
-    const write = this.writing.catch(() => {}).then(async () => {
-      await fs.mkdir(this.home, { recursive: true })
-      await writeFileAtomic(this.settingsFile, text)
-    })
+    const write = this.writing
+      .catch(() => {})
+      .then(async () => {
+        await fs.mkdir(this.home, { recursive: true })
+        await writeFileAtomic(this.settingsFile, text)
+      })
     this.writing = write
     await write
   }

@@ -93,10 +93,17 @@ app.whenReady().then(() => {
   })
   const rendererUrl = devRendererUrl(process.env.ELECTRON_RENDERER_URL, app.isPackaged)
   if (process.env.ELECTRON_RENDERER_URL && !rendererUrl) {
-    console.warn(`Ignored ELECTRON_RENDERER_URL=${process.env.ELECTRON_RENDERER_URL}: only an unpackaged build loads a dev server, and only http on this machine`)
+    console.warn(
+      `Ignored ELECTRON_RENDERER_URL=${process.env.ELECTRON_RENDERER_URL}: only an unpackaged build loads a dev server, and only http on this machine`
+    )
   }
   const open = (): void => {
-    window = createMainWindow(path.join(here, '../preload/index.cjs'), rendererUrl ?? undefined, path.join(here, '../renderer/index.html'), path.join(here, '../../resources/icon.png'))
+    window = createMainWindow(
+      path.join(here, '../preload/index.cjs'),
+      rendererUrl ?? undefined,
+      path.join(here, '../renderer/index.html'),
+      path.join(here, '../../resources/icon.png')
+    )
   }
   open()
   // macOS keeps the app when its window closes; clicking the dock icon opens a window on the same session.

@@ -66,7 +66,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     { label: 'Studio folder', dir: options.home },
     ...(options.browse ?? []).map((dir) => ({ label: path.basename(path.resolve(dir)) || dir, dir: path.resolve(dir) }))
   ]
-  const services: HostServices = { folders, browser: new FolderBrowser(places, folders, userHome), recents: RecentDatasets.inHome(options.home), home: userHome }
+  const services: HostServices = {
+    folders,
+    browser: new FolderBrowser(places, folders, userHome),
+    recents: RecentDatasets.inHome(options.home),
+    home: userHome
+  }
   const clients = new Set<WebSocket>()
   const broadcast = (event: EngineEvent | SessionEvent): void => {
     const text = JSON.stringify(event)
@@ -115,11 +120,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // The peer may reset the connection before our answer is written: that error is theirs to have.
     socket.on('error', () => socket.destroy())
     const url = requestUrl(req)
-    const refusal = !hostOk(req) || !originAllowed(req.headers.origin, req.headers.host)
-      ? '403 Forbidden'
-      : url?.pathname !== '/ws' || !tokenOk(url.searchParams.get('token'))
-        ? '401 Unauthorized'
-        : null
+    const refusal =
+      !hostOk(req) || !originAllowed(req.headers.origin, req.headers.host)
+        ? '403 Forbidden'
+        : url?.pathname !== '/ws' || !tokenOk(url.searchParams.get('token'))
+          ? '401 Unauthorized'
+          : null
     if (refusal) return void socket.end(`HTTP/1.1 ${refusal}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
     sockets.handleUpgrade(req, socket, head, (ws) => {
       clients.add(ws)
@@ -136,7 +142,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       engine.stop()
       reject(
         error.code === 'EADDRINUSE'
-          ? new Error(`Port ${options.port} on ${options.host} is already in use (another Transfer Studio, or another program): serve on another with --port <n>, or --port 0 for any free one`)
+          ? new Error(
+              `Port ${options.port} on ${options.host} is already in use (another Transfer Studio, or another program): serve on another with --port <n>, or --port 0 for any free one`
+            )
           : error
       )
     })

@@ -90,7 +90,8 @@ export function datasetWarnings(report: DatasetReport, exclude: Partial<Exclusio
       warnings.push({
         kind: 'duplicate-across-classes',
         problem: `The same image is in ${classes.map((c) => `“${c}”`).join(' and ')}: ${names}.`,
-        consequence: 'Training keeps every copy, each with its own label, so the model is taught two answers for one photo. Exclude the copies in the wrong class.',
+        consequence:
+          'Training keeps every copy, each with its own label, so the model is taught two answers for one photo. Exclude the copies in the wrong class.',
         files: left,
         classes: []
       })

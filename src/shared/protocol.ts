@@ -79,10 +79,7 @@ export const DatasetReport = z.object({
   /** Byte-identical images; across splits they make validation accuracy look better than it is. */
   duplicates: z.array(z.object({ files: z.array(z.string()), splits: z.array(SplitName) })),
   /** How validation data will be obtained when training. */
-  validation: z.union([
-    z.object({ kind: z.literal('folder') }),
-    z.object({ kind: z.literal('split'), fraction: z.number(), seed: z.number().int() })
-  ]),
+  validation: z.union([z.object({ kind: z.literal('folder') }), z.object({ kind: z.literal('split'), fraction: z.number(), seed: z.number().int() })]),
   total: z.number().int()
 })
 export type DatasetReport = z.infer<typeof DatasetReport>
@@ -214,9 +211,19 @@ const TrainConfigFields = z.object({
   val: z.string().min(1).max(4096).optional(),
   test: z.string().min(1).max(4096).optional(),
   valSplit: z.number().gt(0).lt(1).default(0.2),
-  seed: z.number().int().min(0).max(2 ** 32 - 1).default(42),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .default(42),
   /** Seed of the held-out validation split, when it differs from `seed` (the same split, other initial weights and order). */
-  splitSeed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+  splitSeed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .optional(),
   head: HeadConfig.default({ pooling: 'avg', dropout: 0, dense: [], init: 'zeros' }),
   freeze: FreezeSpec.default({ kind: 'all' }),
   epochs: z.number().int().min(1).max(MAX_EPOCHS).default(10),
@@ -255,7 +262,12 @@ const TrainConfigFields = z.object({
    * Memory for cached backbone features before they spill to disk; on the end-to-end path, for
    * each split's decoded images kept between epochs.
    */
-  featureCacheMB: z.number().int().min(0).max(1024 * 1024).default(1024),
+  featureCacheMB: z
+    .number()
+    .int()
+    .min(0)
+    .max(1024 * 1024)
+    .default(1024),
   /**
    * How an unfrozen BatchNormalization layer normalises: 'frozen' with its moving statistics, left
    * unchanged (inference mode, Keras' fine-tuning advice); 'train' with the batch's statistics,
@@ -267,7 +279,10 @@ const TrainConfigFields = z.object({
    * backbone frozen) for headEpochs epochs at learningRate, then `freeze` applies for the rest
    * of `epochs` at twoPhase.learningRate (usually lower).
    */
-  twoPhase: z.object({ headEpochs: z.number().int().min(1).max(MAX_EPOCHS), learningRate: z.number().gt(0).max(10) }).nullable().default(null)
+  twoPhase: z
+    .object({ headEpochs: z.number().int().min(1).max(MAX_EPOCHS), learningRate: z.number().gt(0).max(10) })
+    .nullable()
+    .default(null)
 })
 export const TrainConfig = TrainConfigFields.superRefine((config, context) => {
   if (config.twoPhase && config.twoPhase.headEpochs >= config.epochs) {
@@ -382,7 +397,11 @@ const PlainFileName = z
 export const FileRecord = z.object({
   name: PlainFileName,
   /** 4 bytes per parameter, plus the model's JSON. */
-  bytes: z.number().int().min(0).max(MAX_PARAMETERS * 4 + 64 * 1024 * 1024),
+  bytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_PARAMETERS * 4 + 64 * 1024 * 1024),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hexadecimal digits')
 })
 export type FileRecord = z.infer<typeof FileRecord>
@@ -432,7 +451,13 @@ export const ModelMetadata = z.object({
   savedEpoch: z.number().int().min(1).max(MAX_EPOCHS).optional(),
   /** The Keras file an imported model came from. */
   source: z
-    .object({ kind: z.literal('keras'), file: z.string().max(4096), format: z.string().max(100), kerasVersion: z.string().max(100).nullable(), sha256: z.string().max(64) })
+    .object({
+      kind: z.literal('keras'),
+      file: z.string().max(4096),
+      format: z.string().max(100),
+      kerasVersion: z.string().max(100).nullable(),
+      sha256: z.string().max(64)
+    })
     .optional(),
   metrics: z.object({
     loss: z.number().nullable(),
@@ -710,7 +735,5 @@ export type EngineReply = z.infer<typeof EngineReply>
 
 /** Turns a schema failure into one sentence a person can act on. */
 export function describeSchemaError(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `${issue.path.length ? issue.path.join('.') + ': ' : ''}${issue.message}`)
-    .join('; ')
+  return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') + ': ' : ''}${issue.message}`).join('; ')
 }

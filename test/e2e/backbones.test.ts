@@ -189,7 +189,10 @@ describe('MobileNetV2 from the Keras weights, end to end in the app', () => {
     // Frozen backbone: only the classifier (1280 x 2 + 2) trains. Ticking block_16 trains that
     // inverted-residual block: expand 160x960, depthwise 3x3x960, project 960x320, three BatchNorms' gamma and beta.
     await expect.poll(trainable, { timeout: 10_000 }).toBe(2562)
-    await page.getByRole('row', { name: /block_16/ }).getByRole('checkbox').click()
+    await page
+      .getByRole('row', { name: /block_16/ })
+      .getByRole('checkbox')
+      .click()
     await expect.poll(trainable).toBe(2562 + 160 * 960 + 2 * 960 + 9 * 960 + 2 * 960 + 960 * 320 + 2 * 320)
     await shot('backbones-2-freeze')
 
@@ -241,9 +244,7 @@ describe('A Keras model file in the app', () => {
     await page.getByTestId('keras-labels').fill(CIFAR_LABELS.join(', '))
     // The file does not say how its pixels were scaled: the app asks.
     await page.getByTestId('keras-import').click()
-    expect(await page.getByTestId('keras-import-error').innerText()).toBe(
-      'Choose how the model expects its pixels scaled: the Keras file does not record it'
-    )
+    expect(await page.getByTestId('keras-import-error').innerText()).toBe('Choose how the model expects its pixels scaled: the Keras file does not record it')
     await page.getByTestId('keras-scaling').selectOption('raw')
     await page.getByTestId('keras-import').click()
     const imported = page.getByTestId('keras-imported')

@@ -44,7 +44,10 @@ beforeAll(async () => {
   const ws = await connect()
   try {
     await ask(ws, { command: 'scan', dir: ANTS_BEES })
-    antsBees = (await ask(ws, { command: 'train', config: { data: ANTS_BEES, backbone: 'mobilenet_v1_0.25_224', epochs: 5, batchSize: 8, seed: 1 } })) as typeof antsBees
+    antsBees = (await ask(ws, {
+      command: 'train',
+      config: { data: ANTS_BEES, backbone: 'mobilenet_v1_0.25_224', epochs: 5, batchSize: 8, seed: 1 }
+    })) as typeof antsBees
     await ask(ws, { command: 'scan', dir: WEATHER })
     weather = (await ask(ws, { command: 'train', config: { data: WEATHER, backbone: 'mobilenet_v1_0.25_224', epochs: 1 } })) as typeof weather
   } finally {
@@ -222,18 +225,34 @@ describe('Predict view', () => {
     await page.getByTestId('predict-folder-path').fill(folder)
     await page.getByTestId('predict-folder').click()
     await expect
-      .poll(() => page.getByTestId('folder-progress').innerText().catch(() => ''), { timeout: 90_000 })
+      .poll(
+        () =>
+          page
+            .getByTestId('folder-progress')
+            .innerText()
+            .catch(() => ''),
+        { timeout: 90_000 }
+      )
       .toBe(`${fs.realpathSync(folder)}: ${photos.length} of ${photos.length} photos classified (1 other file skipped)`)
     expect(await cards().count()).toBe(photos.length)
     // Previews come from the host's thumbnails of the opened folder.
     await expect
-      .poll(() => cards().locator('img').evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).naturalWidth > 0).length), { timeout: 30_000 })
+      .poll(
+        () =>
+          cards()
+            .locator('img')
+            .evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).naturalWidth > 0).length),
+        { timeout: 30_000 }
+      )
       .toBe(photos.length)
     await shot('predict-4-folder')
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('predict-csv').click()])
     expect(download.suggestedFilename()).toBe('predictions.csv')
-    const csv = fs.readFileSync((await download.path())!, 'utf8').trim().split('\r\n')
+    const csv = fs
+      .readFileSync((await download.path())!, 'utf8')
+      .trim()
+      .split('\r\n')
     expect(csv[0]).toBe('file,label,probability,unsure,model')
     expect(csv.slice(1).map((line) => path.basename(line.split(',')[0]))).toEqual(photos)
     for (const line of csv.slice(1)) {

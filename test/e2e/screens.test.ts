@@ -102,7 +102,8 @@ function clipped(): Promise<string[]> {
     const out: string[] = []
     const content = document.querySelector('.content')!
     const right = content.getBoundingClientRect().right + 0.5
-    if (document.documentElement.scrollWidth > window.innerWidth) out.push(`page scrolls sideways: ${document.documentElement.scrollWidth} > ${window.innerWidth}`)
+    if (document.documentElement.scrollWidth > window.innerWidth)
+      out.push(`page scrolls sideways: ${document.documentElement.scrollWidth} > ${window.innerWidth}`)
     if (content.scrollWidth > content.clientWidth + 1) out.push(`content scrolls sideways: ${content.scrollWidth} > ${content.clientWidth}`)
     for (const panel of Array.from(document.querySelectorAll<HTMLElement>('.content .panel'))) {
       const box = panel.getBoundingClientRect()
@@ -164,7 +165,11 @@ describe('layout', () => {
     await page.locator('img.thumb').first().waitFor({ timeout: 30_000 })
     const columns = async () => Number(await page.getByTestId('thumbnail-pane').getAttribute('data-columns'))
     // The row's CSS grid has as many columns as the pane holds thumbnails.
-    const gridColumns = () => page.locator('.thumb-row').first().evaluate((row) => getComputedStyle(row).gridTemplateColumns.split(' ').length)
+    const gridColumns = () =>
+      page
+        .locator('.thumb-row')
+        .first()
+        .evaluate((row) => getComputedStyle(row).gridTemplateColumns.split(' ').length)
     const small = await columns()
     expect(await gridColumns()).toBe(small)
     expect(await page.locator('.thumb-row').first().locator('img').count()).toBe(small)

@@ -61,7 +61,9 @@ beforeAll(async () => {
       [1, 0.001],
       [2, 0.01]
     ]) {
-      runs.push((await ask(ws, { command: 'train', config: { data: WEATHER, backbone: 'mobilenet_v1_0.25_224', epochs, learningRate } })) as (typeof runs)[number])
+      runs.push(
+        (await ask(ws, { command: 'train', config: { data: WEATHER, backbone: 'mobilenet_v1_0.25_224', epochs, learningRate } })) as (typeof runs)[number]
+      )
     }
   } finally {
     ws.close()
@@ -118,7 +120,8 @@ const ink = (page: Page, testId: string) =>
     .evaluate((canvas: HTMLCanvasElement) => {
       const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data
       let coloured = 0
-      for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 3] > 0 && Math.max(pixels[i], pixels[i + 1], pixels[i + 2]) - Math.min(pixels[i], pixels[i + 1], pixels[i + 2]) > 40) coloured++
+      for (let i = 0; i < pixels.length; i += 4)
+        if (pixels[i + 3] > 0 && Math.max(pixels[i], pixels[i + 1], pixels[i + 2]) - Math.min(pixels[i], pixels[i + 1], pixels[i + 2]) > 40) coloured++
       return coloured
     })
 
@@ -260,7 +263,12 @@ describe('Runs view', () => {
       const settings = await page.getByTestId('compare-settings').locator('tbody tr').allInnerTexts()
       expect(settings.map((s) => s.split('\t')[0]).sort()).toEqual(['epochs', 'learningRate'])
       // Columns in the list's order, newest first.
-      expect(settings.find((s) => s.startsWith('learningRate'))!.split('\t').slice(1)).toEqual(['0.01', '0.001'])
+      expect(
+        settings
+          .find((s) => s.startsWith('learningRate'))!
+          .split('\t')
+          .slice(1)
+      ).toEqual(['0.01', '0.001'])
       await expect.poll(() => ink(page, 'compare-accuracy'), { timeout: 10_000 }).toBeGreaterThan(20)
       await expect.poll(() => ink(page, 'compare-loss'), { timeout: 10_000 }).toBeGreaterThan(20)
       await shot(page, `session-4-runs-compare-${viewport.width}x${viewport.height}`)

@@ -55,7 +55,10 @@ beforeAll(async () => {
     userHome,
     browse: [DATA]
   })
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
+  })
   fs.mkdirSync(SCREENSHOTS, { recursive: true })
 }, 120_000)
 

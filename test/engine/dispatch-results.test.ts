@@ -31,7 +31,10 @@ describe('engine answers match the result schemas', () => {
     await answer({ command: 'scan', dir: weather })
     await answer({ command: 'listImages', dir: weather, split: 'train', label: 'rain', offset: 0, limit: 5 })
     await answer({ command: 'describeModel', backbone: 'mobilenet_v1_0.25_224', classes: 4 })
-    const outcome = (await answer({ command: 'train', config: { data: weather, backbone: 'mobilenet_v1_0.25_224', epochs: 1 } })) as { runDir: string; modelDir: string }
+    const outcome = (await answer({ command: 'train', config: { data: weather, backbone: 'mobilenet_v1_0.25_224', epochs: 1 } })) as {
+      runDir: string
+      modelDir: string
+    }
     expect(outcome).not.toHaveProperty('model')
     await answer({ command: 'readEvaluation', runDir: outcome.runDir })
     await answer({ command: 'readModel', model: outcome.modelDir })

@@ -15,7 +15,9 @@ describe('environment', () => {
   })
 
   it('refuses a prefix runner that does not exist, naming the variable', () => {
-    expect(() => environment.prefixRunner({ TRANSFER_STUDIO_PREFIX_RUNNER: 'gpu' })).toThrow('TRANSFER_STUDIO_PREFIX_RUNNER=gpu: use one of onnx, workers, main')
+    expect(() => environment.prefixRunner({ TRANSFER_STUDIO_PREFIX_RUNNER: 'gpu' })).toThrow(
+      'TRANSFER_STUDIO_PREFIX_RUNNER=gpu: use one of onnx, workers, main'
+    )
   })
 
   it('gives an engine process its home and keeps the rest', () => {

@@ -14,10 +14,10 @@ describe('scoring a saved model', () => {
   it('gives the same report with its layers on onnxruntime as on tfjs alone', async () => {
     const out = path.join(tempDir(), 'model')
     // A head with a hidden Dense layer and dropout: they run on onnxruntime too (all but the last layer do).
-    await train(
-      trainConfig({ data: weather, backbone: 'mobilenet_v1_0.25_224', epochs: 2, head: { dense: [{ units: 16, dropout: 0.2 }] }, out }),
-      { home: tempDir(), mirror: weightsMirror() }
-    )
+    await train(trainConfig({ data: weather, backbone: 'mobilenet_v1_0.25_224', epochs: 2, head: { dense: [{ units: 16, dropout: 0.2 }] }, out }), {
+      home: tempDir(),
+      mirror: weightsMirror()
+    })
     const fast = await evaluateModel(out, weather)
     process.env.TRANSFER_STUDIO_PREFIX_RUNNER = 'main'
     const reference = await evaluateModel(out, weather)

@@ -64,7 +64,9 @@ beforeAll(async () => {
 })
 
 /** A private copy of the trained model, optionally with its model.json edited (metadata kept consistent). */
-function copyModel(editModelJson?: (json: { modelTopology: { config: { layers: unknown[] } }; weightsManifest: Array<{ weights: Array<{ shape: number[] }> }> }) => void): string {
+function copyModel(
+  editModelJson?: (json: { modelTopology: { config: { layers: unknown[] } }; weightsManifest: Array<{ weights: Array<{ shape: number[] }> }> }) => void
+): string {
   const dir = path.join(tempDir(), 'model')
   fs.cpSync(modelDir, dir, { recursive: true })
   if (editModelJson) {
@@ -94,7 +96,9 @@ describe('item 5: saving replaces only a folder that is one of our models', () =
 
   it('train --out <the studio home> is refused, and nothing in the home changes', async () => {
     const before = digestTree(env.home)
-    await expect(run({ data: dataset, backbone: BACKBONE, epochs: 1, out: env.home })).rejects.toThrow(`Will not save the model to ${env.home}: saving replaces the folder`)
+    await expect(run({ data: dataset, backbone: BACKBONE, epochs: 1, out: env.home })).rejects.toThrow(
+      `Will not save the model to ${env.home}: saving replaces the folder`
+    )
     expect(digestTree(env.home)).toBe(before)
   })
 
@@ -193,7 +197,9 @@ describe('item 8: numbers read from files have sane maxima, named with the file 
     const dir = copyModel()
     const metadata = readJson(path.join(dir, 'metadata.json'))
     writeJson(path.join(dir, 'metadata.json'), { ...metadata, inputSize: 30000 })
-    await expect(loadModel(dir)).rejects.toThrow(`${path.join(dir, 'metadata.json')} is not valid model metadata: inputSize: Too big: expected number to be <=1024`)
+    await expect(loadModel(dir)).rejects.toThrow(
+      `${path.join(dir, 'metadata.json')} is not valid model metadata: inputSize: Too big: expected number to be <=1024`
+    )
   })
 
   it('200,001 class names in metadata.json', async () => {
@@ -217,7 +223,9 @@ describe('item 8: numbers read from files have sane maxima, named with the file 
     const huge = copyModel((json) => void (json.weightsManifest[0].weights[0].shape = [100_000, 100_000]))
     await expect(loadModel(huge)).rejects.toThrow(`${path.join(huge, 'model.json')}: weightsManifest: more than 200000000 parameters in all`)
     const many = copyModel((json) => void (json.modelTopology.config.layers = Array.from({ length: 6000 }, () => ({}))))
-    await expect(loadModel(many)).rejects.toThrow(`${path.join(many, 'model.json')} is not a TensorFlow.js layers model we saved: modelTopology.config.layers: Too big: expected array to have <=5000 items`)
+    await expect(loadModel(many)).rejects.toThrow(
+      `${path.join(many, 'model.json')} is not a TensorFlow.js layers model we saved: modelTopology.config.layers: Too big: expected array to have <=5000 items`
+    )
   })
 })
 
@@ -245,7 +253,10 @@ describe('item 6 and resume: paths read back from a run are checked, the run fol
   let stoppedRun: string
   beforeAll(async () => {
     const controller = new AbortController()
-    const { result } = await run({ data: dataset, backbone: BACKBONE, epochs: 2 }, { signal: controller.signal, onEvent: (e) => e.event === 'epoch' && controller.abort() })
+    const { result } = await run(
+      { data: dataset, backbone: BACKBONE, epochs: 2 },
+      { signal: controller.signal, onEvent: (e) => e.event === 'epoch' && controller.abort() }
+    )
     expect(result.history).toHaveLength(1)
     stoppedRun = result.runDir
   })
@@ -307,7 +318,10 @@ describe('item 6 and resume: paths read back from a run are checked, the run fol
     }
     const { result, events } = await run(null, { resume: runDir })
     expect(result.modelDir).toBe(path.join(runDir, 'model'))
-    expect(events).toContainEqual({ event: 'notice', message: `The model is saved in ${path.join(runDir, 'model')}: a resumed run writes only inside its own folder unless told where` })
+    expect(events).toContainEqual({
+      event: 'notice',
+      message: `The model is saved in ${path.join(runDir, 'model')}: a resumed run writes only inside its own folder unless told where`
+    })
     expect(digestTree(target)).toBe(before)
   })
 
@@ -333,12 +347,15 @@ describe('item 6 and resume: paths read back from a run are checked, the run fol
   it('a run killed in its first epoch resumes from epoch 1, saying so', async () => {
     let runDir = ''
     await expect(
-      run({ data: dataset, backbone: BACKBONE, epochs: 2, batchSize: 4 }, {
-        onEvent: (e) => {
-          if (e.event === 'run') runDir = e.runDir
-          if (e.event === 'batch') throw new Error('killed') // the process dies mid-epoch: nothing after this runs
+      run(
+        { data: dataset, backbone: BACKBONE, epochs: 2, batchSize: 4 },
+        {
+          onEvent: (e) => {
+            if (e.event === 'run') runDir = e.runDir
+            if (e.event === 'batch') throw new Error('killed') // the process dies mid-epoch: nothing after this runs
+          }
         }
-      })
+      )
     ).rejects.toThrow('killed')
     expect(fs.existsSync(path.join(runDir, 'state'))).toBe(false)
     const { result, events } = await run(null, { resume: runDir })
@@ -418,16 +435,22 @@ describe('item 9: only regular files are read, no read waits forever, Stop alway
 
     const controller = new AbortController()
     let stoppedAt = 0
-    const stopped = run({ data: smallDataset(10), backbone: BACKBONE, epochs: 1, featureCacheMB: 0 }, {
-      signal: controller.signal,
-      onEvent: (e) => {
-        if (e.event === 'status' && e.phase === 'extracting' && !stoppedAt) {
-          stoppedAt = Date.now()
-          controller.abort()
+    const stopped = run(
+      { data: smallDataset(10), backbone: BACKBONE, epochs: 1, featureCacheMB: 0 },
+      {
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.event === 'status' && e.phase === 'extracting' && !stoppedAt) {
+            stoppedAt = Date.now()
+            controller.abort()
+          }
         }
       }
-    })
-    const outcome = await stopped.then((r: { result: TrainResult }) => r.result.stopped, (e: Error) => e.message)
+    )
+    const outcome = await stopped.then(
+      (r: { result: TrainResult }) => r.result.stopped,
+      (e: Error) => e.message
+    )
     expect(stoppedAt).toBeGreaterThan(0)
     // A Stop, not a failure: the run ends as stopped (run-lifecycle.test.ts checks what it leaves).
     expect(outcome).toBe('stopped')
@@ -447,7 +470,10 @@ describe('item 9: only regular files are read, no read waits forever, Stop alway
     fs.rmSync(data)
     mkfifo(data)
     const second = await run(config, { home: cacheHome })
-    expect(second.events).toContainEqual({ event: 'notice', message: `The feature cache ${data} is damaged (checksum or size differs): computing the features again` })
+    expect(second.events).toContainEqual({
+      event: 'notice',
+      message: `The feature cache ${data} is damaged (checksum or size differs): computing the features again`
+    })
     expect(second.result.history.map((h) => h.val_loss)).toEqual(first.result.history.map((h) => h.val_loss))
   })
 
@@ -472,17 +498,21 @@ describe('weaker points', () => {
     expect(report.total).toBe(5)
   })
 
-  it('a nested folder of 140,000 files is walked (the old walk spread them into one call: "Maximum call stack size exceeded")', { timeout: 600_000 }, async () => {
-    const root = smallDataset(2)
-    const wide = path.join(root, 'rain', 'export', 'thumbs')
-    fs.mkdirSync(wide, { recursive: true })
-    // Empty files: listed by the walk, then skipped by the sniff as empty.
-    for (let i = 0; i < 140_000; i++) fs.closeSync(fs.openSync(path.join(wide, `${i}.jpg`), 'w'))
-    const { report } = await loadDataset(root)
-    expect(report.total).toBe(4)
-    expect(report.skipped.filter((s) => s.file.startsWith(wide))).toHaveLength(140_000)
-    fs.rmSync(root, { recursive: true, force: true })
-  })
+  it(
+    'a nested folder of 140,000 files is walked (the old walk spread them into one call: "Maximum call stack size exceeded")',
+    { timeout: 600_000 },
+    async () => {
+      const root = smallDataset(2)
+      const wide = path.join(root, 'rain', 'export', 'thumbs')
+      fs.mkdirSync(wide, { recursive: true })
+      // Empty files: listed by the walk, then skipped by the sniff as empty.
+      for (let i = 0; i < 140_000; i++) fs.closeSync(fs.openSync(path.join(wide, `${i}.jpg`), 'w'))
+      const { report } = await loadDataset(root)
+      expect(report.total).toBe(4)
+      expect(report.skipped.filter((s) => s.file.startsWith(wide))).toHaveLength(140_000)
+      fs.rmSync(root, { recursive: true, force: true })
+    }
+  )
 
   it('a class folder with no training images is refused, saying which and why', async () => {
     const root = smallDataset(4)
@@ -496,9 +526,13 @@ describe('weaker points', () => {
   it('an edited evaluation.json is refused, naming the file and the field', async () => {
     const runDir = tempDir()
     writeJson(path.join(runDir, 'evaluation.json'), { accuracy: 'high', loss: 0, classes: [], confusion: [], perClass: [], misclassified: [], skipped: [] })
-    await expect(readEvaluation(runDir)).rejects.toThrow(`${path.join(runDir, 'evaluation.json')} is not a valid evaluation: accuracy: Invalid input: expected number, received string`)
+    await expect(readEvaluation(runDir)).rejects.toThrow(
+      `${path.join(runDir, 'evaluation.json')} is not a valid evaluation: accuracy: Invalid input: expected number, received string`
+    )
     fs.rmSync(path.join(runDir, 'evaluation.json'))
     mkfifo(path.join(runDir, 'evaluation.json'))
-    await expect(readEvaluation(runDir)).rejects.toThrow(`${path.join(runDir, 'evaluation.json')} cannot be used: not a regular file: it is a named pipe (FIFO)`)
+    await expect(readEvaluation(runDir)).rejects.toThrow(
+      `${path.join(runDir, 'evaluation.json')} cannot be used: not a regular file: it is a named pipe (FIFO)`
+    )
   })
 })

@@ -68,7 +68,9 @@ describe('bad input', () => {
   })
 
   it('reports an empty class folder as a class missing from that split', async () => {
-    const root = linkTree(Object.fromEntries([...some('train', 'cloudy', 4, 'train/cloudy'), ...some('val', 'cloudy', 2, 'val/cloudy'), ...some('val', 'rain', 2, 'val/rain')]))
+    const root = linkTree(
+      Object.fromEntries([...some('train', 'cloudy', 4, 'train/cloudy'), ...some('val', 'cloudy', 2, 'val/cloudy'), ...some('val', 'rain', 2, 'val/rain')])
+    )
     fs.mkdirSync(path.join(root, 'train', 'rain'))
     const { report } = await loadDataset(root)
     expect(report.missing).toEqual([{ split: 'train', class: 'rain' }])
@@ -102,7 +104,8 @@ describe('bad input', () => {
     expect(result.history).toHaveLength(3)
     const skipped = events.filter((e) => e.event === 'skipped')
     expect(skipped.length).toBeGreaterThan(0)
-    for (const s of skipped) expect(s).toMatchObject({ file: expect.stringMatching(/(cloudy\/0|rain\/1)\.jpg$/), reason: 'file not found (was it moved or deleted?)' })
+    for (const s of skipped)
+      expect(s).toMatchObject({ file: expect.stringMatching(/(cloudy\/0|rain\/1)\.jpg$/), reason: 'file not found (was it moved or deleted?)' })
   })
 })
 
@@ -154,7 +157,10 @@ describe('damaged files', () => {
     bytes[8] ^= 0xff
     fs.writeFileSync(file, bytes)
     const second = await run(config, { home: cacheHome })
-    expect(second.events).toContainEqual({ event: 'notice', message: expect.stringMatching(/^The feature cache .* is damaged \(checksum or size differs\): computing the features again$/) })
+    expect(second.events).toContainEqual({
+      event: 'notice',
+      message: expect.stringMatching(/^The feature cache .* is damaged \(checksum or size differs\): computing the features again$/)
+    })
     expect(second.result.history.map((h) => h.val_loss)).toEqual(first.result.history.map((h) => h.val_loss))
   })
 })
@@ -164,7 +170,12 @@ describe('memory', () => {
     const tensors: number[] = []
     const rss: number[] = []
     await run(
-      { data: weather, backbone: 'mobilenet_v1_0.25_224', epochs: 30, head: { pooling: 'avg', dropout: 0.2, dense: [{ units: 32, activation: 'relu', batchNorm: true, dropout: 0.3 }] } },
+      {
+        data: weather,
+        backbone: 'mobilenet_v1_0.25_224',
+        epochs: 30,
+        head: { pooling: 'avg', dropout: 0.2, dense: [{ units: 32, activation: 'relu', batchNorm: true, dropout: 0.3 }] }
+      },
       {
         onEvent: (e) => {
           if (e.event !== 'epoch') return

@@ -26,10 +26,12 @@ beforeAll(async () => {
   // Stopped during its first epoch's last batch: one epoch saved of three.
   const controller = new AbortController()
   stopped = (
-    await train(
-      trainConfig({ ...config, epochs: 3 }),
-      { home, mirror, signal: controller.signal, onEvent: (e) => e.event === 'batch' && e.batch === e.batches && controller.abort() }
-    )
+    await train(trainConfig({ ...config, epochs: 3 }), {
+      home,
+      mirror,
+      signal: controller.signal,
+      onEvent: (e) => e.event === 'batch' && e.batch === e.batches && controller.abort()
+    })
   ).runDir
 }, 300_000)
 

@@ -52,7 +52,19 @@ const outcome = (runDir: string, stopped: TrainOutcome['stopped'] = 'completed')
 })
 
 const batch = (epoch: number, n: number): TrainEvent => ({ event: 'batch', epoch, batch: n, batches: 2, loss: 1 / n, acc: 0.5, eta: 1 })
-const epoch = (n: number): TrainEvent => ({ event: 'epoch', epoch: n, epochs: 3, loss: 1, acc: 0.5, val_loss: 1, val_acc: 0.5, lr: 0.001, seconds: 1, eta: 1, best: true })
+const epoch = (n: number): TrainEvent => ({
+  event: 'epoch',
+  epoch: n,
+  epochs: 3,
+  loss: 1,
+  acc: 0.5,
+  val_loss: 1,
+  val_acc: 0.5,
+  lr: 0.001,
+  seconds: 1,
+  eta: 1,
+  best: true
+})
 
 /** A host with a stand-in engine whose answers the test gives, and everything broadcast recorded. */
 function host(home = tempDir()) {
@@ -65,7 +77,16 @@ function host(home = tempDir()) {
   }
   const emit = (data: TrainEvent): void => state.observe({ event: 'train', requestId: 1, data } as EngineEvent)
   const snapshot = async () => SessionSnapshot.parse(await state.handle({ command: 'session' }, engine))
-  return { state, engine, emit, snapshot, broadcast, home, finish: (value: unknown) => answer!.resolve(value), fail: (message: string) => answer!.reject(new Error(message)) }
+  return {
+    state,
+    engine,
+    emit,
+    snapshot,
+    broadcast,
+    home,
+    finish: (value: unknown) => answer!.resolve(value),
+    fail: (message: string) => answer!.reject(new Error(message))
+  }
 }
 
 describe('host session: a training', () => {
@@ -182,7 +203,9 @@ describe('host session: dataset and choices', () => {
   it('refuses choices that break the schema, and survives a damaged settings file', async () => {
     const h = host()
     const bad = { ...CHOICES, train: { ...CHOICES.train, epochs: 0 } }
-    await expect(h.state.handle({ command: 'saveChoices', dir: '/d', choices: bad }, h.engine)).rejects.toThrow(/^Refused a malformed command: choices\.train\.epochs/)
+    await expect(h.state.handle({ command: 'saveChoices', dir: '/d', choices: bad }, h.engine)).rejects.toThrow(
+      /^Refused a malformed command: choices\.train\.epochs/
+    )
     fs.writeFileSync(path.join(h.home, SETTINGS_FILE), '{ not json')
     const fresh = host(h.home)
     expect(await fresh.state.handle({ command: 'readChoices', dir: '/d' }, fresh.engine)).toBeNull()

@@ -13,8 +13,12 @@ async function rulesBroken(code: string, file: string): Promise<string[]> {
 
 describe('layering rules', () => {
   it('refuse the renderer an import of the engine, a host or Node', async () => {
-    expect(await rulesBroken("import { train } from '../../../engine/api'\nexport const t = train\n", 'src/renderer/src/views/Bad.ts')).toContain('no-restricted-imports')
-    expect(await rulesBroken("import { startServer } from '../../server/serve'\nexport const s = startServer\n", 'src/renderer/src/bad.ts')).toContain('no-restricted-imports')
+    expect(await rulesBroken("import { train } from '../../../engine/api'\nexport const t = train\n", 'src/renderer/src/views/Bad.ts')).toContain(
+      'no-restricted-imports'
+    )
+    expect(await rulesBroken("import { startServer } from '../../server/serve'\nexport const s = startServer\n", 'src/renderer/src/bad.ts')).toContain(
+      'no-restricted-imports'
+    )
     expect(await rulesBroken("import fs from 'node:fs'\nexport const f = fs\n", 'src/renderer/src/bad.ts')).toContain('no-restricted-imports')
   })
 
@@ -29,7 +33,9 @@ describe('layering rules', () => {
   })
 
   it('allow the imports along the arrows', async () => {
-    expect(await rulesBroken("import { describeAccuracy } from '../../../shared/confidence'\nexport const d = describeAccuracy\n", 'src/renderer/src/ok.ts')).toEqual([])
+    expect(
+      await rulesBroken("import { describeAccuracy } from '../../../shared/confidence'\nexport const d = describeAccuracy\n", 'src/renderer/src/ok.ts')
+    ).toEqual([])
     expect(await rulesBroken("import { TrainConfig } from '../shared/protocol'\nexport const c = TrainConfig\n", 'src/engine/ok.ts')).toEqual([])
     expect(await rulesBroken("import { wilsonInterval } from './confidence'\nexport const w = wilsonInterval\n", 'src/shared/ok.ts')).toEqual([])
   })

@@ -40,7 +40,11 @@ const sha = (bytes: Buffer): string => createHash('sha256').update(bytes).digest
 describe('flip-fuses (electron-builder afterPack)', () => {
   it('turns off run-as-node, NODE_OPTIONS and --inspect, turns on cookie encryption and asar-only, and touches nothing else', async () => {
     const appOutDir = tempDir('ts-fuses-')
-    const context = { appOutDir, electronPlatformName: 'linux', packager: { appInfo: { productFilename: 'Transfer Studio' }, executableName: 'transfer-studio' } }
+    const context = {
+      appOutDir,
+      electronPlatformName: 'linux',
+      packager: { appInfo: { productFilename: 'Transfer Studio' }, executableName: 'transfer-studio' }
+    }
     const binary = path.join(appOutDir, 'transfer-studio')
     const { before, wireAt } = fakeElectron(binary)
     await script.default(context)

@@ -35,7 +35,10 @@ describe('application icon', () => {
     for (let i = 0; i < fresh.length; i++) worst = Math.max(worst, Math.abs(fresh[i] - committed[i]))
     expect(worst).toBeLessThanOrEqual(2)
     // Corners are transparent (a rounded square), the middle is not.
-    const { data } = await sharp(path.join(RESOURCES, 'icons', '32x32.png')).ensureAlpha().raw().toBuffer({ resolveWithObject: true })
+    const { data } = await sharp(path.join(RESOURCES, 'icons', '32x32.png'))
+      .ensureAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true })
     expect(data[3]).toBe(0)
     expect(data[(16 * 32 + 16) * 4 + 3]).toBe(255)
   })

@@ -24,14 +24,19 @@ describe('npm start', () => {
   })
 
   it('warns about a Node older than Electron 45 and electron-vite need', () => {
-    expect(nodeWarning('20.19.0')).toBe('warning: Electron 45 and electron-vite need Node 22.12 or newer; this is 20.19.0 (the browser mode, npm run serve, works on it)')
+    expect(nodeWarning('20.19.0')).toBe(
+      'warning: Electron 45 and electron-vite need Node 22.12 or newer; this is 20.19.0 (the browser mode, npm run serve, works on it)'
+    )
     expect(nodeWarning('22.11.9')).toMatch(/^warning: /)
     expect([nodeWarning('22.12.0'), nodeWarning('24.1.0')]).toEqual([null, null])
   })
 
   // This machine cannot download Electron's binary (docs/DESIGN.md); where it can, this is skipped.
   it.runIf(electronProblem(ELECTRON, {}) !== null)('without the binary, exits 1 with that one line and no stack trace', () => {
-    const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'start.mjs')], { encoding: 'utf8', env: { ...process.env, ELECTRON_OVERRIDE_DIST_PATH: '' } })
+    const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'start.mjs')], {
+      encoding: 'utf8',
+      env: { ...process.env, ELECTRON_OVERRIDE_DIST_PATH: '' }
+    })
     expect(result.status).toBe(1)
     expect(result.stderr).toBe(`${MISSING_ELECTRON}\n`)
     expect(MISSING_ELECTRON).toContain('npx install-electron')

@@ -10,7 +10,10 @@ function render(frozen: string[]) {
 }
 
 const blockBox = (wrapper: ReturnType<typeof render>, block: string) =>
-  wrapper.findAll('tr').find((row) => row.text().includes(block))!.find('[data-pc-name="pcnodecheckbox"]')
+  wrapper
+    .findAll('tr')
+    .find((row) => row.text().includes(block))!
+    .find('[data-pc-name="pcnodecheckbox"]')
 const blockInput = (wrapper: ReturnType<typeof render>, block: string) => blockBox(wrapper, block).find('input')
 
 describe('LayerTree', () => {

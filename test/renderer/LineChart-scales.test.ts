@@ -26,7 +26,17 @@ vi.mock('chart.js', () => {
 })
 
 const { default: LineChart } = await import('../../src/renderer/src/components/LineChart.vue')
-const series = [{ label: 'learning rate', color: 'purple', points: [{ x: 0, y: 0.01 }, { x: 1, y: 0.01 }, { x: 2, y: 0.001 }] }]
+const series = [
+  {
+    label: 'learning rate',
+    color: 'purple',
+    points: [
+      { x: 0, y: 0.01 },
+      { x: 1, y: 0.01 },
+      { x: 2, y: 0.001 }
+    ]
+  }
+]
 
 describe('LineChart scales', () => {
   it('draws a learning rate on a logarithmic axis, in steps, not a smoothed line', async () => {

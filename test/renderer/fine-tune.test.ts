@@ -49,7 +49,11 @@ vi.mock('../../src/renderer/src/client', () => ({
   }
 }))
 
-const SPEED: TrainingSpeed = { flopsPerSecond: 1e6, engine: 'onnxruntime-node 1.30.0 (CPU, 2 threads), native training step', method: 'calibrated once this session' }
+const SPEED: TrainingSpeed = {
+  flopsPerSecond: 1e6,
+  engine: 'onnxruntime-node 1.30.0 (CPU, 2 threads), native training step',
+  method: 'calibrated once this session'
+}
 
 const { default: LayerTree } = await import('../../src/renderer/src/components/LayerTree.vue')
 const { default: FineTuneOptions } = await import('../../src/renderer/src/components/FineTuneOptions.vue')
@@ -167,7 +171,16 @@ describe('fine-tuning options', () => {
   })
 })
 
-const metrics = (epoch: number, phase?: 1 | 2): EpochMetrics & { phase?: 1 | 2 } => ({ epoch, loss: 1, acc: 0.5, val_loss: 1, val_acc: 0.5, lr: 1e-3, seconds: 1, ...(phase ? { phase } : {}) })
+const metrics = (epoch: number, phase?: 1 | 2): EpochMetrics & { phase?: 1 | 2 } => ({
+  epoch,
+  loss: 1,
+  acc: 0.5,
+  val_loss: 1,
+  val_acc: 0.5,
+  lr: 1e-3,
+  seconds: 1,
+  ...(phase ? { phase } : {})
+})
 
 describe('the phase-2 marker', () => {
   it('sits after the last phase-1 epoch, from the epochs or from the phase event', () => {
@@ -189,12 +202,17 @@ describe('the phase-2 marker', () => {
   })
 
   it('LineChart draws a dashed vertical line at the marker, only inside the plot', async () => {
-    const wrapper = mount(LineChart, { props: { series: [{ label: 'loss', color: 'blue', points: [{ x: 1, y: 1 }] }], yLabel: 'loss', markers: [{ x: 2, label: 'phase 2' }] } })
+    const wrapper = mount(LineChart, {
+      props: { series: [{ label: 'loss', color: 'blue', points: [{ x: 1, y: 1 }] }], yLabel: 'loss', markers: [{ x: 2, label: 'phase 2' }] }
+    })
     await nextTick()
     const plugin = charts.at(-1)!.plugins[0]
     const calls: string[] = []
     const ctx = new Proxy({} as Record<string, unknown>, {
-      get: (_t, name: string) => (name === 'setLineDash' || name === 'moveTo' || name === 'lineTo' || name === 'fillText' ? (...args: unknown[]) => calls.push(`${name}(${args.join(',')})`) : () => {}),
+      get: (_t, name: string) =>
+        name === 'setLineDash' || name === 'moveTo' || name === 'lineTo' || name === 'fillText'
+          ? (...args: unknown[]) => calls.push(`${name}(${args.join(',')})`)
+          : () => {},
       set: () => true
     })
     const fake = { ctx, chartArea: { left: 0, right: 100, top: 10, bottom: 90 }, scales: { x: { getPixelForValue: (x: number) => x * 20 } } }

@@ -21,7 +21,14 @@ const runs = [
   { dir: RUN_A, startedAt: '2026-11-29T22:31', backbone: 'mobilenet_v1_0.25_224', data: '/d', epochs: 1, modelDir: `${RUN_A}/model`, metrics: null },
   { dir: '/home/u/.transfer-studio/runs/crashed', startedAt: '2026-11-29T22:00', backbone: 'resnet50', data: '/d', epochs: 0, modelDir: null, metrics: null }
 ]
-const answer = (name: string): PredictionResult => ({ file: name, predictions: [{ label: 'ants', probability: 0.9 }, { label: 'bees', probability: 0.1 }], unsure: null })
+const answer = (name: string): PredictionResult => ({
+  file: name,
+  predictions: [
+    { label: 'ants', probability: 0.9 },
+    { label: 'bees', probability: 0.1 }
+  ],
+  unsure: null
+})
 const sent: Array<Record<string, unknown>> = []
 
 beforeEach(() => {
@@ -33,7 +40,12 @@ beforeEach(() => {
     const c = command as { command: string; images?: Array<{ name: string }>; files?: string[]; dir?: string }
     if (c.command === 'listRuns') return runs
     if (c.command === 'classifyImages') return c.images!.map((i) => answer(i.name))
-    if (c.command === 'listFolderImages') return { dir: c.dir!, files: Array.from({ length: 20 }, (_, i) => `${c.dir}/p${i}.jpg`), skipped: [{ file: `${c.dir}/a.txt`, reason: 'text file, not an image' }] }
+    if (c.command === 'listFolderImages')
+      return {
+        dir: c.dir!,
+        files: Array.from({ length: 20 }, (_, i) => `${c.dir}/p${i}.jpg`),
+        skipped: [{ file: `${c.dir}/a.txt`, reason: 'text file, not an image' }]
+      }
     if (c.command === 'predictWithModel' || c.command === 'classifyImageNet') return c.files!.map(answer)
     throw new Error(`unexpected ${c.command}`)
   }) as never)
@@ -100,7 +112,11 @@ describe('predictions store', () => {
 describe('predictionsCsv', () => {
   it('writes one row a photo, quoting what needs it, and keeps failures with their reason', () => {
     const csv = predictionsCsv([
-      { file: 'a,b.jpg', model: 'run "1"', result: { file: 'a,b.jpg', predictions: [{ label: 'ants', probability: 0.25 }], unsure: { reason: 'low-probability', message: 'm' } } },
+      {
+        file: 'a,b.jpg',
+        model: 'run "1"',
+        result: { file: 'a,b.jpg', predictions: [{ label: 'ants', probability: 0.25 }], unsure: { reason: 'low-probability', message: 'm' } }
+      },
       { file: 'c.jpg', model: 'm', result: { file: 'c.jpg', error: 'not an image' } },
       { file: 'd.jpg', model: 'm', result: null }
     ])

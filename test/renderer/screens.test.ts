@@ -26,7 +26,19 @@ const { fieldProblem } = await import('../../src/renderer/src/settings-check')
 const { RunProgress, formatDuration } = await import('../../src/renderer/src/run-progress')
 
 const send = (data: TrainEvent) => listeners.forEach((l) => l({ event: 'train', requestId: 1, data }))
-const epoch = (n: number, lr = 0.001): TrainEvent => ({ event: 'epoch', epoch: n, epochs: 3, loss: 1, acc: 0.5, val_loss: 1, val_acc: 0.5, lr, seconds: 1, eta: 1, best: true })
+const epoch = (n: number, lr = 0.001): TrainEvent => ({
+  event: 'epoch',
+  epoch: n,
+  epochs: 3,
+  loss: 1,
+  acc: 0.5,
+  val_loss: 1,
+  val_acc: 0.5,
+  lr,
+  seconds: 1,
+  eta: 1,
+  best: true
+})
 
 beforeEach(() => {
   setActivePinia(createPinia())
@@ -78,7 +90,10 @@ describe('form fields checked as typed', () => {
 describe('run progress', () => {
   it('starts empty, covers extraction then the epochs, and its time left does not jump at an epoch boundary', () => {
     let now = 0
-    const progress = new RunProgress(() => 2, () => now)
+    const progress = new RunProgress(
+      () => 2,
+      () => now
+    )
     expect(progress.view.fraction).toBeNull()
     // Extraction: no time left until a pace is measured, then (total - done) at that pace.
     let view = progress.status({ event: 'status', phase: 'extracting', message: 'Computing train features', done: 0, total: 400 })
@@ -110,7 +125,7 @@ describe('run progress', () => {
     expect(progress.finish('Finished: completed').fraction).toBe(1)
   })
 
-  it('the store shows a new run from zero, not the last run\'s full bar', async () => {
+  it("the store shows a new run from zero, not the last run's full bar", async () => {
     const training = useTrainingStore()
     training.settings.epochs = 1
     send({ event: 'batch', epoch: 1, batch: 4, batches: 4, loss: 1, acc: 0.5, eta: 0 })

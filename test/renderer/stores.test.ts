@@ -95,7 +95,10 @@ describe('predictions store: dropped photos', () => {
     // Every card got its own photo's answer, in order; the oversized one a reason instead.
     const cards = results.predictions.map((p) => p.result)
     expect(cards.slice(0, 7).map((r) => (r && 'predictions' in r ? r.predictions[0].label : null))).toEqual(sizes.slice(0, 7).map((s) => `bytes ${s}`))
-    expect(cards[7]).toMatchObject({ file: 'photo-7.jpg', error: expect.stringMatching(/^photo-7\.jpg is 52\.5 MB: photos up to 52\.5 MB can be classified here$/) })
+    expect(cards[7]).toMatchObject({
+      file: 'photo-7.jpg',
+      error: expect.stringMatching(/^photo-7\.jpg is 52\.5 MB: photos up to 52\.5 MB can be classified here$/)
+    })
     expect(results.predicting).toBe(false)
     expect(results.predictError).toBeNull()
   })

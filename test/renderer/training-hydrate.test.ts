@@ -29,7 +29,19 @@ beforeEach(() => {
 })
 
 const batch = (epoch: number, n: number): TrainEvent => ({ event: 'batch', epoch, batch: n, batches: 2, loss: 1 / n, acc: 0.5, eta: 3 })
-const epoch = (n: number): TrainEvent => ({ event: 'epoch', epoch: n, epochs: 4, loss: 1, acc: 0.5, val_loss: 0.9, val_acc: 0.6, lr: 0.001, seconds: 1, eta: 3, best: true })
+const epoch = (n: number): TrainEvent => ({
+  event: 'epoch',
+  epoch: n,
+  epochs: 4,
+  loss: 1,
+  acc: 0.5,
+  val_loss: 0.9,
+  val_acc: 0.6,
+  lr: 0.001,
+  seconds: 1,
+  eta: 3,
+  best: true
+})
 const snapshot = (patch: Partial<TrainingSnapshot>): TrainingSnapshot => ({
   serial: 1,
   running: true,
@@ -57,7 +69,13 @@ describe('training store hydrated from the host', () => {
     listeners.forEach((l) => l({ event: 'train', requestId: 9, data: epoch(2) }))
     expect(training.epochs.map((e) => e.epoch)).toEqual([1, 2])
 
-    host({ ...snapshot({ running: false, outcome: { runDir: '/home/runs/a', modelDir: '/m', history: [], path: 'cached-features', stopped: 'stopped', valAcc: 0.6, testAcc: null, seconds: 2 } }), events: null })
+    host({
+      ...snapshot({
+        running: false,
+        outcome: { runDir: '/home/runs/a', modelDir: '/m', history: [], path: 'cached-features', stopped: 'stopped', valAcc: 0.6, testAcc: null, seconds: 2 }
+      }),
+      events: null
+    })
     expect(training.running).toBe(false)
     expect(training.outcome?.stopped).toBe('stopped')
     expect(training.epochs).toHaveLength(2) // kept: the end event carries no events

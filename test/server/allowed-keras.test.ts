@@ -32,7 +32,9 @@ describe('admit: Keras import and continued training', () => {
     const folders = new AllowedFolders([home])
     const elsewhere = tempDir()
     await expect(admit({ command: 'describeModel', backbone: 'x', startFrom: elsewhere }, folders)).rejects.toThrow(/outside the folders you opened/)
-    await expect(admit({ command: 'train', config: { data: home, backbone: 'x', startFrom: elsewhere } }, folders)).rejects.toThrow(/outside the folders you opened/)
+    await expect(admit({ command: 'train', config: { data: home, backbone: 'x', startFrom: elsewhere } }, folders)).rejects.toThrow(
+      /outside the folders you opened/
+    )
     await expect(admit({ command: 'train', config: { data: home, backbone: 'x', startFrom: path.join(home, 'models', 'm') } }, folders)).resolves.toBeTruthy()
   })
 })

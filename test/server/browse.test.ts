@@ -95,13 +95,18 @@ describe('the folder browser', () => {
     // Counted by name, without reading a byte (the scan then checks each file's content): 396 .jpg, a .jpeg and a .gif.
     expect(byName.hymenoptera).toMatchObject({ images: 398, more: false, dataset: true })
     // CIFAR-10 batches count their records.
-    const cifarRecords = fs.readdirSync(path.join(DATA, 'cifar10-bin-subset')).filter((n) => n.endsWith('.bin')).reduce((sum, n) => sum + fs.statSync(path.join(DATA, 'cifar10-bin-subset', n)).size / 3073, 0)
+    const cifarRecords = fs
+      .readdirSync(path.join(DATA, 'cifar10-bin-subset'))
+      .filter((n) => n.endsWith('.bin'))
+      .reduce((sum, n) => sum + fs.statSync(path.join(DATA, 'cifar10-bin-subset', n)).size / 3073, 0)
     expect(byName['cifar10-bin-subset']).toMatchObject({ images: cifarRecords, dataset: true })
   })
 
   it('refuses to go up past its places, through `..`, or through a link that leads out', async () => {
     await expect(ask({ command: 'browseFolder', dir: path.join(userHome, '..') })).rejects.toThrow(/^Refused: .* is outside the folders you may browse/)
-    await expect(ask({ command: 'browseFolder', dir: path.join(userHome, 'photos', '..', '..', 'outside') })).rejects.toThrow(/outside the folders you may browse/)
+    await expect(ask({ command: 'browseFolder', dir: path.join(userHome, 'photos', '..', '..', 'outside') })).rejects.toThrow(
+      /outside the folders you may browse/
+    )
     await expect(ask({ command: 'browseFolder', dir: path.join(userHome, 'escape') })).rejects.toThrow(/outside the folders you may browse/)
     await expect(ask({ command: 'browseFolder', dir: path.join(userHome, 'escape', 'cats') })).rejects.toThrow(/outside the folders you may browse/)
     await expect(ask({ command: 'browseFolder', dir: '/' })).rejects.toThrow(/outside the folders you may browse/)
@@ -118,14 +123,18 @@ describe('the folder browser', () => {
     expect(JSON.parse(fs.readFileSync(path.join(studioHome, 'recent-datasets.json'), 'utf8')).datasets[0].dir).toBe(report.root)
     // A linked photo (its target is outside every opened folder) gets a real thumbnail, not 403.
     const first = fs.readdirSync(path.join(report.root, 'ants')).sort()[0]
-    const thumb = await fetch(`http://127.0.0.1:${server.port}/api/thumb?token=${server.token}&size=96&path=${encodeURIComponent(path.join(report.root, 'ants', first))}`)
+    const thumb = await fetch(
+      `http://127.0.0.1:${server.port}/api/thumb?token=${server.token}&size=96&path=${encodeURIComponent(path.join(report.root, 'ants', first))}`
+    )
     expect([thumb.status, thumb.headers.get('content-type')]).toEqual([200, 'image/jpeg'])
   })
 
   it('shows CIFAR-10 records as thumbnails over HTTP', async () => {
     const dir = path.join(DATA, 'cifar10-bin-subset')
     await ask({ command: 'scan', dir })
-    const thumb = await fetch(`http://127.0.0.1:${server.port}/api/thumb?token=${server.token}&size=160&path=${encodeURIComponent(path.join(dir, 'data_batch_1.bin') + '#30')}`)
+    const thumb = await fetch(
+      `http://127.0.0.1:${server.port}/api/thumb?token=${server.token}&size=160&path=${encodeURIComponent(path.join(dir, 'data_batch_1.bin') + '#30')}`
+    )
     expect([thumb.status, thumb.headers.get('content-type')]).toEqual([200, 'image/jpeg'])
     const recents = await ask<RecentDataset[]>({ command: 'recentDatasets' })
     expect(recents.map((r) => r.name)).toEqual(['cifar10-bin-subset', 'ants-bees'])

@@ -55,7 +55,11 @@ describe('MobileNetV2 through the command line', () => {
     const ant = path.join(HYMENOPTERA, 'val', 'ants', fs.readdirSync(path.join(HYMENOPTERA, 'val', 'ants'))[0])
     const predicted = studio('predict', '--model', model, ant, '--json')
     expect(predicted.code).toBe(0)
-    expect(JSON.parse(predicted.lines[0]).predictions.map((p: { label: string }) => p.label).sort()).toEqual(['ants', 'bees'])
+    expect(
+      JSON.parse(predicted.lines[0])
+        .predictions.map((p: { label: string }) => p.label)
+        .sort()
+    ).toEqual(['ants', 'bees'])
 
     const exported = studio('export-keras', '--model', model)
     expect(exported.code).toBe(0)

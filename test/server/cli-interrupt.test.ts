@@ -40,14 +40,17 @@ describe('Ctrl-C during train, through npm run studio', () => {
   it('the first SIGINT stops after the batch, saves the model and the state, and says where', async () => {
     let sent = false
     // Small batches and many epochs: the run is mid-way when the second epoch line shows.
-    const result = await studioGroup(['train', '--data', hymenoptera, '--backbone', 'mobilenet_v1_0.25_224', '--epochs', '5000', '--batch-size', '4'], (stdout, interrupt) => {
-      if (!sent && /^epoch 2\/5000 /m.test(stdout)) {
-        sent = true
-        interrupt()
+    const result = await studioGroup(
+      ['train', '--data', hymenoptera, '--backbone', 'mobilenet_v1_0.25_224', '--epochs', '5000', '--batch-size', '4'],
+      (stdout, interrupt) => {
+        if (!sent && /^epoch 2\/5000 /m.test(stdout)) {
+          sent = true
+          interrupt()
+        }
       }
-    })
+    )
     expect(sent).toBe(true)
-    expect(result.stderr).toContain('Stopping after this batch: the best model so far and the run\'s state will be saved')
+    expect(result.stderr).toContain("Stopping after this batch: the best model so far and the run's state will be saved")
     expect(result.stderr).not.toContain('Quitting')
     const saved = /^Saved (.+) after (\d+) epochs \(stopped\)/m.exec(result.stdout)
     expect(saved, result.stdout + result.stderr).not.toBeNull()

@@ -33,14 +33,20 @@ describe('transfer-studio import-keras / export-keras', () => {
     const exported = studio('export-keras', '--model', model, '--out', out)
     expect(exported.code).toBe(0)
     expect(exported.stdout.trim()).toBe(`wrote ${out}`)
-    const check = spawnSync('/usr/bin/python3', [path.join(import.meta.dirname, '..', 'engine', 'keras', 'keras_h5.py'), 'same-weights', RESNET8, out], { encoding: 'utf8' })
+    const check = spawnSync('/usr/bin/python3', [path.join(import.meta.dirname, '..', 'engine', 'keras', 'keras_h5.py'), 'same-weights', RESNET8, out], {
+      encoding: 'utf8'
+    })
     expect(JSON.parse(check.stdout)).toMatchObject({ keys_equal: true, values_equal: true })
 
     // Without --out the Keras file goes beside the TensorFlow.js model; the model still loads.
     const beside = studio('export-keras', '--model', model)
     expect(beside.code).toBe(0)
     expect(beside.stdout.trim()).toBe(`wrote ${path.join(model, 'model.h5')}`)
-    const again = spawnSync('/usr/bin/python3', [path.join(import.meta.dirname, '..', 'engine', 'keras', 'keras_h5.py'), 'same-weights', out, path.join(model, 'model.h5')], { encoding: 'utf8' })
+    const again = spawnSync(
+      '/usr/bin/python3',
+      [path.join(import.meta.dirname, '..', 'engine', 'keras', 'keras_h5.py'), 'same-weights', out, path.join(model, 'model.h5')],
+      { encoding: 'utf8' }
+    )
     expect(JSON.parse(again.stdout)).toMatchObject({ keys_equal: true, values_equal: true })
   })
 
@@ -55,6 +61,8 @@ describe('transfer-studio import-keras / export-keras', () => {
   it('an unknown scaling is refused with the ones that exist', () => {
     const { code, stderr } = studio('import-keras', RESNET8, '--preprocess', '0..2', '--out', path.join(tempDir(), 'm'))
     expect(code).not.toBe(0)
-    expect(stderr).toContain("error: option '--preprocess <scaling>' argument '0..2' is invalid. must be one of 0..1, unit, -1..1, tf, raw, 0..255, caffe, torch")
+    expect(stderr).toContain(
+      "error: option '--preprocess <scaling>' argument '0..2' is invalid. must be one of 0..1, unit, -1..1, tf, raw, 0..255, caffe, torch"
+    )
   })
 })

@@ -14,7 +14,24 @@ const weather = path.join(DATA, 'mini', 'weather')
 beforeAll(() => {
   env = { ...process.env, TRANSFER_STUDIO_HOME: tempDir(), TRANSFER_STUDIO_WEIGHTS: weightsMirror() }
   modelDir = path.join(tempDir(), 'weather model')
-  trainRun = studio('train', '--data', weather, '--backbone', 'mobilenet_v1_0.25_224', '--epochs', '3', '--lr', '0.01', '--dense', '16', '--dropout', '0.2', '--out', modelDir, '--json')
+  trainRun = studio(
+    'train',
+    '--data',
+    weather,
+    '--backbone',
+    'mobilenet_v1_0.25_224',
+    '--epochs',
+    '3',
+    '--lr',
+    '0.01',
+    '--dense',
+    '16',
+    '--dropout',
+    '0.2',
+    '--out',
+    modelDir,
+    '--json'
+  )
 })
 
 describe('transfer-studio train / evaluate / predict --model', () => {
@@ -81,7 +98,7 @@ describe('transfer-studio train / evaluate / predict --model', () => {
     expect(report.misclassified.length).toBe(Math.round((1 - report.accuracy) * 20))
   })
 
-  it('predict --model answers with the model\'s own labels', () => {
+  it("predict --model answers with the model's own labels", () => {
     const { code, lines } = studio('predict', '--model', modelDir, '--top', '2', '--json', path.join(PHOTOS, 'coffee.png'))
     expect(code).toBe(0)
     const result = JSON.parse(lines[0])
@@ -94,7 +111,9 @@ describe('transfer-studio train / evaluate / predict --model', () => {
     const before = target.digest()
     const refused = studio('train', '--data', weather, '--backbone', 'mobilenet_v1_0.25_224', '--epochs', '1', '--out', target.dir)
     expect(refused.code).toBe(1)
-    expect(refused.stderr).toContain(`error: Will not save the model to ${target.dir}: saving replaces the folder, and ${target.dir} is not a Transfer Studio model`)
+    expect(refused.stderr).toContain(
+      `error: Will not save the model to ${target.dir}: saving replaces the folder, and ${target.dir} is not a Transfer Studio model`
+    )
     expect(refused.stderr).not.toContain('    at ')
     expect(refused.stdout).not.toMatch(/^epoch /m)
     expect(target.digest()).toBe(before)

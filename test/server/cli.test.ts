@@ -55,7 +55,16 @@ describe('transfer-studio command line', () => {
   })
 
   it('predict --json prints one line per image with the top-k ImageNet classes', () => {
-    const { code, lines } = studio('predict', '--backbone', 'mobilenet_v1_0.75_224', '--top', '3', '--json', path.join(PHOTOS, 'chelsea.png'), path.join(PHOTOS, 'coffee.png'))
+    const { code, lines } = studio(
+      'predict',
+      '--backbone',
+      'mobilenet_v1_0.75_224',
+      '--top',
+      '3',
+      '--json',
+      path.join(PHOTOS, 'chelsea.png'),
+      path.join(PHOTOS, 'coffee.png')
+    )
     expect(code).toBe(0)
     expect(lines).toHaveLength(2)
     const [cat, coffee] = lines.map((l) => JSON.parse(l))
@@ -107,7 +116,8 @@ describe('transfer-studio command line', () => {
   })
 
   it('an unknown backbone is one line naming the backbones that exist, exit code 2', () => {
-    const known = 'Known backbones: mobilenet_v1_0.25_224, mobilenet_v1_0.50_224, mobilenet_v1_0.75_224, mobilenet_v1_1.0_224, resnet50, densenet121, densenet201, vgg16, mobilenet_v2_1.0_224'
+    const known =
+      'Known backbones: mobilenet_v1_0.25_224, mobilenet_v1_0.50_224, mobilenet_v1_0.75_224, mobilenet_v1_1.0_224, resnet50, densenet121, densenet201, vgg16, mobilenet_v2_1.0_224'
     const predict = studio('predict', '--backbone', 'vgg19', path.join(PHOTOS, 'coffee.png'))
     expect(predict.code).toBe(2)
     expect(predict.stderr).toBe(`error: Unknown backbone "vgg19". ${known}\n`)
@@ -128,6 +138,8 @@ describe('transfer-studio command line', () => {
     const { code, stderr } = studio('predict', '--backbone', 'mobilenet_v1_0.25_224', path.join(PHOTOS, 'coffee.png'))
     env = saved
     expect(code).toBe(1)
-    expect(stderr).toMatch(/^error: Could not get the weights of mobilenet_v1_0.25_224 from file:\/\/.*empty-mirror\/mobilenet_v1_0.25_224\/model.json: .* does not exist\. Without internet access/)
+    expect(stderr).toMatch(
+      /^error: Could not get the weights of mobilenet_v1_0.25_224 from file:\/\/.*empty-mirror\/mobilenet_v1_0.25_224\/model.json: .* does not exist\. Without internet access/
+    )
   })
 })

@@ -52,14 +52,45 @@ class Fuzz {
 /** Percent-encodes every byte (encodeURIComponent refuses lone surrogates, which are part of the fuzz). */
 const percent = (text: string): string => [...Buffer.from(text)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')
 
-const TARGETS = ['/', '/%', '/%%', '/%E0%A4%A', '//', '///x', '/..%2f..%2fetc/passwd', '/%2e%2e/%2e%2e/', '*', 'http://[::1', '/api/thumb', '/api/', '/ws', '/index.html', '/assets/../../package.json', '/\\..\\..\\', `/${'a'.repeat(9000)}`]
+const TARGETS = [
+  '/',
+  '/%',
+  '/%%',
+  '/%E0%A4%A',
+  '//',
+  '///x',
+  '/..%2f..%2fetc/passwd',
+  '/%2e%2e/%2e%2e/',
+  '*',
+  'http://[::1',
+  '/api/thumb',
+  '/api/',
+  '/ws',
+  '/index.html',
+  '/assets/../../package.json',
+  '/\\..\\..\\',
+  `/${'a'.repeat(9000)}`
+]
 
 function hostileHttp(f: Fuzz, port: number, token: string): Buffer {
-  const target = f.pick([...TARGETS, `/api/thumb?token=${f.pick([token, 'é'.repeat(48), '', f.text(60)])}&path=${percent(f.text(40))}&size=${f.pick(['-1', 'NaN', '1e309', '96'])}`, `/${f.text(30)}`])
+  const target = f.pick([
+    ...TARGETS,
+    `/api/thumb?token=${f.pick([token, 'é'.repeat(48), '', f.text(60)])}&path=${percent(f.text(40))}&size=${f.pick(['-1', 'NaN', '1e309', '96'])}`,
+    `/${f.text(30)}`
+  ])
   const method = f.pick(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT', 'GE T', 'get', f.text(8)])
   const version = f.pick(['HTTP/1.1', 'HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/9.9', 'HTTP/1.1 extra', ''])
   const headers = [
-    f.pick([`Host: 127.0.0.1:${port}`, `Host: 127.0.0.1:${port}`, 'Host: attacker.example', `Host: localhost:${port}`, 'Host: ', `Host: [::1]:${port}`, `Host: ${f.text(300)}`, '']),
+    f.pick([
+      `Host: 127.0.0.1:${port}`,
+      `Host: 127.0.0.1:${port}`,
+      'Host: attacker.example',
+      `Host: localhost:${port}`,
+      'Host: ',
+      `Host: [::1]:${port}`,
+      `Host: ${f.text(300)}`,
+      ''
+    ]),
     'Connection: close'
   ]
   for (let i = f.int(6); i > 0; i--) {
@@ -101,7 +132,10 @@ function hostileFrames(f: Fuzz): Buffer[] {
         frame({ opcode: 0xa, payload: f.bytes(125) }),
         frame({ opcode: 0x1, payload: Buffer.from(f.text(200)) }),
         frame({ opcode: 0x2, payload: f.bytes(300) }),
-        Buffer.concat([frame({ opcode: 0x1, fin: false, payload: Buffer.from('{"id":') }), frame({ opcode: 0x0, payload: Buffer.from(`${f.int(9)},"body":7}`) })])
+        Buffer.concat([
+          frame({ opcode: 0x1, fin: false, payload: Buffer.from('{"id":') }),
+          frame({ opcode: 0x0, payload: Buffer.from(`${f.int(9)},"body":7}`) })
+        ])
       ])
     )
   }
@@ -138,7 +172,8 @@ function randomJson(f: Fuzz, depth: number): unknown {
       return Array.from({ length: f.int(5) }, () => randomJson(f, depth + 1))
     default: {
       const object: Record<string, unknown> = {}
-      for (let i = f.int(5); i > 0; i--) object[f.pick(['__proto__', 'constructor', 'dir', 'files', 'images', 'config', 'model', 'id', f.text(8)])] = randomJson(f, depth + 1)
+      for (let i = f.int(5); i > 0; i--)
+        object[f.pick(['__proto__', 'constructor', 'dir', 'files', 'images', 'config', 'model', 'id', f.text(8)])] = randomJson(f, depth + 1)
       return object
     }
   }
@@ -227,7 +262,7 @@ async function attack(seed: number, counts: { http: number; frames: number; mess
   })
 
   const batches: Buffer[][] = []
-  for (let total = 0; total < counts.frames; ) {
+  for (let total = 0; total < counts.frames;) {
     const batch = hostileFrames(f).slice(0, counts.frames - total)
     batches.push(batch)
     total += batch.length
@@ -281,7 +316,9 @@ describe('protocol fuzz', () => {
     expect(after.heapUsed - before.heapUsed).toBeLessThan(MAX_HEAP_GROWTH)
     // And it still works for a legitimate client.
     expect((await fetch(`http://127.0.0.1:${server.port}/`)).status).toBe(200)
-    const [reply] = await sendMessages(server.port, server.token, [JSON.stringify({ id: 1, body: { command: 'listImages', dir: '/etc', split: 'train', label: 'x', offset: 0, limit: 1 } })])
+    const [reply] = await sendMessages(server.port, server.token, [
+      JSON.stringify({ id: 1, body: { command: 'listImages', dir: '/etc', split: 'train', label: 'x', offset: 0, limit: 1 } })
+    ])
     expect(reply).toMatchObject({ id: 1, ok: false, error: 'Refused: /etc is outside the folders you opened' })
   })
 })

@@ -71,7 +71,10 @@ export function rawExchange(port: number, bytes: Buffer | string, ms = 2000): Pr
 }
 
 export function httpRequest(pathAndQuery: string, port: number, headers: Record<string, string> = {}): string {
-  const lines = [`GET ${pathAndQuery} HTTP/1.1`, ...Object.entries({ Host: `127.0.0.1:${port}`, Connection: 'close', ...headers }).map(([k, v]) => `${k}: ${v}`)]
+  const lines = [
+    `GET ${pathAndQuery} HTTP/1.1`,
+    ...Object.entries({ Host: `127.0.0.1:${port}`, Connection: 'close', ...headers }).map(([k, v]) => `${k}: ${v}`)
+  ]
   return `${lines.join('\r\n')}\r\n\r\n`
 }
 

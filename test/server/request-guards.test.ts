@@ -16,8 +16,21 @@ describe('tokenMatches', () => {
 describe('hostAllowed', () => {
   const names = allowedHostnames('127.0.0.1')
   it('accepts the loopback names on the server port only', () => {
-    for (const host of ['127.0.0.1:7447', 'localhost:7447', 'LOCALHOST:7447', '[::1]:7447']) expect([host, hostAllowed(host, names, 7447)]).toEqual([host, true])
-    for (const host of [undefined, '', 'attacker.example:7447', 'localhost.attacker.example:7447', '127.0.0.1:80', '127.0.0.1', '127.0.0.1:7447:1', 'user@127.0.0.1:7447', '127.0.0.1:7447/x', ' 127.0.0.1:7447', '[::1:7447']) {
+    for (const host of ['127.0.0.1:7447', 'localhost:7447', 'LOCALHOST:7447', '[::1]:7447'])
+      expect([host, hostAllowed(host, names, 7447)]).toEqual([host, true])
+    for (const host of [
+      undefined,
+      '',
+      'attacker.example:7447',
+      'localhost.attacker.example:7447',
+      '127.0.0.1:80',
+      '127.0.0.1',
+      '127.0.0.1:7447:1',
+      'user@127.0.0.1:7447',
+      '127.0.0.1:7447/x',
+      ' 127.0.0.1:7447',
+      '[::1:7447'
+    ]) {
       expect([host, hostAllowed(host, names, 7447)]).toEqual([host, false])
     }
   })
@@ -27,7 +40,9 @@ describe('hostAllowed', () => {
     expect(hostAllowed('192.168.1.20:7447', names, 7447)).toBe(false)
     const everywhere = allowedHostnames('0.0.0.0')
     expect(hostAllowed(`${os.hostname()}:7447`, everywhere, 7447)).toBe(true)
-    const address = Object.values(os.networkInterfaces()).flat().find((n) => n && n.family === 'IPv4')!.address
+    const address = Object.values(os.networkInterfaces())
+      .flat()
+      .find((n) => n && n.family === 'IPv4')!.address
     expect(hostAllowed(`${address}:7447`, everywhere, 7447)).toBe(true)
     expect(hostAllowed('attacker.example:7447', everywhere, 7447)).toBe(false)
   })

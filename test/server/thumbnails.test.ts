@@ -64,7 +64,8 @@ describe('thumbnails of what a scan lists', () => {
     }
     const meanDiff = (() => {
       let sum = 0
-      for (let i = 0; i < 1024; i++) for (let c = 0; c < 3; c++) sum += Math.abs(record[1 + c * 1024 + i] - data[((3 * Math.floor(i / 32) + 1) * 96 + 3 * (i % 32) + 1) * 3 + c])
+      for (let i = 0; i < 1024; i++)
+        for (let c = 0; c < 3; c++) sum += Math.abs(record[1 + c * 1024 + i] - data[((3 * Math.floor(i / 32) + 1) * 96 + 3 * (i % 32) + 1) * 3 + c])
       return sum / 3072
     })()
     // Measured 2.2 (worst 25); with the red and blue planes swapped it is 9.7.

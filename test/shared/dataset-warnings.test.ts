@@ -49,7 +49,7 @@ describe('dataset warnings', () => {
     expect(datasetWarnings(report, { classes: ['bees'] }).map((w) => w.kind)).toEqual(['empty-class', 'missing-in-split', 'duplicate-across-splits'])
   })
 
-  it('name a file\'s class by its class folder, even in a sub-folder', () => {
+  it("name a file's class by its class folder, even in a sub-folder", () => {
     expect(classOfFile('/d/train/bees/sub/1.jpg', report)).toBe('bees')
     expect(classOfFile('/elsewhere/cats/1.jpg')).toBe('cats')
   })

@@ -19,12 +19,24 @@ describe('download progress in words', () => {
   })
 
   it('says copying for a local mirror, and done at the end', () => {
-    const line = describeDownload({ backbone: 'hymenoptera', file: 'x.zip', label: 'the sample dataset', bytes: 47_000_000, totalBytes: 47_000_000, action: 'copying', bytesPerSecond: 210_000_000, secondsLeft: 0, done: true })
+    const line = describeDownload({
+      backbone: 'hymenoptera',
+      file: 'x.zip',
+      label: 'the sample dataset',
+      bytes: 47_000_000,
+      totalBytes: 47_000_000,
+      action: 'copying',
+      bytesPerSecond: 210_000_000,
+      secondsLeft: 0,
+      done: true
+    })
     expect(line).toBe('Copying the sample dataset from the local mirror: 47.0 MB of 47.0 MB · 210.0 MB/s · done')
   })
 
   it('reads the older events (no action, speed or label) as before', () => {
-    expect(describeDownload({ backbone: 'mobilenet_v1_0.25_224', file: 'model.json', bytes: 2048, totalBytes: null })).toBe('Downloading mobilenet_v1_0.25_224: 2 kB')
+    expect(describeDownload({ backbone: 'mobilenet_v1_0.25_224', file: 'model.json', bytes: 2048, totalBytes: null })).toBe(
+      'Downloading mobilenet_v1_0.25_224: 2 kB'
+    )
     expect(downloadFraction({ backbone: 'b', file: 'f', bytes: 5, totalBytes: null })).toBeNull()
     expect(downloadFraction({ backbone: 'b', file: 'f', bytes: 5, totalBytes: 20 })).toBe(0.25)
   })

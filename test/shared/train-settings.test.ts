@@ -19,8 +19,7 @@ const PLACE: Record<RangedSetting, (v: number) => Partial<TrainConfigInput>> = {
   shear: (v) => ({ augment: { shear: v } }),
   brightness: (v) => ({ augment: { brightness: v } })
 }
-const schemaAccepts = (setting: RangedSetting, value: number): boolean =>
-  TrainConfig.safeParse({ data: 'd', backbone: 'b', ...PLACE[setting](value) }).success
+const schemaAccepts = (setting: RangedSetting, value: number): boolean => TrainConfig.safeParse({ data: 'd', backbone: 'b', ...PLACE[setting](value) }).success
 
 describe('train settings', () => {
   it('hold the defaults the schema fills in', () => {

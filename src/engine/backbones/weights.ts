@@ -278,7 +278,9 @@ export async function readVerified(dir: string): Promise<VerifiedModelFiles> {
     // ../../dev/zero reads nothing.
     const full = path.join(dir, file.name)
     const data = await readRegularFile(full, { maxBytes: file.bytes, expectedBytes: file.bytes }).catch((error: Error) => {
-      throw new CorruptCacheError(error instanceof UnsafeFileError ? `${full} in the weights cache: ${error.reason}` : `${full} is missing from the weights cache`)
+      throw new CorruptCacheError(
+        error instanceof UnsafeFileError ? `${full} in the weights cache: ${error.reason}` : `${full} is missing from the weights cache`
+      )
     })
     if (createHash('sha256').update(data).digest('hex') !== file.sha256) {
       throw new CorruptCacheError(`${full} does not match the file that was downloaded (checksum differs)`)

@@ -52,7 +52,8 @@ async function readClassNames(dir: string, fileNames: readonly string[], notes: 
     notes.push({ file: meta, note: 'missing: using the standard CIFAR-10 class names' })
     return CIFAR10_CLASSES
   }
-  const names = (await readRegularFile(meta, { maxBytes: 1024 * 1024, followLinks: true })).toString('utf8')
+  const names = (await readRegularFile(meta, { maxBytes: 1024 * 1024, followLinks: true }))
+    .toString('utf8')
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line.length > 0)

@@ -292,9 +292,7 @@ function buildReport(
     for (const image of images) counts[classes[image.label]]++
     return { name, source, counts, total: images.length }
   })
-  const missing = splitReports.flatMap((split) =>
-    classes.filter((c) => split.counts[c] === 0 && split.total > 0).map((c) => ({ split: split.name, class: c }))
-  )
+  const missing = splitReports.flatMap((split) => classes.filter((c) => split.counts[c] === 0 && split.total > 0).map((c) => ({ split: split.name, class: c })))
   const total = splitReports.reduce((sum, s) => sum + s.total, 0)
   return { root, layout, classes, splits: splitReports, missing, skipped, notes, duplicates, validation, total }
 }

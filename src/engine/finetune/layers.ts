@@ -68,7 +68,8 @@ type Config = Record<string, unknown>
 
 export function emitLayer(ctx: Context, layer: tf.layers.Layer, args: Value[]): Emitted {
   const config = layer.getConfig() as Config
-  if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast') throw new UnsupportedTrainingLayerError(layer, `data format ${String(config.dataFormat)}`)
+  if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast')
+    throw new UnsupportedTrainingLayerError(layer, `data format ${String(config.dataFormat)}`)
   const x = args[0]
   switch (layer.getClassName()) {
     case 'Conv2D':
@@ -127,7 +128,8 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
   // (tfjs has no dilated gradient of its own); TensorFlow allows no stride > 1 with it.
   // tfjs-layers' DepthwiseConv2D ignores its dilation rate, so the tfjs model we score and save
   // would not compute what a dilated graph trained: refused rather than silently different.
-  if (depthwise && dilations.some((d) => d > 1)) throw new UnsupportedTrainingLayerError(layer, `dilation ${dilations.join('x')} (tfjs-layers runs DepthwiseConv2D without its dilation)`)
+  if (depthwise && dilations.some((d) => d > 1))
+    throw new UnsupportedTrainingLayerError(layer, `dilation ${dilations.join('x')} (tfjs-layers runs DepthwiseConv2D without its dilation)`)
   const pads = tfPads(config.padding as string, [h, w], [kh, kw], strides, dilations)
   const group = depthwise ? channels : 1
   const outChannels = depthwise ? channels * last : last
@@ -164,8 +166,14 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
       if (pointwise) {
         // dW[c, o] = sum over images and pixels of x[n, c, p] dy[n, o, p]: one MatMul over all
         // pixels of the batch, with no [n, out, in] product per image left to sum.
-        const xs = g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [x.name, g.int64([0, channels, h * w])])], { perm: [0, 2, 1] }), g.int64([-1, channels])])
-        const dys = g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [dy, g.int64([0, outChannels, outH * outW])])], { perm: [1, 0, 2] }), g.int64([outChannels, -1])])
+        const xs = g.node('Reshape', [
+          g.node('Transpose', [g.node('Reshape', [x.name, g.int64([0, channels, h * w])])], { perm: [0, 2, 1] }),
+          g.int64([-1, channels])
+        ])
+        const dys = g.node('Reshape', [
+          g.node('Transpose', [g.node('Reshape', [dy, g.int64([0, outChannels, outH * outW])])], { perm: [1, 0, 2] }),
+          g.int64([outChannels, -1])
+        ])
         const product = g.node('MatMul', [dys, xs]) // [out, in]
         return g.node('Reshape', [g.node('Transpose', [product], { perm: [1, 0] }), g.int64([1, 1, channels, outChannels])], {}, 'dkernel')
       }
@@ -308,7 +316,10 @@ function batchStatistics(ctx: Context, layer: tf.layers.Layer, x: Value, config:
 
   const decay = g.scalar(1 - (config.momentum as number))
   const flat = (v: string) => g.node('Reshape', [v, g.int64([-1])])
-  for (const [name, batchValue] of [['moving_mean', mu], ['moving_variance', variance]] as const) {
+  for (const [name, batchValue] of [
+    ['moving_mean', mu],
+    ['moving_variance', variance]
+  ] as const) {
     const moving = ctx.updated(layer, name)
     moving.setNew(g.node('Sub', [moving.value, g.node('Mul', [g.node('Sub', [moving.value, flat(batchValue)]), decay])], {}, name))
   }
@@ -389,7 +400,12 @@ function concatenate(ctx: Context, layer: tf.layers.Layer, args: Value[], config
   if (axis !== -1 && axis !== rank) throw new UnsupportedTrainingLayerError(layer, `concatenates on axis ${axis}`)
   // Channels are axis 1 both in NCHW and in [N, features].
   const sizes = args.map((a) => a.shape.at(-1)!)
-  const y = g.node('Concat', args.map((a) => a.name), { axis: 1 }, 'concat')
+  const y = g.node(
+    'Concat',
+    args.map((a) => a.name),
+    { axis: 1 },
+    'concat'
+  )
   const shape = [...args[0].shape.slice(0, -1), sizes.reduce((a, b) => a + b, 0)]
   const backward: Backward = (dy, needed) => {
     const parts = g.nodeN('Split', [dy, g.int64(sizes)], args.length, { axis: 1 })
@@ -460,6 +476,8 @@ function upSampling(ctx: Context, layer: tf.layers.Layer, x: Value, config: Conf
   if ((config.interpolation ?? 'nearest') !== 'nearest') throw new UnsupportedTrainingLayerError(layer, `${String(config.interpolation)} interpolation`)
   const spread = g.node('Expand', [g.node('Reshape', [x.name, g.int64([0, 0, h, 1, w, 1])]), g.int64([1, 1, 1, a, 1, b])])
   const y = g.node('Reshape', [spread, g.int64([0, 0, h * a, w * b])], {}, 'upsample')
-  const backward: Backward = (dy) => [g.node('ReduceSum', [g.node('Reshape', [dy, g.int64([0, 0, h, a, w, b])]), g.int64([3, 5])], { keepdims: 0 }, 'dupsample')]
+  const backward: Backward = (dy) => [
+    g.node('ReduceSum', [g.node('Reshape', [dy, g.int64([0, 0, h, a, w, b])]), g.int64([3, 5])], { keepdims: 0 }, 'dupsample')
+  ]
   return { out: { name: y, shape: [h * a, w * b, c] }, backward }
 }

@@ -42,7 +42,14 @@ export function stepScalars(settings: OptimizerSettings, lr: number, iteration: 
 }
 
 /** Nodes for one weight's update; returns the new weight and new state (in stateSlots' order). */
-export function emitUpdate(g: OnnxGraph, settings: OptimizerSettings, weight: string, grad: string, state: string[], scalars: Record<(typeof SCALARS)[number], string>) {
+export function emitUpdate(
+  g: OnnxGraph,
+  settings: OptimizerSettings,
+  weight: string,
+  grad: string,
+  state: string[],
+  scalars: Record<(typeof SCALARS)[number], string>
+) {
   const minusLr = g.node('Neg', [scalars.lr])
   switch (settings.optimizer) {
     case 'adam': {

@@ -90,10 +90,23 @@ export class NativeTrainer {
     })
     // onnxruntime ignores a fetch it does not know: a name the graph lacks would leave a buffer silently unwritten.
     const outputs = new Set(session.outputNames)
-    const missing = [LOSS, RIGHT, ...graph.weights.flatMap((w) => [w.output, ...w.state.map((st) => st.output)]), ...graph.moving.map((m) => m.output)].filter((n) => !outputs.has(n))
+    const missing = [LOSS, RIGHT, ...graph.weights.flatMap((w) => [w.output, ...w.state.map((st) => st.output)]), ...graph.moving.map((m) => m.output)].filter(
+      (n) => !outputs.has(n)
+    )
     if (missing.length > 0) throw new Error(`The training graph lacks outputs ${missing.join(', ')}`)
     const description = `${onnxDescription(runtime, threads)}, native training step`
-    return new NativeTrainer(runtime, session, graph, settings, suffix.input.shape, description, options.preallocate ?? true, suffix, threads, options.seed ?? 0)
+    return new NativeTrainer(
+      runtime,
+      session,
+      graph,
+      settings,
+      suffix.input.shape,
+      description,
+      options.preallocate ?? true,
+      suffix,
+      threads,
+      options.seed ?? 0
+    )
   }
 
   get classes(): number {
@@ -168,7 +181,8 @@ export class NativeTrainer {
    * MobileNet's last two blocks on 156 photos, against ~4 s of training).
    */
   async predict(features: Float32Array, count: number): Promise<Float32Array> {
-    if (features.length !== count * size(this.featureShape)) throw new Error(`A batch of ${count} needs ${count * size(this.featureShape)} feature values, got ${features.length}`)
+    if (features.length !== count * size(this.featureShape))
+      throw new Error(`A batch of ${count} needs ${count * size(this.featureShape)} feature values, got ${features.length}`)
     const { session, inputs } = await (this.scoring ??= this.openScoring())
     const { Tensor } = this.runtime
     const feeds: Record<string, Tensor> = { [FEATURES]: new Tensor('float32', features, [count, ...this.featureShape]) }

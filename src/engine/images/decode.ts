@@ -63,10 +63,7 @@ export async function decodeImage(source: ImageSource, size: number | null): Pro
   // a photo would block libvips' thread for good), within a size limit and a time limit.
   const bytes = typeof source === 'string' ? await readImageFile(name) : source.bytes
   try {
-    let pipeline = sharp(bytes, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS, pages: 1 })
-      .rotate()
-      .removeAlpha()
-      .toColourspace('srgb')
+    let pipeline = sharp(bytes, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS, pages: 1 }).rotate().removeAlpha().toColourspace('srgb')
     if (size !== null) pipeline = pipeline.resize(size, size, { fit: 'fill' })
     const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true })
     if (info.channels !== 3) throw new Error(`decoder produced ${info.channels} channels instead of 3`)

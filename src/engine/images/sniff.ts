@@ -10,9 +10,7 @@ export const SNIFF_BYTES = 64
 /** Beyond this many bytes a file is refused before reading (no photo comes near it). */
 export const MAX_IMAGE_FILE_BYTES = 512 * 1024 * 1024
 
-export type Sniffed =
-  | { kind: 'image'; format: ImageFormat; note?: string }
-  | { kind: 'skip'; reason: string }
+export type Sniffed = { kind: 'image'; format: ImageFormat; note?: string } | { kind: 'skip'; reason: string }
 
 const EXTENSION_FORMATS: Record<string, ImageFormat> = {
   '.jpg': 'jpeg',
@@ -35,8 +33,7 @@ const SYSTEM_FILES: Record<string, string> = {
   'desktop.ini': 'Windows folder settings (desktop.ini), not an image'
 }
 
-const ascii = (head: Uint8Array, from: number, to: number): string =>
-  String.fromCharCode(...head.subarray(from, to))
+const ascii = (head: Uint8Array, from: number, to: number): string => String.fromCharCode(...head.subarray(from, to))
 
 function formatOf(head: Uint8Array): ImageFormat | null {
   if (head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg'

@@ -16,9 +16,14 @@ export async function listFolderImages(dir: string): Promise<FolderImages> {
     entries = await fs.readdir(root, { withFileTypes: true })
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    throw new Error(code === 'ENOENT' ? `Folder not found: ${root}` : code === 'ENOTDIR' ? `${root} is not a folder` : `${root} cannot be read: ${(error as Error).message}`)
+    throw new Error(
+      code === 'ENOENT' ? `Folder not found: ${root}` : code === 'ENOTDIR' ? `${root} is not a folder` : `${root} cannot be read: ${(error as Error).message}`
+    )
   }
-  const names = entries.filter((e) => e.isFile() || e.isSymbolicLink()).map((e) => e.name).sort()
+  const names = entries
+    .filter((e) => e.isFile() || e.isSymbolicLink())
+    .map((e) => e.name)
+    .sort()
   if (names.length > MAX_FOLDER_IMAGES) {
     throw new Error(`${root} holds ${names.length} files: a folder of at most ${MAX_FOLDER_IMAGES} photos can be classified at once`)
   }
@@ -38,6 +43,7 @@ export async function listFolderImages(dir: string): Promise<FolderImages> {
   }
   // Refused rather than answered empty: the host opens only a folder that was listed, and a folder
   // without photos has nothing to open it for.
-  if (files.length === 0) throw new Error(`${root} has no photos directly inside it${skipped.length ? ` (${skipped.length} other ${skipped.length === 1 ? 'file' : 'files'})` : ''}`)
+  if (files.length === 0)
+    throw new Error(`${root} has no photos directly inside it${skipped.length ? ` (${skipped.length} other ${skipped.length === 1 ? 'file' : 'files'})` : ''}`)
   return { dir: root, files, skipped }
 }

@@ -16,7 +16,11 @@ export async function predictWithModel(modelDir: string, files: ImageSource[], t
   await initBackend()
   const { model, metadata } = await loadModel(modelDir)
   try {
-    return await classifyImages({ model, inputSize: metadata.inputSize, preprocess: metadata.preprocess, labels: metadata.labels, featureStats: metadata.featureStats }, files, top)
+    return await classifyImages(
+      { model, inputSize: metadata.inputSize, preprocess: metadata.preprocess, labels: metadata.labels, featureStats: metadata.featureStats },
+      files,
+      top
+    )
   } finally {
     model.dispose()
   }
@@ -34,12 +38,7 @@ export async function evaluateModel(modelDir: string, dataDir: string): Promise<
   try {
     const dataset = await loadDataset(dataDir, { valSplit: 0.5 })
     const { report } = dataset
-    const items =
-      dataset.test.length > 0
-        ? dataset.test
-        : report.validation.kind === 'folder'
-          ? dataset.val
-          : [...dataset.train, ...dataset.val]
+    const items = dataset.test.length > 0 ? dataset.test : report.validation.kind === 'folder' ? dataset.val : [...dataset.train, ...dataset.val]
     const unknown = dataset.classes.filter((c) => !metadata.labels.includes(c))
     if (unknown.length > 0) {
       throw new Error(`${dataDir} has classes the model does not know: ${unknown.join(', ')} (model classes: ${metadata.labels.join(', ')})`)

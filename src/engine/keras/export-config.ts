@@ -39,7 +39,11 @@ function kerasLayer(entry: LayerEntry): LayerEntry {
     const activation = TFJS_SPELLING[config.activation] ?? config.activation
     if (entry.class_name === 'Activation' && activation === 'relu6') {
       // Keras 2 has no "relu6" activation; its MobileNets use ReLU(6.) for the same function.
-      return { ...entry, class_name: 'ReLU', config: { name, trainable: config.trainable, dtype: config.dtype, max_value: 6.0, negative_slope: 0.0, threshold: 0.0 } }
+      return {
+        ...entry,
+        class_name: 'ReLU',
+        config: { name, trainable: config.trainable, dtype: config.dtype, max_value: 6.0, negative_slope: 0.0, threshold: 0.0 }
+      }
     }
     if (!KERAS_ACTIVATIONS.has(activation)) {
       throw new KerasExportError(`layer "${name}" (${entry.class_name}) uses the activation "${config.activation}", which Keras 2 does not have`)

@@ -42,7 +42,10 @@ export async function writeKerasH5(model: tf.LayersModel, file: string): Promise
       const weights = out.create_group('model_weights')
       weights.create_attribute('keras_version', KERAS_VERSION)
       weights.create_attribute('backend', KERAS_BACKEND)
-      weights.create_attribute('layer_names', layers.map((layer) => layer.name))
+      weights.create_attribute(
+        'layer_names',
+        layers.map((layer) => layer.name)
+      )
       for (const layer of layers) writeLayer(weights.create_group(layer.name), layer)
     } finally {
       out.close()

@@ -23,17 +23,62 @@ export interface Topology {
 // Layers tfjs-layers 4.22 runs as Keras does. Resizing is left out: tfjs 4.22 drops its batch
 // dimension, so no model containing it can be built.
 const SUPPORTED_LAYERS = new Set([
-  'InputLayer', 'Dense', 'Activation', 'Dropout', 'SpatialDropout1D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout',
-  'Flatten', 'Reshape', 'Permute', 'RepeatVector', 'Masking', 'Embedding',
-  'Conv1D', 'Conv2D', 'Conv3D', 'Conv2DTranspose', 'Conv3DTranspose', 'SeparableConv2D', 'DepthwiseConv2D',
-  'Cropping2D', 'UpSampling2D', 'ZeroPadding2D',
-  'MaxPooling1D', 'MaxPooling2D', 'MaxPooling3D', 'AveragePooling1D', 'AveragePooling2D', 'AveragePooling3D',
-  'GlobalAveragePooling1D', 'GlobalAveragePooling2D', 'GlobalMaxPooling1D', 'GlobalMaxPooling2D',
-  'BatchNormalization', 'LayerNormalization',
-  'Add', 'Multiply', 'Average', 'Maximum', 'Minimum', 'Concatenate', 'Dot',
-  'ReLU', 'LeakyReLU', 'PReLU', 'ELU', 'ThresholdedReLU', 'Softmax',
-  'Rescaling', 'CenterCrop',
-  'SimpleRNN', 'GRU', 'LSTM', 'Bidirectional', 'TimeDistributed'
+  'InputLayer',
+  'Dense',
+  'Activation',
+  'Dropout',
+  'SpatialDropout1D',
+  'GaussianNoise',
+  'GaussianDropout',
+  'AlphaDropout',
+  'Flatten',
+  'Reshape',
+  'Permute',
+  'RepeatVector',
+  'Masking',
+  'Embedding',
+  'Conv1D',
+  'Conv2D',
+  'Conv3D',
+  'Conv2DTranspose',
+  'Conv3DTranspose',
+  'SeparableConv2D',
+  'DepthwiseConv2D',
+  'Cropping2D',
+  'UpSampling2D',
+  'ZeroPadding2D',
+  'MaxPooling1D',
+  'MaxPooling2D',
+  'MaxPooling3D',
+  'AveragePooling1D',
+  'AveragePooling2D',
+  'AveragePooling3D',
+  'GlobalAveragePooling1D',
+  'GlobalAveragePooling2D',
+  'GlobalMaxPooling1D',
+  'GlobalMaxPooling2D',
+  'BatchNormalization',
+  'LayerNormalization',
+  'Add',
+  'Multiply',
+  'Average',
+  'Maximum',
+  'Minimum',
+  'Concatenate',
+  'Dot',
+  'ReLU',
+  'LeakyReLU',
+  'PReLU',
+  'ELU',
+  'ThresholdedReLU',
+  'Softmax',
+  'Rescaling',
+  'CenterCrop',
+  'SimpleRNN',
+  'GRU',
+  'LSTM',
+  'Bidirectional',
+  'TimeDistributed'
 ])
 const MODEL_CLASSES = new Set(['Sequential', 'Functional', 'Model'])
 
@@ -127,7 +172,9 @@ export function normalizeTopology(raw: unknown, file: string): Topology {
     throw new KerasImportError(`${file}: the model config has no class_name: it is not a Keras model config`)
   }
   if (!MODEL_CLASSES.has(top.class_name)) {
-    throw new KerasImportError(`${file}: the model is a ${top.class_name}; only Sequential and functional models can be imported (subclassed models keep no config)`)
+    throw new KerasImportError(
+      `${file}: the model is a ${top.class_name}; only Sequential and functional models can be imported (subclassed models keep no config)`
+    )
   }
   const sequential = top.class_name === 'Sequential'
   // Keras before 2.2.3 wrote a Sequential's config as the bare list of its layers.

@@ -45,7 +45,14 @@ async function checkReplaceable(out: string): Promise<void> {
 
 /** A new folder for a model imported from `file`: <home>/models/<file's name>, numbered when taken. */
 export async function importedModelDir(file: string, home = studioHome()): Promise<string> {
-  const base = path.join(home, 'models', path.basename(file).replace(/\.(h5|hdf5|keras)$/i, '').replace(/[^\w.-]+/g, '_') || 'keras-model')
+  const base = path.join(
+    home,
+    'models',
+    path
+      .basename(file)
+      .replace(/\.(h5|hdf5|keras)$/i, '')
+      .replace(/[^\w.-]+/g, '_') || 'keras-model'
+  )
   for (let n = 1; ; n++) {
     const dir = n === 1 ? base : `${base}-${n}`
     if (!(await fs.stat(dir).catch(() => null))) return dir
@@ -61,7 +68,8 @@ export async function importKerasModel(file: string, out: string, options: Keras
     const refuse = (reason: string): never => {
       throw new KerasImportError(`${file}: ${reason}`)
     }
-    if (model.inputs.length !== 1 || model.outputs.length !== 1) refuse(`the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; one of each is needed`)
+    if (model.inputs.length !== 1 || model.outputs.length !== 1)
+      refuse(`the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; one of each is needed`)
     const [, height, width, channels] = model.inputs[0].shape
     if (model.inputs[0].shape.length !== 4 || channels !== 3 || !height || height !== width) {
       const grey = model.inputs[0].shape.length === 4 && channels === 1 ? ': it is a grayscale model (1 channel), and photos reach a model here as RGB' : ''
@@ -69,11 +77,14 @@ export async function importKerasModel(file: string, out: string, options: Keras
     }
     const outputs = model.outputs[0].shape
     const classes = outputs.at(-1)
-    if (outputs.length !== 2 || !classes || classes < 2) refuse(`the model's output has shape [${outputs.map(String)}]; a classifier with at least two classes is needed`)
+    if (outputs.length !== 2 || !classes || classes < 2)
+      refuse(`the model's output has shape [${outputs.map(String)}]; a classifier with at least two classes is needed`)
     if (!endsInSoftmax(model)) refuse(`its last layer "${model.layers.at(-1)!.name}" is not a softmax, so its outputs are not class probabilities`)
     const labels = options.labels ?? Array.from({ length: classes! }, (_, i) => String(i))
     if (labels.length !== classes) refuse(`the model has ${classes} outputs but ${labels.length} labels were given`)
-    const sha256 = createHash('sha256').update(await fs.readFile(file)).digest('hex')
+    const sha256 = createHash('sha256')
+      .update(await fs.readFile(file))
+      .digest('hex')
     const metadata: Omit<ModelMetadata, 'files'> = {
       format: 'transfer-studio-model',
       formatVersion: 1,

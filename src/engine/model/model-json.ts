@@ -23,9 +23,7 @@ const WeightSpec = z
 
 const SavedModelJson = z
   .object({
-    modelTopology: z
-      .object({ config: z.object({ layers: z.array(z.unknown()).max(MAX_LAYERS) }).passthrough() })
-      .passthrough(),
+    modelTopology: z.object({ config: z.object({ layers: z.array(z.unknown()).max(MAX_LAYERS) }).passthrough() }).passthrough(),
     weightsManifest: z
       // One group, or two when the frozen layers' weights are a shared file of their own.
       .array(z.object({ paths: z.array(z.string().max(255)).length(1), weights: z.array(WeightSpec).max(MAX_LAYERS * 4) }))
@@ -67,7 +65,9 @@ export function checkModelJson(bytes: Uint8Array, file: string, weightFiles: Rea
     values += groupValues
     const fileBytes = weightFiles.get(group.paths[0])!
     if (groupValues * BYTES_PER_VALUE !== fileBytes) {
-      throw new ModelJsonError(`${file}: weightsManifest describes ${groupValues * BYTES_PER_VALUE} bytes of weights in ${group.paths[0]}, but that file holds ${fileBytes}`)
+      throw new ModelJsonError(
+        `${file}: weightsManifest describes ${groupValues * BYTES_PER_VALUE} bytes of weights in ${group.paths[0]}, but that file holds ${fileBytes}`
+      )
     }
   }
   return parsed.data as unknown as tf.io.ModelJSON

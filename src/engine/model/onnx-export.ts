@@ -74,7 +74,8 @@ export function exportOnnx(nodes: readonly GraphNode[], shapeOf: (layer: string)
 
 function convert(g: GraphBuilder, layer: tf.layers.Layer, args: Value[], inShape: Shape): Value {
   const config = layer.getConfig() as Config
-  if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast') throw new UnsupportedLayerError(layer, `data format ${String(config.dataFormat)}`)
+  if (config.dataFormat !== undefined && config.dataFormat !== 'channelsLast')
+    throw new UnsupportedLayerError(layer, `data format ${String(config.dataFormat)}`)
   const x = args[0]
   const spatial = (): [number, number] => {
     if (x.rank !== 4) throw new UnsupportedLayerError(layer, 'expects images (rank 4) here')
@@ -91,9 +92,7 @@ function convert(g: GraphBuilder, layer: tf.layers.Layer, args: Value[], inShape
       const dilations = config.dilationRate as number[]
       // tfjs kernels: Conv2D [kh, kw, in, out]; DepthwiseConv2D [kh, kw, in, multiplier], output
       // channel i * multiplier + m. ONNX wants [out, in / group, kh, kw].
-      const W = tf.tidy(() =>
-        depthwise ? kernel.transpose([2, 3, 0, 1]).reshape([channels * multiplier, 1, kh, kw]) : kernel.transpose([3, 2, 0, 1])
-      )
+      const W = tf.tidy(() => (depthwise ? kernel.transpose([2, 3, 0, 1]).reshape([channels * multiplier, 1, kh, kw]) : kernel.transpose([3, 2, 0, 1])))
       const inputs = [x.name, g.constant(W)]
       W.dispose()
       const bias = weight(layer, 'bias')
@@ -173,7 +172,14 @@ function convert(g: GraphBuilder, layer: tf.layers.Layer, args: Value[], inShape
     case 'Concatenate': {
       const axis = config.axis as number
       if (axis !== -1 && axis !== x.rank - 1) throw new UnsupportedLayerError(layer, `concatenates on axis ${axis}`)
-      return { name: g.node('Concat', args.map((a) => a.name), { axis: 1 }), rank: x.rank }
+      return {
+        name: g.node(
+          'Concat',
+          args.map((a) => a.name),
+          { axis: 1 }
+        ),
+        rank: x.rank
+      }
     }
     case 'Dense': {
       if (x.rank !== 2) throw new UnsupportedLayerError(layer, 'expects rank-2 input here')

@@ -31,7 +31,11 @@ export function frozenWeightNames(model: tf.LayersModel): Set<string> {
  * The saved weights in two groups, the frozen layers' and the rest, each in the order saved; null
  * when nothing is frozen (or nothing trains), where one file is all there is to write.
  */
-export function splitFrozenWeights(model: tf.LayersModel, specs: tf.io.WeightsManifestEntry[], data: Uint8Array): { frozen: WeightGroup; rest: WeightGroup } | null {
+export function splitFrozenWeights(
+  model: tf.LayersModel,
+  specs: tf.io.WeightsManifestEntry[],
+  data: Uint8Array
+): { frozen: WeightGroup; rest: WeightGroup } | null {
   const frozenNames = frozenWeightNames(model)
   const frozen: { specs: tf.io.WeightsManifestEntry[]; parts: Uint8Array[] } = { specs: [], parts: [] }
   const rest: { specs: tf.io.WeightsManifestEntry[]; parts: Uint8Array[] } = { specs: [], parts: [] }

@@ -70,7 +70,12 @@ export interface WriteOptions {
  * frozen.bin with WriteOptions.sharedWeights) and returns each file's size and SHA-256. Saved
  * models and converted backbone caches are both written here.
  */
-export async function writeLayersModel(model: tf.LayersModel, dir: string, convertedBy: string | null = null, options: WriteOptions = {}): Promise<FileRecord[]> {
+export async function writeLayersModel(
+  model: tf.LayersModel,
+  dir: string,
+  convertedBy: string | null = null,
+  options: WriteOptions = {}
+): Promise<FileRecord[]> {
   let files: FileRecord[] = []
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
@@ -78,7 +83,12 @@ export async function writeLayersModel(model: tf.LayersModel, dir: string, conve
       const specs = artifacts.weightSpecs ?? []
       const split = options.sharedWeights ? splitFrozenWeights(model, specs, all) : null
       // tf.loadLayersModel reads the groups in order and matches weights by name.
-      const groups = split ? [{ file: FROZEN_FILE, ...split.frozen }, { file: WEIGHTS_FILE, ...split.rest }] : [{ file: WEIGHTS_FILE, specs, bytes: all }]
+      const groups = split
+        ? [
+            { file: FROZEN_FILE, ...split.frozen },
+            { file: WEIGHTS_FILE, ...split.rest }
+          ]
+        : [{ file: WEIGHTS_FILE, specs, bytes: all }]
       const modelJson = new TextEncoder().encode(
         JSON.stringify({
           format: 'layers-model',

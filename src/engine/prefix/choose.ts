@@ -37,7 +37,7 @@ export function lazyPrefixRunner(make: () => Promise<PrefixRunner>): { get: () =
 export async function createPrefixRunner(spec: PrefixSpec, options: RunnerOptions): Promise<PrefixRunner> {
   const main = mainThreadRunner(spec, options.inferenceBackend)
   if (options.inferenceBackend !== 'wasm') return main
-  const only = options.only ?? (environment.prefixRunner())
+  const only = options.only ?? environment.prefixRunner()
   const threads = options.threads ?? os.availableParallelism()
   if (!only || only === 'onnx') {
     const onnx = await tryOnnx(spec, main, threads)

@@ -21,7 +21,11 @@ function workerEntry(): { code: string; eval: boolean } | null {
   const here = import.meta.url
   if (here.endsWith('.ts')) {
     // The ES module entry of tsx's API (require.resolve would give its CommonJS twin).
-    const tsx = pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href
+    const tsx = pathToFileURL(
+      createRequire(here)
+        .resolve('tsx/esm/api')
+        .replace(/\.cjs$/, '.mjs')
+    ).href
     const entry = new URL('./worker.ts', here).href
     return { code: `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}) })`, eval: true }
   }
@@ -54,7 +58,10 @@ export class PrefixPool implements PrefixRunner {
   }
 
   /** Null when fewer than two cores, or when workers cannot start here. */
-  static async create({ model: prefix, size, preprocess }: Pick<PrefixSpec, 'model' | 'size' | 'preprocess'>, threads = os.availableParallelism()): Promise<PrefixPool | null> {
+  static async create(
+    { model: prefix, size, preprocess }: Pick<PrefixSpec, 'model' | 'size' | 'preprocess'>,
+    threads = os.availableParallelism()
+  ): Promise<PrefixPool | null> {
     const entry = workerEntry()
     if (threads < 2 || !entry) return null
     let artifacts: tf.io.ModelArtifacts | undefined

@@ -50,7 +50,9 @@ export async function prepareTrainingData(config: DataSettings): Promise<Trainin
   const validated = new Set(val.map((item) => item.label))
   const unvalidated = val.length > 0 ? classes.filter((_, label) => !validated.has(label)) : []
   if (unvalidated.length > 0) {
-    warnings.push(`No validation images for ${unvalidated.join(', ')}: validation accuracy says nothing about ${unvalidated.length > 1 ? 'these classes' : 'this class'}`)
+    warnings.push(
+      `No validation images for ${unvalidated.join(', ')}: validation accuracy says nothing about ${unvalidated.length > 1 ? 'these classes' : 'this class'}`
+    )
   }
   // What the scan found that this run keeps (identical images in two classes or in train and validation).
   const standing = datasetWarnings(main.report, config.exclude).filter((w) => w.kind.startsWith('duplicate'))
@@ -91,7 +93,9 @@ function exclusionFilter(data: string, scanned: string[], exclude: Exclusions | 
   }
   const classes = scanned.filter((c) => !leftClasses.has(c))
   if (classes.length < 2) {
-    throw new DatasetError(`${data}: excluding ${[...leftClasses].join(', ')} leaves ${classes.length === 1 ? 'one class' : 'no class'}; a classifier needs at least two`)
+    throw new DatasetError(
+      `${data}: excluding ${[...leftClasses].join(', ')} leaves ${classes.length === 1 ? 'one class' : 'no class'}; a classifier needs at least two`
+    )
   }
   const relabel = scanned.map((c) => classes.indexOf(c))
   // Paths as the scan wrote them, and resolved, so a file named either way matches.

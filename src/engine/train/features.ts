@@ -193,14 +193,18 @@ export async function extractFeatures(featureShape: readonly number[], items: re
   }
   try {
     // Decoding (sharp's threads) overlaps the prefix: one batch more in flight than runs at once.
-    await mapLimit(Array.from({ length: batches }, (_, b) => b), runner.parallel + 1, async (b) => {
-      if (options.signal?.aborted) throw new ExtractionStopped('Stopped while computing features')
-      const batch = await decode(b)
-      const values = batch.kept.length > 0 ? await runner.run(batch.pixels, batch.kept.length) : new Float32Array(0)
-      if (abandoned) return
-      finished.set(b, { kept: batch.kept, values })
-      flush()
-    })
+    await mapLimit(
+      Array.from({ length: batches }, (_, b) => b),
+      runner.parallel + 1,
+      async (b) => {
+        if (options.signal?.aborted) throw new ExtractionStopped('Stopped while computing features')
+        const batch = await decode(b)
+        const values = batch.kept.length > 0 ? await runner.run(batch.pixels, batch.kept.length) : new Float32Array(0)
+        if (abandoned) return
+        finished.set(b, { kept: batch.kept, values })
+        flush()
+      }
+    )
   } catch (error) {
     abandoned = true
     store.close()

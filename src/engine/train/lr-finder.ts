@@ -66,7 +66,14 @@ export async function findLearningRate(config: TrainConfig, options: LrFinderOpt
       if (options.signal?.aborted) break
       const lr = minLr * (maxLr / minLr) ** (i / (steps - 1))
       step.setLearningRate(lr)
-      if (order.length < config.batchSize) order = [...order, ...shuffled(Array.from({ length: sources.train.size }, (_, k) => k), random)]
+      if (order.length < config.batchSize)
+        order = [
+          ...order,
+          ...shuffled(
+            Array.from({ length: sources.train.size }, (_, k) => k),
+            random
+          )
+        ]
       const batch = await sources.train.batch(order.splice(0, config.batchSize), true)
       if (batch.labels.length === 0) {
         batch.x.dispose()

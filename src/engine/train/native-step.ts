@@ -88,7 +88,8 @@ export async function chooseTrainingStep(tm: TransferModel, part: Partition, con
   const suffix = suffixOf(tm, part)
   if (only !== 'native') {
     if (options.trainingBackend !== 'cpu') return tfjs(`the ${options.trainingBackend} backend has native gradients`)
-    if (!suffix.nodes.some((node) => CONVOLUTIONS.has(node.layer.getClassName()))) return tfjs('no convolution is unfrozen, and tfjs trains the rest fast enough')
+    if (!suffix.nodes.some((node) => CONVOLUTIONS.has(node.layer.getClassName())))
+      return tfjs('no convolution is unfrozen, and tfjs trains the rest fast enough')
   }
   let made: NativeTrainer | string
   try {

@@ -46,7 +46,23 @@ export interface RunEnd {
 }
 
 /** Saves the model of a run that trained at least one epoch. */
-export async function finishRun({ runDir, modelDir, home, config, tm, part, data, history, best, state, made, cached, seconds, emit, keepModel }: RunEnd): Promise<TrainResult> {
+export async function finishRun({
+  runDir,
+  modelDir,
+  home,
+  config,
+  tm,
+  part,
+  data,
+  history,
+  best,
+  state,
+  made,
+  cached,
+  seconds,
+  emit,
+  keepModel
+}: RunEnd): Promise<TrainResult> {
   const classCount = data.classes.length
   // A stopped run keeps its best model; early stopping does when asked to (restore_best_weights).
   const restore = (state.stop === 'stopped' || (config.earlyStopping?.restoreBest ?? false)) && best.weights !== null
@@ -57,7 +73,12 @@ export async function finishRun({ runDir, modelDir, home, config, tm, part, data
   }
   // Without sources (stopped while phase 2 computed its features) the saved epoch's own scores stand.
   const val = made?.sources.val ?? null
-  const finalVal = val && (state.changedSinceScore || !state.lastVal) ? await score(state.step.predict ?? state.suffix, val, config.batchSize, classCount) : made ? state.lastVal : null
+  const finalVal =
+    val && (state.changedSinceScore || !state.lastVal)
+      ? await score(state.step.predict ?? state.suffix, val, config.batchSize, classCount)
+      : made
+        ? state.lastVal
+        : null
   const test = made?.sources.test ? await score(state.suffix, made.sources.test, config.batchSize, classCount) : null
   emit({ event: 'status', phase: 'saving', message: `Saving the model to ${modelDir} (epoch ${savedEpoch}'s weights)` })
   const saved = history.find((m) => m.epoch === savedEpoch)!
@@ -123,12 +144,40 @@ export function stoppedBeforeTraining(
         ? `Stopped before the first epoch: nothing was trained and no model was saved. Resume ${runDir} to start again from epoch 1`
         : `Stopped before epoch ${done + 1}: nothing more was trained and no model was saved. Resume ${runDir} to continue after epoch ${done}`
   })
-  emit({ event: 'done', val_acc: null, val_count: null, test_acc: null, seconds, model: modelDir, epochs: done, stopped: 'stopped', savedEpoch: null, bestEpoch })
-  return { runDir, modelDir, history, path: cached ? 'cached-features' : 'end-to-end', stopped: 'stopped', valAcc: null, testAcc: null, seconds, savedEpoch: null, bestEpoch }
+  emit({
+    event: 'done',
+    val_acc: null,
+    val_count: null,
+    test_acc: null,
+    seconds,
+    model: modelDir,
+    epochs: done,
+    stopped: 'stopped',
+    savedEpoch: null,
+    bestEpoch
+  })
+  return {
+    runDir,
+    modelDir,
+    history,
+    path: cached ? 'cached-features' : 'end-to-end',
+    stopped: 'stopped',
+    valAcc: null,
+    testAcc: null,
+    seconds,
+    savedEpoch: null,
+    bestEpoch
+  }
 }
 
 /** The saved model's metadata; `metrics` null for a checkpoint (the epoch's own numbers). */
-export function metadataFor(tm: TransferModel, config: TrainConfig, history: EpochMetrics[], metrics: ModelMetadata['metrics'] | null, savedEpoch: number | undefined) {
+export function metadataFor(
+  tm: TransferModel,
+  config: TrainConfig,
+  history: EpochMetrics[],
+  metrics: ModelMetadata['metrics'] | null,
+  savedEpoch: number | undefined
+) {
   const last = history.at(-1)
   // Field order is the schema's; `out` is where the model went, not how it was trained.
   const { out: _out, ...training } = config

@@ -67,8 +67,17 @@ export async function saveRunState(
   const target = runLayout(runDir).state
   const staged = await stagingDir(target)
   try {
-    await writeTensors(staged, 'weights', weights.map((tensor, i) => ({ name: String(i), tensor })))
-    if (best) await writeTensors(staged, 'best', best.map((tensor, i) => ({ name: String(i), tensor })))
+    await writeTensors(
+      staged,
+      'weights',
+      weights.map((tensor, i) => ({ name: String(i), tensor }))
+    )
+    if (best)
+      await writeTensors(
+        staged,
+        'best',
+        best.map((tensor, i) => ({ name: String(i), tensor }))
+      )
     await writeTensors(staged, 'optimizer', [...optimizer])
     await fs.writeFile(path.join(staged, STATE_FILE), JSON.stringify(state, null, 2))
     await replaceDir(staged, target, { owned: notAStateFolder })

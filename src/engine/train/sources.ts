@@ -57,7 +57,11 @@ export function streamingSource(items: readonly LabelledImage[], options: Stream
   let cachedBytes = 0
   const decode = async (indices: readonly number[]): Promise<DecodedBatch> => {
     const missing = indices.filter((i) => !decoded.has(i))
-    const fresh = await decodeEach(missing.map((i) => items[i]), options.size, options.onBroken)
+    const fresh = await decodeEach(
+      missing.map((i) => items[i]),
+      options.size,
+      options.onBroken
+    )
     const now = new Map(missing.map((index, k) => [index, fresh[k]]))
     for (const [index, image] of now) {
       if (image && cachedBytes + image.byteLength > (options.pixelCacheBytes ?? 0)) continue

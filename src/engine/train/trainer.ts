@@ -112,13 +112,23 @@ async function runTraining(config: TrainConfig, opened: OpenedRun | null, backen
 
   let augmentRandom = seededRandom(config.seed)
   const sourcesFor = (model: PreparedModel) =>
-    prepareSources(model, config, { home, inferenceBackend: backend.inference, random: () => augmentRandom(), emit, signal: options.signal, memo: options.features })
+    prepareSources(model, config, {
+      home,
+      inferenceBackend: backend.inference,
+      random: () => augmentRandom(),
+      emit,
+      signal: options.signal,
+      memo: options.features
+    })
   let made: PreparedSources | null = null
   let state: FitState | null = null
   const hasVal = data.val.length > 0
   const best = new BestCheckpoint(
     watched(config.earlyStopping?.monitor ?? 'val_loss', hasVal),
-    () => saveModel(tm.model, metadataFor(tm, config, history, null, history.at(-1)?.epoch), runLayout(runDir).checkpoint, { sharedWeights: sharedWeightsDir(home) }),
+    () =>
+      saveModel(tm.model, metadataFor(tm, config, history, null, history.at(-1)?.epoch), runLayout(runDir).checkpoint, {
+        sharedWeights: sharedWeightsDir(home)
+      }),
     resumed && { weights: resumed.best, epoch: resumed.state.bestEpoch, tracker: resumed.state.trackers.best }
   )
   try {
@@ -135,9 +145,11 @@ async function runTraining(config: TrainConfig, opened: OpenedRun | null, backen
       tf.dispose(resumed.weights)
     }
     const early =
-      config.earlyStopping && new EarlyStopping(watched(config.earlyStopping.monitor, hasVal), config.earlyStopping.patience, notify, resumed?.state.trackers.early)
+      config.earlyStopping &&
+      new EarlyStopping(watched(config.earlyStopping.monitor, hasVal), config.earlyStopping.patience, notify, resumed?.state.trackers.early)
     const plateau =
-      config.reduceLrOnPlateau && new ReduceLrOnPlateau(watched(config.reduceLrOnPlateau.monitor, hasVal), config.reduceLrOnPlateau, notify, resumed?.state.trackers.plateau)
+      config.reduceLrOnPlateau &&
+      new ReduceLrOnPlateau(watched(config.reduceLrOnPlateau.monitor, hasVal), config.reduceLrOnPlateau, notify, resumed?.state.trackers.plateau)
     const callbacks = new CallbackList([
       best,
       early,
@@ -206,7 +218,23 @@ async function runTraining(config: TrainConfig, opened: OpenedRun | null, backen
     await callbacks.trainEnd(state)
     if (history.length === 0) return stoppedBeforeTraining({ runDir, modelDir, history, bestEpoch: null, seconds: seconds(), cached }, emit)
 
-    return await finishRun({ runDir, modelDir, home, config, tm, part: prepared.part, data, history, best, state, made, cached, seconds, emit, keepModel: options.keepModel })
+    return await finishRun({
+      runDir,
+      modelDir,
+      home,
+      config,
+      tm,
+      part: prepared.part,
+      data,
+      history,
+      best,
+      state,
+      made,
+      cached,
+      seconds,
+      emit,
+      keepModel: options.keepModel
+    })
   } finally {
     await tf.setBackend(backend.inference)
     best.dispose()

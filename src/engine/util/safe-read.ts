@@ -49,7 +49,12 @@ export function describeKind(stat: Stats): string {
 /** The whole of `file`, if it is a regular file within the limits. */
 export async function readRegularFile(file: string, options: SafeReadOptions): Promise<Buffer> {
   const timeoutMs = options.timeoutMs ?? READ_TIMEOUT_MS
-  return withTimeout(readChecked(file, options), timeoutMs, options.signal, () => new UnsafeFileError(file, `reading it took longer than ${timeoutMs / 1000} s`, 'timeout'))
+  return withTimeout(
+    readChecked(file, options),
+    timeoutMs,
+    options.signal,
+    () => new UnsafeFileError(file, `reading it took longer than ${timeoutMs / 1000} s`, 'timeout')
+  )
 }
 
 /** The file read as UTF-8 text and parsed as JSON; a file that is not JSON says so with its name. */

@@ -38,13 +38,19 @@ export interface Estimate {
   text: string
 }
 
-export function estimateEpoch(summary: ModelSummary, frozen: ReadonlySet<string>, images: { train: number; val: number } | null, speed: TrainingSpeed | null): Estimate {
+export function estimateEpoch(
+  summary: ModelSummary,
+  frozen: ReadonlySet<string>,
+  images: { train: number; val: number } | null,
+  speed: TrainingSpeed | null
+): Estimate {
   const cost = epochCost(summaryLayers(summary), frozen)
   const params = `${cost.trainableParameters.toLocaleString('en')} trainable parameters`
   if (cost.firstTrainable === null) return { trainableParameters: 0, seconds: 0, text: `${params}: nothing trains` }
   if (!images) return { trainableParameters: cost.trainableParameters, seconds: null, text: `${params} · open a dataset for the time per epoch` }
   if (!speed) return { trainableParameters: cost.trainableParameters, seconds: null, text: `${params} · measuring this machine's speed…` }
-  if (speed.flopsPerSecond === null) return { trainableParameters: cost.trainableParameters, seconds: null, text: `${params} · no time estimate (${speed.engine})` }
+  if (speed.flopsPerSecond === null)
+    return { trainableParameters: cost.trainableParameters, seconds: null, text: `${params} · no time estimate (${speed.engine})` }
   const seconds = secondsPerEpoch(cost, images, speed.flopsPerSecond)
   const gflop = ((cost.trainFlopsPerImage * images.train + cost.valFlopsPerImage * images.val) / 1e9).toFixed(1)
   return {

@@ -4,7 +4,12 @@
 
 /** The last part of a path written with / or \ (the renderer has no Node path module). */
 function baseName(dir: string): string {
-  return dir.replace(/[/\\]+$/, '').split(/[/\\]/).at(-1) ?? dir
+  return (
+    dir
+      .replace(/[/\\]+$/, '')
+      .split(/[/\\]/)
+      .at(-1) ?? dir
+  )
 }
 
 export function modelName(dir: string): string {

@@ -51,7 +51,5 @@ export function settingsDiff(configs: TrainConfig[]): Array<{ setting: string; v
     return out
   })
   const keys = [...new Set(flat.flatMap((f) => [...f.keys()]))].sort()
-  return keys
-    .map((setting) => ({ setting, values: flat.map((f) => f.get(setting) ?? '–') }))
-    .filter((row) => new Set(row.values).size > 1)
+  return keys.map((setting) => ({ setting, values: flat.map((f) => f.get(setting) ?? '–') })).filter((row) => new Set(row.values).size > 1)
 }

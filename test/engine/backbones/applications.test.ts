@@ -48,7 +48,9 @@ describe('Keras applications built in TensorFlow.js', () => {
       ['mobilenet_v2_1.0_224', 'tf', 'Apache-2.0', 9_406_464]
     ])
     expect(backboneSpec('vgg16').licence).toMatch(/^CC BY 4\.0/)
-    expect(backboneSpec('densenet121').url).toBe('https://storage.googleapis.com/tensorflow/keras-applications/densenet/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5')
+    expect(backboneSpec('densenet121').url).toBe(
+      'https://storage.googleapis.com/tensorflow/keras-applications/densenet/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5'
+    )
   })
 
   function blocks(id: string): Array<[string, string[]]> {
@@ -115,4 +117,3 @@ describe('Keras applications built in TensorFlow.js', () => {
     expect(Object.fromEntries(mobile)['Conv_1']).toEqual(['Conv_1', 'Conv_1_bn', 'out_relu'])
   })
 })
-

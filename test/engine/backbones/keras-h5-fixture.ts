@@ -79,7 +79,12 @@ export function fixtureLayers(architecture: Architecture, includeTop: boolean, s
       // VGG16 gets caffe inputs (about ±128): its first kernel is scaled down to keep features near 1.
       const scale = keras1 && first && kind === 'kernel' ? 1 / 128 : 1
       const keras1Name = `${name}_${kind === 'kernel' ? 'W' : 'b'}_1:0`
-      return { name: keras1 ? keras1Name : `${name}/${kind}:0`, shape: w.shape as number[], values: randomValues(kind, w.shape as number[], random, scale), target: w.originalName }
+      return {
+        name: keras1 ? keras1Name : `${name}/${kind}:0`,
+        shape: w.shape as number[],
+        values: randomValues(kind, w.shape as number[], random, scale),
+        target: w.originalName
+      }
     })
     if (tensors.length > 0) first = false
     return { name, tensors }
@@ -109,14 +114,22 @@ export async function writeKerasH5(file: string, layers: FixtureLayer[], keras1 
   const tmp = `${file}.tmp-${process.pid}`
   const f = new H5File(tmp, 'w')
   try {
-    byteStrings(f, 'layer_names', layers.map((l) => l.name))
+    byteStrings(
+      f,
+      'layer_names',
+      layers.map((l) => l.name)
+    )
     if (!keras1) {
       f.create_attribute('backend', 'tensorflow', null, 'S10')
       f.create_attribute('keras_version', '2.1.5', null, 'S5')
     }
     for (const layer of layers) {
       const g = group(f, layer.name)
-      byteStrings(g, 'weight_names', layer.tensors.map((t) => t.name))
+      byteStrings(
+        g,
+        'weight_names',
+        layer.tensors.map((t) => t.name)
+      )
       for (const tensor of layer.tensors) {
         if (withoutData.has(tensor.name)) continue
         const parent = tensor.name.includes('/') ? group(g, tensor.name.slice(0, tensor.name.lastIndexOf('/'))) : g

@@ -130,7 +130,9 @@ describe('weights download and cache', () => {
     const json = JSON.parse(fs.readFileSync(path.join(MODELS, ID, 'model.json'), 'utf8'))
     json.weightsManifest[0].paths = ['../../escape.bin']
     fs.writeFileSync(path.join(evil, ID, 'model.json'), JSON.stringify(json))
-    await expect(ensureWeights(spec, { home: tempDir(), mirror: evil })).rejects.toThrow('names the weight file "../../escape.bin", which is not a plain file name')
+    await expect(ensureWeights(spec, { home: tempDir(), mirror: evil })).rejects.toThrow(
+      'names the weight file "../../escape.bin", which is not a plain file name'
+    )
   })
 
   it('notices a cached file damaged after download, and downloads it again', async () => {

@@ -13,7 +13,10 @@ describe('loadDataset', () => {
     expect(report.layout).toBe('classes')
     expect(report.classes).toEqual(['cloudy', 'rain', 'shine', 'sunrise'])
     expect(report.validation).toEqual({ kind: 'split', fraction: 0.2, seed: 42 })
-    expect(report.splits.map((s) => [s.name, s.total])).toEqual([['train', 48], ['val', 12]])
+    expect(report.splits.map((s) => [s.name, s.total])).toEqual([
+      ['train', 48],
+      ['val', 12]
+    ])
     expect(report.splits[1].counts).toEqual({ cloudy: 3, rain: 3, shine: 3, sunrise: 3 })
     expect(train.length + val.length).toBe(60)
   })
@@ -47,7 +50,10 @@ describe('loadDataset', () => {
 
   it('understands "validation" and notes the PNGs named .jpg (alien-vs-predator)', async () => {
     const { report } = await loadDataset(path.join(DATA, 'alien-vs-predator'))
-    expect(report.splits.map((s) => [s.name, s.total])).toEqual([['train', 694], ['val', 200]])
+    expect(report.splits.map((s) => [s.name, s.total])).toEqual([
+      ['train', 694],
+      ['val', 200]
+    ])
     expect(report.notes).toHaveLength(5)
     expect(report.notes.every((n) => n.note === 'PNG data in a .jpg file: decoded as PNG')).toBe(true)
   })

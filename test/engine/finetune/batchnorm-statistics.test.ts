@@ -39,7 +39,10 @@ function model(mode: BatchNormStatistics): tf.LayersModel {
   return made
 }
 
-const moving = (m: tf.LayersModel) => m.weights.filter((w) => /moving_(mean|variance)$/.test(w.originalName)).map((w) => ({ name: w.originalName, values: w.read().dataSync().slice() as Float32Array }))
+const moving = (m: tf.LayersModel) =>
+  m.weights
+    .filter((w) => /moving_(mean|variance)$/.test(w.originalName))
+    .map((w) => ({ name: w.originalName, values: w.read().dataSync().slice() as Float32Array }))
 
 function batches(count: number) {
   const random = seededRandom(19)
@@ -50,7 +53,11 @@ function batches(count: number) {
 }
 
 /** Both steps on the same model and data: tfjs's trainStep() (through the patched BatchNormalization) and the native graph. */
-async function trainBoth(mode: BatchNormStatistics, steps: number, each: (step: number, reference: tf.LayersModel, ours: tf.LayersModel, batch: ReturnType<typeof batches>[number]) => void) {
+async function trainBoth(
+  mode: BatchNormStatistics,
+  steps: number,
+  each: (step: number, reference: tf.LayersModel, ours: tf.LayersModel, batch: ReturnType<typeof batches>[number]) => void
+) {
   const reference = model(mode)
   const ours = model(mode)
   const trainer = await NativeTrainer.create(suffixOfModel(ours), SETTING, 2, { batchNorm: mode === 'train' ? 'batch' : 'frozen' })
@@ -79,7 +86,8 @@ describe('BatchNormalization statistics of unfrozen layers', () => {
     const initial = moving(model('frozen'))
     let worst = 0
     const { reference, ours } = await trainBoth('frozen', 5, (step, reference, ours) => {
-      for (const m of [reference, ours]) moving(m).forEach((w, i) => expect(Array.from(w.values), `${w.name} after step ${step + 1}`).toEqual(Array.from(initial[i].values)))
+      for (const m of [reference, ours])
+        moving(m).forEach((w, i) => expect(Array.from(w.values), `${w.name} after step ${step + 1}`).toEqual(Array.from(initial[i].values)))
       reference.trainableWeights.forEach((w, i) => {
         const error = relativeError(ours.trainableWeights[i].read().dataSync(), w.read().dataSync())
         worst = Math.max(worst, error)

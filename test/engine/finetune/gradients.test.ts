@@ -34,7 +34,7 @@ async function expectSameGradients(
   randomiseWeights(model, seed)
   const random = seededRandom(seed + 100)
   const inShape = model.inputs[0].shape.slice(1) as number[]
-  const outShape = (model.outputs[0].shape.slice(1) as number[])
+  const outShape = model.outputs[0].shape.slice(1) as number[]
   const xData = randomArray(BATCH * inShape.reduce((a, b) => a * b), random, 2)
   const rData = randomArray(BATCH * outShape.reduce((a, b) => a * b), random)
 
@@ -53,7 +53,8 @@ async function expectSameGradients(
     features: new runtime.Tensor('float32', xData, [BATCH, ...inShape]),
     [OUTPUT_GRAD]: new runtime.Tensor('float32', rData, [BATCH, ...outShape])
   }
-  for (const w of [...probe.weights, ...probe.moving]) feeds[w.input] = new runtime.Tensor('float32', w.variable.read().dataSync() as Float32Array, w.variable.shape as number[])
+  for (const w of [...probe.weights, ...probe.moving])
+    feeds[w.input] = new runtime.Tensor('float32', w.variable.read().dataSync() as Float32Array, w.variable.shape as number[])
   const out = await session.run(feeds)
   await session.release()
 
@@ -101,11 +102,15 @@ function averagePoolGradient(r: Float32Array, [h, w, c]: number[], pool: number,
 async function expectDilatedGradients(depthwise: boolean, dilation: number, padding: 'same' | 'valid') {
   const [k, shape] = [3, [13, 11, 2]]
   const spread = (k - 1) * dilation + 1
-  const make = (kernelSize: number, dilationRate: number) => modelOf(shape, (x) =>
-    (depthwise
-      ? tf.layers.depthwiseConv2d({ kernelSize, dilationRate, padding, depthMultiplier: 2, useBias: true })
-      : tf.layers.conv2d({ filters: 3, kernelSize, dilationRate, padding, useBias: true })
-    ).apply(x) as tf.SymbolicTensor)
+  const make = (kernelSize: number, dilationRate: number) =>
+    modelOf(
+      shape,
+      (x) =>
+        (depthwise
+          ? tf.layers.depthwiseConv2d({ kernelSize, dilationRate, padding, depthMultiplier: 2, useBias: true })
+          : tf.layers.conv2d({ filters: 3, kernelSize, dilationRate, padding, useBias: true })
+        ).apply(x) as tf.SymbolicTensor
+    )
   const dilated = make(k, dilation)
   const reference = make(spread, 1)
   randomiseWeights(dilated, 9)
@@ -113,7 +118,9 @@ async function expectDilatedGradients(depthwise: boolean, dilation: number, padd
   const [, , cin, cout] = kernel.shape
   const values = kernel.dataSync()
   const wide = new Float32Array(spread * spread * cin * cout)
-  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) for (let m = 0; m < cin * cout; m++) wide[((i * dilation) * spread + j * dilation) * cin * cout + m] = values[(i * k + j) * cin * cout + m]
+  for (let i = 0; i < k; i++)
+    for (let j = 0; j < k; j++)
+      for (let m = 0; m < cin * cout; m++) wide[(i * dilation * spread + j * dilation) * cin * cout + m] = values[(i * k + j) * cin * cout + m]
   reference.setWeights([tf.tensor(wide, [spread, spread, cin, cout]), bias.clone()])
 
   const random = seededRandom(dilation * 10 + (depthwise ? 1 : 0))
@@ -142,7 +149,9 @@ async function expectDilatedGradients(depthwise: boolean, dilation: number, padd
   await session.release()
   const wideGrad = grads[wideKernel.name].dataSync()
   const sampled = new Float32Array(values.length)
-  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) for (let m = 0; m < cin * cout; m++) sampled[(i * k + j) * cin * cout + m] = wideGrad[((i * dilation) * spread + j * dilation) * cin * cout + m]
+  for (let i = 0; i < k; i++)
+    for (let j = 0; j < k; j++)
+      for (let m = 0; m < cin * cout; m++) sampled[(i * k + j) * cin * cout + m] = wideGrad[(i * dilation * spread + j * dilation) * cin * cout + m]
   const label = `dilated ${depthwise ? 'depthwise' : 'conv'} d${dilation} ${padding}`
   const errors = {
     output: relativeError(out[OUTPUT].data as Float32Array, y.dataSync()),
@@ -168,85 +177,181 @@ describe('native gradients equal tf.grads on cpu', () => {
     for (const stride of strides) {
       for (const size of sizes) {
         it(`DepthwiseConv2D 3x3 stride ${stride} ${padding} on ${size}x${size}`, async () => {
-          await expectSameGradients(`dw s${stride} ${padding} ${size}`, modelOf([size, size, 5], (x) =>
-            tf.layers.depthwiseConv2d({ kernelSize: 3, strides: stride, padding, useBias: stride === 1 }).apply(x) as tf.SymbolicTensor))
+          await expectSameGradients(
+            `dw s${stride} ${padding} ${size}`,
+            modelOf(
+              [size, size, 5],
+              (x) => tf.layers.depthwiseConv2d({ kernelSize: 3, strides: stride, padding, useBias: stride === 1 }).apply(x) as tf.SymbolicTensor
+            )
+          )
         })
         it(`Conv2D 3x3 stride ${stride} ${padding} on ${size}x${size}`, async () => {
-          await expectSameGradients(`conv3 s${stride} ${padding} ${size}`, modelOf([size, size, 4], (x) =>
-            tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: stride, padding }).apply(x) as tf.SymbolicTensor))
+          await expectSameGradients(
+            `conv3 s${stride} ${padding} ${size}`,
+            modelOf([size, size, 4], (x) => tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: stride, padding }).apply(x) as tf.SymbolicTensor)
+          )
         })
       }
     }
   }
 
   it('DepthwiseConv2D with depth multiplier 2 and relu6, 5x5 kernel stride 2 on 13x13', async () => {
-    await expectSameGradients('dw m2', modelOf([13, 13, 3], (x) =>
-      tf.layers.depthwiseConv2d({ kernelSize: 5, strides: 2, padding: 'same', depthMultiplier: 2, activation: 'relu6' }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients(
+      'dw m2',
+      modelOf(
+        [13, 13, 3],
+        (x) => tf.layers.depthwiseConv2d({ kernelSize: 5, strides: 2, padding: 'same', depthMultiplier: 2, activation: 'relu6' }).apply(x) as tf.SymbolicTensor
+      )
+    )
   })
 
   it('Conv2D 1x1 stride 1 (the MatMul kernel gradient) and stride 2', async () => {
-    await expectSameGradients('conv1 s1', modelOf([9, 11, 8], (x) => tf.layers.conv2d({ filters: 16, kernelSize: 1, padding: 'same' }).apply(x) as tf.SymbolicTensor))
-    await expectSameGradients('conv1 s2', modelOf([9, 11, 8], (x) => tf.layers.conv2d({ filters: 16, kernelSize: 1, strides: 2, padding: 'same' }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients(
+      'conv1 s1',
+      modelOf([9, 11, 8], (x) => tf.layers.conv2d({ filters: 16, kernelSize: 1, padding: 'same' }).apply(x) as tf.SymbolicTensor)
+    )
+    await expectSameGradients(
+      'conv1 s2',
+      modelOf([9, 11, 8], (x) => tf.layers.conv2d({ filters: 16, kernelSize: 1, strides: 2, padding: 'same' }).apply(x) as tf.SymbolicTensor)
+    )
   })
 
   it('Conv2D 5x3 non-square kernel, strides 2 x 1, valid', async () => {
-    await expectSameGradients('conv 5x3', modelOf([12, 9, 3], (x) =>
-      tf.layers.conv2d({ filters: 4, kernelSize: [5, 3], strides: [2, 1], padding: 'valid' }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients(
+      'conv 5x3',
+      modelOf([12, 9, 3], (x) => tf.layers.conv2d({ filters: 4, kernelSize: [5, 3], strides: [2, 1], padding: 'valid' }).apply(x) as tf.SymbolicTensor)
+    )
   })
 
   it('BatchNormalization with frozen statistics, trainable gamma and beta (images and vectors)', async () => {
-    await expectSameGradients('bn 4d', modelOf([7, 5, 6], (x) => tf.layers.batchNormalization({ epsilon: 1e-3 }).apply(x) as tf.SymbolicTensor))
-    await expectSameGradients('bn 2d', modelOf([6], (x) => tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor))
+    await expectSameGradients(
+      'bn 4d',
+      modelOf([7, 5, 6], (x) => tf.layers.batchNormalization({ epsilon: 1e-3 }).apply(x) as tf.SymbolicTensor)
+    )
+    await expectSameGradients(
+      'bn 2d',
+      modelOf([6], (x) => tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor)
+    )
   })
 
   // (A bias before batch statistics has a zero gradient up to rounding: nothing to compare, so none.)
   it('BatchNormalization with batch statistics (tfjs training mode), after a convolution', async () => {
-    await expectSameGradients('bn batch 4d', modelOf([7, 5, 6], (x) =>
-      tf.layers.batchNormalization({ epsilon: 1e-3 }).apply(tf.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor) as tf.SymbolicTensor), 2, true)
-    await expectSameGradients('bn batch 2d', modelOf([6], (x) => tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor), 3, true)
+    await expectSameGradients(
+      'bn batch 4d',
+      modelOf(
+        [7, 5, 6],
+        (x) =>
+          tf.layers
+            .batchNormalization({ epsilon: 1e-3 })
+            .apply(tf.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor) as tf.SymbolicTensor
+      ),
+      2,
+      true
+    )
+    await expectSameGradients(
+      'bn batch 2d',
+      modelOf([6], (x) => tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor),
+      3,
+      true
+    )
   })
 
   it('ReLU(max 6), Activation relu and relu6 layers', async () => {
-    await expectSameGradients('ReLU6', modelOf([7, 7, 3], (x) => tf.layers.reLU({ maxValue: 6 }).apply(x) as tf.SymbolicTensor))
-    await expectSameGradients('relu', modelOf([7, 7, 3], (x) => tf.layers.activation({ activation: 'relu' }).apply(x) as tf.SymbolicTensor))
-    await expectSameGradients('relu6', modelOf([7, 7, 3], (x) =>
-      // scaled so a good part of the inputs lies above 6
-      tf.layers.activation({ activation: 'relu6' }).apply(tf.layers.conv2d({ filters: 3, kernelSize: 1, kernelInitializer: 'ones' }).apply(x) as tf.SymbolicTensor) as tf.SymbolicTensor))
+    await expectSameGradients(
+      'ReLU6',
+      modelOf([7, 7, 3], (x) => tf.layers.reLU({ maxValue: 6 }).apply(x) as tf.SymbolicTensor)
+    )
+    await expectSameGradients(
+      'relu',
+      modelOf([7, 7, 3], (x) => tf.layers.activation({ activation: 'relu' }).apply(x) as tf.SymbolicTensor)
+    )
+    await expectSameGradients(
+      'relu6',
+      modelOf(
+        [7, 7, 3],
+        (x) =>
+          // scaled so a good part of the inputs lies above 6
+          tf.layers
+            .activation({ activation: 'relu6' })
+            .apply(tf.layers.conv2d({ filters: 3, kernelSize: 1, kernelInitializer: 'ones' }).apply(x) as tf.SymbolicTensor) as tf.SymbolicTensor
+      )
+    )
   })
 
   it('sigmoid and tanh activations (Activation layer and Dense)', async () => {
-    await expectSameGradients('sigmoid', modelOf([5, 5, 3], (x) => tf.layers.activation({ activation: 'sigmoid' }).apply(x) as tf.SymbolicTensor))
-    await expectSameGradients('dense tanh', modelOf([7], (x) => tf.layers.dense({ units: 4, activation: 'tanh' }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients(
+      'sigmoid',
+      modelOf([5, 5, 3], (x) => tf.layers.activation({ activation: 'sigmoid' }).apply(x) as tf.SymbolicTensor)
+    )
+    await expectSameGradients(
+      'dense tanh',
+      modelOf([7], (x) => tf.layers.dense({ units: 4, activation: 'tanh' }).apply(x) as tf.SymbolicTensor)
+    )
   })
 
   it('GlobalAveragePooling2D then Dense softmax; Dense relu', async () => {
-    await expectSameGradients('gap dense', modelOf([5, 7, 6], (x) =>
-      tf.layers.dense({ units: 4, activation: 'softmax' }).apply(tf.layers.globalAveragePooling2d({}).apply(x)) as tf.SymbolicTensor))
-    await expectSameGradients('dense relu', modelOf([10], (x) => tf.layers.dense({ units: 5, activation: 'relu' }).apply(x) as tf.SymbolicTensor))
+    await expectSameGradients(
+      'gap dense',
+      modelOf([5, 7, 6], (x) => tf.layers.dense({ units: 4, activation: 'softmax' }).apply(tf.layers.globalAveragePooling2d({}).apply(x)) as tf.SymbolicTensor)
+    )
+    await expectSameGradients(
+      'dense relu',
+      modelOf([10], (x) => tf.layers.dense({ units: 5, activation: 'relu' }).apply(x) as tf.SymbolicTensor)
+    )
   })
 
   it('Flatten, ZeroPadding2D, and Add with a value read twice', async () => {
-    await expectSameGradients('pad flatten', modelOf([5, 4, 3], (x) =>
-      tf.layers.flatten().apply(tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 1]] }).apply(x)) as tf.SymbolicTensor))
-    await expectSameGradients('add', modelOf([6, 6, 4], (x) => {
-      const a = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor
-      return tf.layers.add().apply([a, x]) as tf.SymbolicTensor
-    }))
+    await expectSameGradients(
+      'pad flatten',
+      modelOf(
+        [5, 4, 3],
+        (x) =>
+          tf.layers.flatten().apply(
+            tf.layers
+              .zeroPadding2d({
+                padding: [
+                  [1, 2],
+                  [0, 1]
+                ]
+              })
+              .apply(x)
+          ) as tf.SymbolicTensor
+      )
+    )
+    await expectSameGradients(
+      'add',
+      modelOf([6, 6, 4], (x) => {
+        const a = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor
+        return tf.layers.add().apply([a, x]) as tf.SymbolicTensor
+      })
+    )
   })
 
   it('Concatenate of a convolution and its input; AveragePooling2D same and valid, strides 1 and 2, at odd sizes', async () => {
-    await expectSameGradients('concat', modelOf([6, 5, 3], (x) => {
-      const a = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor
-      return tf.layers.concatenate().apply([a, x]) as tf.SymbolicTensor
-    }))
+    await expectSameGradients(
+      'concat',
+      modelOf([6, 5, 3], (x) => {
+        const a = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor
+        return tf.layers.concatenate().apply([a, x]) as tf.SymbolicTensor
+      })
+    )
     for (const padding of ['same', 'valid'] as const) {
-      for (const [pool, stride] of [[2, 2], [3, 2], [3, 1]]) {
+      for (const [pool, stride] of [
+        [2, 2],
+        [3, 2],
+        [3, 1]
+      ]) {
         // tfjs's cpu AvgPoolGrad divides every window by its full size, also where 'same' padding
         // left pixels out of the forward's average (TensorFlow divides by the pixels counted):
         // with 'same', the reference is the true gradient, written out below.
         const reference = padding === 'same' ? (r: Float32Array) => averagePoolGradient(r, [9, 7, 3], pool, stride) : undefined
-        await expectSameGradients(`avgpool ${pool} s${stride} ${padding}`, modelOf([9, 7, 3], (x) =>
-          tf.layers.averagePooling2d({ poolSize: pool, strides: stride, padding }).apply(x) as tf.SymbolicTensor), 1, false, reference)
+        await expectSameGradients(
+          `avgpool ${pool} s${stride} ${padding}`,
+          modelOf([9, 7, 3], (x) => tf.layers.averagePooling2d({ poolSize: pool, strides: stride, padding }).apply(x) as tf.SymbolicTensor),
+          1,
+          false,
+          reference
+        )
       }
     }
   })
@@ -261,20 +366,35 @@ describe('native gradients equal tf.grads on cpu', () => {
 
   it('MaxPooling2D same and valid, strides 1 and 2, overlapping windows, at odd sizes', async () => {
     for (const padding of ['same', 'valid'] as const) {
-      for (const [pool, stride] of [[2, 2], [3, 2], [3, 1], [2, 1]]) {
-        await expectSameGradients(`maxpool ${pool} s${stride} ${padding}`, modelOf([9, 7, 3], (x) =>
-          tf.layers.maxPooling2d({ poolSize: pool, strides: stride, padding }).apply(x) as tf.SymbolicTensor), 2)
+      for (const [pool, stride] of [
+        [2, 2],
+        [3, 2],
+        [3, 1],
+        [2, 1]
+      ]) {
+        await expectSameGradients(
+          `maxpool ${pool} s${stride} ${padding}`,
+          modelOf([9, 7, 3], (x) => tf.layers.maxPooling2d({ poolSize: pool, strides: stride, padding }).apply(x) as tf.SymbolicTensor),
+          2
+        )
       }
     }
     // After a convolution, as in ResNet's stem: the kernel's gradient goes through the pooling.
-    await expectSameGradients('conv + maxpool', modelOf([11, 9, 2], (x) => {
-      const a = tf.layers.conv2d({ filters: 3, kernelSize: 3, strides: 2, padding: 'same' }).apply(x) as tf.SymbolicTensor
-      return tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }).apply(a) as tf.SymbolicTensor
-    }), 4)
+    await expectSameGradients(
+      'conv + maxpool',
+      modelOf([11, 9, 2], (x) => {
+        const a = tf.layers.conv2d({ filters: 3, kernelSize: 3, strides: 2, padding: 'same' }).apply(x) as tf.SymbolicTensor
+        return tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }).apply(a) as tf.SymbolicTensor
+      }),
+      4
+    )
   })
 
   it('UpSampling2D (nearest) by 2x2 and 3x1 at odd sizes: the input gradient sums each block', async () => {
-    for (const [a, b] of [[2, 2], [3, 1]]) {
+    for (const [a, b] of [
+      [2, 2],
+      [3, 1]
+    ]) {
       const [h, w, c] = [5, 7, 2]
       // The true gradient, written out: tfjs's cpu ResizeNearestNeighborGrad disagrees with it for this
       // batch of 3 (relative 1.5 when tried), though it agreed for a batch of 1.
@@ -286,7 +406,13 @@ describe('native gradients equal tf.grads on cpu', () => {
               for (let k = 0; k < c; k++) dx[((n * h + Math.floor(y / a)) * w + Math.floor(x / b)) * c + k] += r[((n * h * a + y) * w * b + x) * c + k]
         return dx
       }
-      await expectSameGradients(`upsample ${a}x${b}`, modelOf([h, w, c], (x) => tf.layers.upSampling2d({ size: [a, b] }).apply(x) as tf.SymbolicTensor), 5, false, blockSums)
+      await expectSameGradients(
+        `upsample ${a}x${b}`,
+        modelOf([h, w, c], (x) => tf.layers.upSampling2d({ size: [a, b] }).apply(x) as tf.SymbolicTensor),
+        5,
+        false,
+        blockSums
+      )
     }
   })
 
@@ -346,7 +472,12 @@ describe('native gradients equal tf.grads on cpu', () => {
 
   it('reports the worst differences', () => {
     const sorted = Object.entries(worst).sort((a, b) => b[1] - a[1])
-    console.log(`worst relative gradient differences:\n${sorted.slice(0, 8).map(([k, v]) => `  ${k}: ${v.toExponential(2)}`).join('\n')}\n  over ${sorted.length} tensors`)
+    console.log(
+      `worst relative gradient differences:\n${sorted
+        .slice(0, 8)
+        .map(([k, v]) => `  ${k}: ${v.toExponential(2)}`)
+        .join('\n')}\n  over ${sorted.length} tensors`
+    )
     expect(sorted.length).toBeGreaterThan(50)
   })
 })

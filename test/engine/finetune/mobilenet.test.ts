@@ -41,7 +41,11 @@ beforeAll(async () => {
   applyFreeze(tm, { kind: 'upTo', layer: 'conv_pw_11_relu' })
   part = partition(tm)
   const files = ['ants', 'bees'].flatMap((label) =>
-    fs.readdirSync(path.join(HYMENOPTERA, label)).sort().slice(0, PER_CLASS).map((f) => path.join(HYMENOPTERA, label, f))
+    fs
+      .readdirSync(path.join(HYMENOPTERA, label))
+      .sort()
+      .slice(0, PER_CLASS)
+      .map((f) => path.join(HYMENOPTERA, label, f))
   )
   const images = await Promise.all(files.map((f) => decodeImage(f, 224)))
   const prefix = await OnnxPrefix.create(prefixSpec(tm, part, tm.backbone.preprocess)!, 2)
@@ -78,10 +82,14 @@ describe('native training on MobileNet v1 0.25, last two blocks', () => {
     for (const w of probe.weights) feeds[w.input] = new runtime.Tensor('float32', w.variable.read().dataSync() as Float32Array, w.variable.shape as number[])
     const out = await session.run(feeds)
     await session.release()
-    const errors = probe.weights.map((w) => [w.variable.originalName, relativeError(out[w.output].data as Float32Array, grads[w.variable.name].dataSync())] as const)
+    const errors = probe.weights.map(
+      (w) => [w.variable.originalName, relativeError(out[w.output].data as Float32Array, grads[w.variable.name].dataSync())] as const
+    )
     errors.push(['features', relativeError(out[INPUT_GRAD].data as Float32Array, dx.dataSync())])
     const worst = errors.reduce((a, b) => (b[1] > a[1] ? b : a))
-    console.log(`MobileNet v1 0.25 last two blocks, real features: worst relative gradient difference ${worst[1].toExponential(2)} (${worst[0]}) over ${errors.length} tensors`)
+    console.log(
+      `MobileNet v1 0.25 last two blocks, real features: worst relative gradient difference ${worst[1].toExponential(2)} (${worst[0]}) over ${errors.length} tensors`
+    )
     for (const [name, error] of errors) expect(error, name).toBeLessThan(1e-4)
     tf.dispose([x, rt, dx, ...Object.values(grads)])
   })

@@ -23,7 +23,8 @@ export function randomiseWeights(model: tf.LayersModel, seed: number): void {
     const values = layer.weights.map((w) => {
       const size = w.shape.reduce((a, b) => a! * b!, 1)!
       const short = w.originalName.split('/').at(-1)!
-      const data = short === 'moving_variance' ? randomArray(size, random, 0.5, 1) : short === 'gamma' ? randomArray(size, random, 0.5, 1) : randomArray(size, random, 0.5)
+      const data =
+        short === 'moving_variance' ? randomArray(size, random, 0.5, 1) : short === 'gamma' ? randomArray(size, random, 0.5, 1) : randomArray(size, random, 0.5)
       return tf.tensor(data, w.shape as number[])
     })
     if (values.length > 0) layer.setWeights(values)

@@ -32,7 +32,9 @@ describe('listFolderImages', () => {
     fs.writeFileSync(path.join(dir, 'notes.txt'), 'not a photo')
     await expect(listFolderImages(dir)).rejects.toThrow(`${path.resolve(dir)} has no photos directly inside it (1 other file)`)
     const folders = new AllowedFolders([])
-    await expect(runAdmitted({ command: 'listFolderImages', dir }, folders, (command) => listFolderImages((command as { dir: string }).dir))).rejects.toThrow(/no photos/)
+    await expect(runAdmitted({ command: 'listFolderImages', dir }, folders, (command) => listFolderImages((command as { dir: string }).dir))).rejects.toThrow(
+      /no photos/
+    )
     await expect(folders.check(path.join(dir, 'notes.txt'))).rejects.toThrow(/outside/)
   })
 

@@ -18,7 +18,11 @@ import { DATA, PHOTOS, tempDir, trainConfig, weightsMirror } from '../../helpers
 let modelDir: string
 let home: string
 const heldOut = path.join(DATA, 'hymenoptera', 'val')
-const files = (dir: string) => fs.readdirSync(dir).sort().map((f) => path.join(dir, f))
+const files = (dir: string) =>
+  fs
+    .readdirSync(dir)
+    .sort()
+    .map((f) => path.join(dir, f))
 
 beforeAll(async () => {
   await initBackend()
@@ -31,10 +35,11 @@ beforeAll(async () => {
 }, 300_000)
 
 type Scored = Extract<PredictionResult, { predictions: unknown }>
-const scored = (results: PredictionResult[]): Scored[] => results.map((r) => {
-  if ('error' in r) throw new Error(`${r.file}: ${r.error}`)
-  return r
-})
+const scored = (results: PredictionResult[]): Scored[] =>
+  results.map((r) => {
+    if ('error' in r) throw new Error(`${r.file}: ${r.error}`)
+    return r
+  })
 
 describe('unsure on photos unlike the training photos', () => {
   it('saves one centroid and one threshold a class, measured on the 40 training photos', async () => {
@@ -51,7 +56,8 @@ describe('unsure on photos unlike the training photos', () => {
     const bees = scored(await predictWithModel(modelDir, files(path.join(heldOut, 'bees'))))
     const insects = [...ants, ...bees]
     const far = (r: Scored) => r.unsure?.reason === 'unlike-training'
-    const line = (r: Scored) => `${path.basename(r.file)}: ${r.predictions[0].label} ${(r.predictions[0].probability * 100).toFixed(1)} %, novelty ${r.novelty?.toFixed(2)}, ${r.unsure?.reason ?? 'sure'}`
+    const line = (r: Scored) =>
+      `${path.basename(r.file)}: ${r.predictions[0].label} ${(r.predictions[0].probability * 100).toFixed(1)} %, novelty ${r.novelty?.toFixed(2)}, ${r.unsure?.reason ?? 'sure'}`
     console.log(['Photos of other things:', ...others.map(line)].join('\n'))
     const insectsFar = insects.filter(far).length
     const insectsUnsure = insects.filter((r) => r.unsure).length
@@ -89,7 +95,9 @@ describe('feature statistics of a fine-tuned model', () => {
       for (const [label, name] of metadata.labels.entries()) {
         for (const file of files(path.join(data, 'train', name))) {
           const image = await decodeImage(file, metadata.inputSize)
-          const out = tf.tidy(() => pooled.predict(preprocess(tf.tensor4d(image.data, [1, image.height, image.width, 3], 'int32'), metadata.preprocess)) as tf.Tensor)
+          const out = tf.tidy(
+            () => pooled.predict(preprocess(tf.tensor4d(image.data, [1, image.height, image.width, 3], 'int32'), metadata.preprocess)) as tf.Tensor
+          )
           rows.push((await out.data()) as Float32Array)
           out.dispose()
           labels.push(label)

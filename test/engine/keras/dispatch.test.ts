@@ -25,6 +25,8 @@ describe('importKeras and exportKeras through dispatch', () => {
   })
 
   it('refuses a scaling that does not exist before touching any file', async () => {
-    await expect(session.dispatch(3, { command: 'importKeras', file: FILE, out: tempDir(), preprocess: '0..2' }, () => {})).rejects.toThrow(/Refused a malformed command/)
+    await expect(session.dispatch(3, { command: 'importKeras', file: FILE, out: tempDir(), preprocess: '0..2' }, () => {})).rejects.toThrow(
+      /Refused a malformed command/
+    )
   })
 })

@@ -37,7 +37,11 @@ interface Layout {
 }
 
 function python<T>(args: string[], input?: unknown): T {
-  const result = spawnSync('/usr/bin/python3', [SCRIPT, ...args], { encoding: 'utf8', input: input === undefined ? undefined : JSON.stringify(input), maxBuffer: 1 << 28 })
+  const result = spawnSync('/usr/bin/python3', [SCRIPT, ...args], {
+    encoding: 'utf8',
+    input: input === undefined ? undefined : JSON.stringify(input),
+    maxBuffer: 1 << 28
+  })
   if (result.status !== 0) throw new Error(`keras_h5.py ${args[0]} failed: ${result.stderr}`)
   return JSON.parse(result.stdout) as T
 }
@@ -120,12 +124,25 @@ describe('a model trained in the studio, exported', () => {
     await tf.setBackend(backend.inference)
 
     const dir = path.join(tempDir(), 'model')
-    await saveModel(tm.model, {
-      format: 'transfer-studio-model', formatVersion: 1, appVersion: 'test', createdAt: new Date().toISOString(),
-      labels: tm.classes, backbone: tm.backbone.id, preprocess: 'tf', inputSize: 112, head,
-      freeze: { kind: 'all' }, frozenLayers: tm.backboneLayers, training: null,
-      metrics: { loss: null, acc: null, val_loss: null, val_acc: null, test_acc: null, epochs: 2 }
-    }, dir)
+    await saveModel(
+      tm.model,
+      {
+        format: 'transfer-studio-model',
+        formatVersion: 1,
+        appVersion: 'test',
+        createdAt: new Date().toISOString(),
+        labels: tm.classes,
+        backbone: tm.backbone.id,
+        preprocess: 'tf',
+        inputSize: 112,
+        head,
+        freeze: { kind: 'all' },
+        frozenLayers: tm.backboneLayers,
+        training: null,
+        metrics: { loss: null, acc: null, val_loss: null, val_acc: null, test_acc: null, epochs: 2 }
+      },
+      dir
+    )
     const file = path.join(tempDir(), 'trained.h5')
     await exportKerasModel(dir, file)
 
@@ -133,11 +150,18 @@ describe('a model trained in the studio, exported', () => {
     expect(ours.root_attrs).toEqual({ backend: 'vlen-string', keras_version: 'vlen-string', model_config: 'vlen-string' })
     expect(ours.model_weights_attrs).toEqual(reference.model_weights_attrs)
     expect(ours.layer_names).toEqual(tm.model.layers.map((l) => l.name))
-    expect(ours.layers.conv1_bn.weights.map((w) => w[0])).toEqual(['conv1_bn/gamma:0', 'conv1_bn/beta:0', 'conv1_bn/moving_mean:0', 'conv1_bn/moving_variance:0'])
+    expect(ours.layers.conv1_bn.weights.map((w) => w[0])).toEqual([
+      'conv1_bn/gamma:0',
+      'conv1_bn/beta:0',
+      'conv1_bn/moving_mean:0',
+      'conv1_bn/moving_variance:0'
+    ])
     // Keras 2 has no relu6 activation: MobileNet's become ReLU(max_value=6), as Keras' own MobileNet has them.
     const classes = new Map(ours.config_layers.map(([cls, name]) => [name, cls]))
     expect(classes.get('conv1_relu')).toBe('ReLU')
-    const config = JSON.parse(spawnSync('/usr/bin/python3', ['-c', 'import h5py,sys; print(h5py.File(sys.argv[1])["/"].attrs["model_config"])', file], { encoding: 'utf8' }).stdout)
+    const config = JSON.parse(
+      spawnSync('/usr/bin/python3', ['-c', 'import h5py,sys; print(h5py.File(sys.argv[1])["/"].attrs["model_config"])', file], { encoding: 'utf8' }).stdout
+    )
     const trainable = new Map(config.config.layers.map((l: { config: { name: string; trainable: boolean } }) => [l.config.name, l.config.trainable]))
     expect(trainable.get('conv_pw_13_bn')).toBe(false)
     expect(trainable.get('predictions')).toBe(true)
@@ -181,7 +205,9 @@ describe('a model trained in the studio, exported', () => {
 
   it('refuses an output path it cannot write, naming it', async () => {
     const { model } = await readKerasModel(RESNET8)
-    await expect(writeKerasH5(model, '/nonexistent-dir/x.h5')).rejects.toThrow('Could not write /nonexistent-dir/x.h5: the folder /nonexistent-dir does not exist')
+    await expect(writeKerasH5(model, '/nonexistent-dir/x.h5')).rejects.toThrow(
+      'Could not write /nonexistent-dir/x.h5: the folder /nonexistent-dir does not exist'
+    )
     model.dispose()
   })
 })
@@ -203,10 +229,24 @@ describe('a model nested in another (a backbone inside a Sequential, as many Ker
     const ours = layoutOf(file)
     expect(ours.layer_names).toEqual(['backbone', 'f', 'out'])
     // Keras saves a layer's trainable weights first, then the rest: the frozen conv comes after BN's gamma and beta.
-    expect(ours.layers.backbone.weights.map((w) => w[0])).toEqual(['bn1/gamma:0', 'bn1/beta:0', 'c1/kernel:0', 'c1/bias:0', 'bn1/moving_mean:0', 'bn1/moving_variance:0'])
-    const config = JSON.parse(spawnSync('/usr/bin/python3', ['-c', 'import h5py,sys; print(h5py.File(sys.argv[1])["/"].attrs["model_config"])', file], { encoding: 'utf8' }).stdout)
+    expect(ours.layers.backbone.weights.map((w) => w[0])).toEqual([
+      'bn1/gamma:0',
+      'bn1/beta:0',
+      'c1/kernel:0',
+      'c1/bias:0',
+      'bn1/moving_mean:0',
+      'bn1/moving_variance:0'
+    ])
+    const config = JSON.parse(
+      spawnSync('/usr/bin/python3', ['-c', 'import h5py,sys; print(h5py.File(sys.argv[1])["/"].attrs["model_config"])', file], { encoding: 'utf8' }).stdout
+    )
     expect(config.config.layers[0].class_name).toBe('Functional')
-    expect(config.config.layers[0].config.layers.map((l: { class_name: string }) => l.class_name)).toEqual(['InputLayer', 'Conv2D', 'BatchNormalization', 'ReLU'])
+    expect(config.config.layers[0].config.layers.map((l: { class_name: string }) => l.class_name)).toEqual([
+      'InputLayer',
+      'Conv2D',
+      'BatchNormalization',
+      'ReLU'
+    ])
 
     const again = await readKerasModel(file)
     const x = tf.randomUniform([2, 8, 8, 3], 0, 1, 'float32', 1)

@@ -21,7 +21,10 @@ async function writeSmallKerasModel(file: string, channels: number, side = 16): 
       name: 'sequential',
       layers: [
         { class_name: 'InputLayer', config: { batch_input_shape: [null, side, side, channels], dtype: 'float32', name: 'input_1' } },
-        { class_name: 'Conv2D', config: { name: 'conv2d', filters: 4, kernel_size: [3, 3], strides: [1, 1], padding: 'valid', activation: 'relu', use_bias: true } },
+        {
+          class_name: 'Conv2D',
+          config: { name: 'conv2d', filters: 4, kernel_size: [3, 3], strides: [1, 1], padding: 'valid', activation: 'relu', use_bias: true }
+        },
         { class_name: 'GlobalAveragePooling2D', config: { name: 'gap' } },
         { class_name: 'Dense', config: { name: 'dense', units: 3, activation: 'softmax', use_bias: true } }
       ]
@@ -36,9 +39,15 @@ async function writeSmallKerasModel(file: string, channels: number, side = 16): 
     byteStrings(weights, 'layer_names', ['input_1', 'conv2d', 'gap', 'dense'])
     const tensors: Record<string, Array<[string, number[]]>> = {
       input_1: [],
-      conv2d: [['kernel:0', [3, 3, channels, 4]], ['bias:0', [4]]],
+      conv2d: [
+        ['kernel:0', [3, 3, channels, 4]],
+        ['bias:0', [4]]
+      ],
       gap: [],
-      dense: [['kernel:0', [4, 3]], ['bias:0', [3]]]
+      dense: [
+        ['kernel:0', [4, 3]],
+        ['bias:0', [3]]
+      ]
     }
     for (const [layer, list] of Object.entries(tensors)) {
       const g = weights.create_group(layer)
@@ -46,7 +55,11 @@ async function writeSmallKerasModel(file: string, channels: number, side = 16): 
         g.create_attribute('weight_names', [], [0], 'S1')
         continue
       }
-      byteStrings(g, 'weight_names', list.map(([name]) => `${layer}/${name}`))
+      byteStrings(
+        g,
+        'weight_names',
+        list.map(([name]) => `${layer}/${name}`)
+      )
       const inner = g.create_group(layer)
       for (const [name, shape] of list) {
         const size = shape.reduce((a, b) => a * b, 1)

@@ -149,7 +149,11 @@ describe('damaged weights', () => {
   function damaged(edit: string): string {
     const copy = path.join(tempDir(), 'resnet8.h5')
     fs.copyFileSync(file('resnet8_cifar10_keras2.4.0_functional.h5'), copy)
-    const result = spawnSync('/usr/bin/python3', ['-c', `import h5py, numpy as np\nwith h5py.File(${JSON.stringify(copy)}, 'a') as f:\n    w = f['model_weights']\n    ${edit}`], { encoding: 'utf8' })
+    const result = spawnSync(
+      '/usr/bin/python3',
+      ['-c', `import h5py, numpy as np\nwith h5py.File(${JSON.stringify(copy)}, 'a') as f:\n    w = f['model_weights']\n    ${edit}`],
+      { encoding: 'utf8' }
+    )
     if (result.status !== 0) throw new Error(result.stderr)
     return copy
   }

@@ -81,7 +81,7 @@ describe('frozen layers on onnxruntime', () => {
     await expectSameFeatures(spec, await photos(['chelsea.png', 'coffee.png'], 32), 2)
   })
 
-  it('runs a head\'s BatchNormalization, Dense and Dropout layers too (scoring a saved model does)', async () => {
+  it("runs a head's BatchNormalization, Dense and Dropout layers too (scoring a saved model does)", async () => {
     const head = { dropout: 0.1, dense: [{ units: 16, activation: 'relu' as const, batchNorm: true, dropout: 0.2 }] }
     const { spec, part } = await frozenPrefix('mobilenet_v1_0.25_224', { kind: 'all' }, undefined, head, true)
     expect(part.cutLayer).toBe('head_dropout_1')
@@ -156,7 +156,10 @@ describe('frozen layers on onnxruntime', () => {
     const notices: string[] = []
     let runner: PrefixRunner | null = null
     try {
-      runner = await createPrefixRunner({ ...spec, model: other.spec.model }, { inferenceBackend: 'wasm', onNotice: (m) => notices.push(m), only: 'onnx', threads: 2 })
+      runner = await createPrefixRunner(
+        { ...spec, model: other.spec.model },
+        { inferenceBackend: 'wasm', onNotice: (m) => notices.push(m), only: 'onnx', threads: 2 }
+      )
       expect(runner.description).not.toContain('onnxruntime')
       expect(notices.join('\n')).toMatch(/outputs differ from tfjs' by .* more than 0\.001/)
     } finally {

@@ -35,7 +35,10 @@ describe('Keras backbones: frozen prefix on onnxruntime', () => {
       const { spec, mirror } = fixtureMirror(backboneSpec(id), file, false, work)
       const loaded = await loadBackboneSpec(spec, { home: tempDir(), mirror })
       const tm = buildTransferModel(loaded, { classes: ['a', 'b'], head: HeadConfig.parse({}), inputSize: 224, seed: 1 })
-      disposers.push(() => tm.model.dispose(), () => loaded.model.dispose())
+      disposers.push(
+        () => tm.model.dispose(),
+        () => loaded.model.dispose()
+      )
       applyFreeze(tm, { kind: 'all' })
       const part = partition(tm)
       expect(part.cutLayer).toBe('head_pool')

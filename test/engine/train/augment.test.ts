@@ -52,9 +52,7 @@ describe('augmentation', () => {
     // The same draws, in the same order, for tfjs' kernel (on wasm: its cpu kernel warps only the first image).
     const random = seededRandom(5)
     const transforms = [transformFor(warp, 96, random), transformFor(warp, 96, random)]
-    const theirs = tf.tidy(() =>
-      tf.image.transform(tf.tensor4d(pixels, [2, 96, 96, 3], 'float32'), tf.tensor2d(transforms), 'bilinear', 'nearest').dataSync()
-    )
+    const theirs = tf.tidy(() => tf.image.transform(tf.tensor4d(pixels, [2, 96, 96, 3], 'float32'), tf.tensor2d(transforms), 'bilinear', 'nearest').dataSync())
     let worst = 0
     for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - theirs[i]))
     // On a 0..255 scale: float32 rounding in tfjs' kernel against float64 here.

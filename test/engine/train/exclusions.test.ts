@@ -31,7 +31,11 @@ function smallSet() {
   for (const split of ['train', 'val'] as const) {
     for (const label of ['cloudy', 'rain', 'shine']) {
       const dir = path.join(weather, split, label)
-      for (const name of fs.readdirSync(dir).sort().slice(0, split === 'train' ? 4 : 2)) files[`${split}/${label}/${name}`] = path.join(dir, name)
+      for (const name of fs
+        .readdirSync(dir)
+        .sort()
+        .slice(0, split === 'train' ? 4 : 2))
+        files[`${split}/${label}/${name}`] = path.join(dir, name)
     }
   }
   const cut = path.join(tempDir(), 'cut.jpg')

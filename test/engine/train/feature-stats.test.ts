@@ -16,7 +16,14 @@ describe('percentile', () => {
 describe('computeFeatureStats', () => {
   // Two classes of three 2-D points; numpy gives the centroids and each point's distance to its
   // class's centroid without it: 1.8028, 2.5, 3.1623, whose 99th percentile is 3.149032106965012.
-  const rows = [[0, 0], [2, 0], [0, 3], [10, 10], [12, 10], [10, 13]]
+  const rows = [
+    [0, 0],
+    [2, 0],
+    [0, 3],
+    [10, 10],
+    [12, 10],
+    [10, 13]
+  ]
   const labels = [0, 0, 0, 1, 1, 1]
 
   it('keeps one centroid a class and the 99th percentile of leave-one-out distances', () => {

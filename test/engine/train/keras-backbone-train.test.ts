@@ -28,10 +28,11 @@ describe('training on a Keras backbone', () => {
   it('MobileNetV2: download, convert, freeze up to Conv_1, frozen prefix on onnxruntime, train, save', async () => {
     const home = tempDir()
     const events: TrainEvent[] = []
-    const result = await train(
-      trainConfig({ data: path.join(DATA, 'mini', 'weather'), backbone: ID, epochs: 2, freeze: { kind: 'upTo', layer: 'Conv_1' } }),
-      { home, mirror, onEvent: (e) => events.push(e) }
-    )
+    const result = await train(trainConfig({ data: path.join(DATA, 'mini', 'weather'), backbone: ID, epochs: 2, freeze: { kind: 'upTo', layer: 'Conv_1' } }), {
+      home,
+      mirror,
+      onEvent: (e) => events.push(e)
+    })
     expect(events).toContainEqual(expect.objectContaining({ event: 'status', message: `Downloading ${ID}` }))
     expect(events.find((e) => e.event === 'path')).toMatchObject({ path: 'cached-features' })
     expect(events).toContainEqual({ event: 'notice', message: expect.stringMatching(/^Frozen layers \(up to Conv_1\) run on onnxruntime-node/) })

@@ -56,10 +56,12 @@ describe('findLearningRate', () => {
 
     // The features it computed are the training run's: that run extracts nothing again.
     const phases: string[] = []
-    await train(
-      trainConfig({ data: weather, backbone: 'mobilenet_v1_0.25_224', seed: 3, epochs: 1, learningRate: result.suggestion! }),
-      { home, mirror, features, onEvent: (e) => void (e.event === 'status' && e.phase === 'extracting' && e.total && phases.push(e.message)) }
-    )
+    await train(trainConfig({ data: weather, backbone: 'mobilenet_v1_0.25_224', seed: 3, epochs: 1, learningRate: result.suggestion! }), {
+      home,
+      mirror,
+      features,
+      onEvent: (e) => void (e.event === 'status' && e.phase === 'extracting' && e.total && phases.push(e.message))
+    })
     expect(phases).toEqual([])
   })
 })

@@ -15,7 +15,9 @@ describe('which engine trains unfrozen layers', () => {
   it('on this machine (tfjs cpu gradients, onnxruntime present): the native step for convolutions, and info prints it', async () => {
     const info = await initBackend()
     expect(info.training).toBe('cpu')
-    expect(info.unfrozenLayers).toMatch(/^native training step on onnxruntime-node 1\.30\.0 \(CPU, \d+ threads?\) when a convolution is unfrozen; TensorFlow\.js cpu backend for Dense layers alone$/)
+    expect(info.unfrozenLayers).toMatch(
+      /^native training step on onnxruntime-node 1\.30\.0 \(CPU, \d+ threads?\) when a convolution is unfrozen; TensorFlow\.js cpu backend for Dense layers alone$/
+    )
     const text = formatInfo({ ...info, appVersion: '0.1.0', home: '/home', weightsMirror: null })
     expect(text).toContain(`Training: unfrozen layers train on ${info.unfrozenLayers}`)
   })

@@ -88,10 +88,16 @@ describe('the training step behind the trainer', () => {
 
   it('a head of Dense layers alone trains on tfjs, and a wrong forced value is refused', async () => {
     process.env[STEP_ENV] = 'fast'
-    await expect(train(trainConfig({ ...config, freeze: { kind: 'all' } }), { home: env.home, mirror: env.mirror })).rejects.toThrow(/TRANSFER_STUDIO_TRAIN_STEP must be tfjs or native, not fast/)
+    await expect(train(trainConfig({ ...config, freeze: { kind: 'all' } }), { home: env.home, mirror: env.mirror })).rejects.toThrow(
+      /TRANSFER_STUDIO_TRAIN_STEP must be tfjs or native, not fast/
+    )
     delete process.env[STEP_ENV]
     const events: string[] = []
-    await train(trainConfig({ ...config, epochs: 1, freeze: { kind: 'all' } }), { home: env.home, mirror: env.mirror, onEvent: (e) => e.event === 'notice' && events.push(e.message) })
+    await train(trainConfig({ ...config, epochs: 1, freeze: { kind: 'all' } }), {
+      home: env.home,
+      mirror: env.mirror,
+      onEvent: (e) => e.event === 'notice' && events.push(e.message)
+    })
     expect(events.find((m) => m.startsWith('Unfrozen layers'))).toMatch(/TensorFlow\.js \(cpu backend\): no convolution is unfrozen/)
   })
 })

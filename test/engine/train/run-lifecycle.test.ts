@@ -25,10 +25,19 @@ async function run(config: TrainConfigInput | { resume: string }, extra: Partial
 
 /** Every weight of the layers named, by layer, as plain arrays. */
 function layerWeights(model: tf.LayersModel, names: readonly string[]): Map<string, Float32Array[]> {
-  return new Map(names.map((name) => [name, model.getLayer(name).getWeights().map((w) => w.dataSync() as Float32Array)]))
+  return new Map(
+    names.map((name) => [
+      name,
+      model
+        .getLayer(name)
+        .getWeights()
+        .map((w) => w.dataSync() as Float32Array)
+    ])
+  )
 }
 
-const same = (a: Float32Array[], b: Float32Array[]) => a.length === b.length && a.every((w, i) => Buffer.compare(Buffer.from(w.buffer), Buffer.from(b[i].buffer)) === 0)
+const same = (a: Float32Array[], b: Float32Array[]) =>
+  a.length === b.length && a.every((w, i) => Buffer.compare(Buffer.from(w.buffer), Buffer.from(b[i].buffer)) === 0)
 
 describe('the saved epoch', () => {
   // Early stopping here ends two epochs after the best one (the trainer test checks that part).
@@ -62,7 +71,9 @@ describe('the saved epoch', () => {
     expect(saved.metadata.savedEpoch).toBe(last)
     expect(saved.metadata.metrics.loss).toBe(result.history.at(-1)!.loss)
     const checkpoint = await loadModel(runLayout(result.runDir).checkpoint)
-    expect(same(layerWeights(saved.model, ['predictions']).get('predictions')!, layerWeights(checkpoint.model, ['predictions']).get('predictions')!)).toBe(false)
+    expect(same(layerWeights(saved.model, ['predictions']).get('predictions')!, layerWeights(checkpoint.model, ['predictions']).get('predictions')!)).toBe(
+      false
+    )
     saved.model.dispose()
     checkpoint.model.dispose()
   })
@@ -76,7 +87,10 @@ describe('Stop while features are computed', () => {
       { signal: controller.signal, onEvent: (e) => e.event === 'status' && e.phase === 'extracting' && (e.done ?? 0) > 0 && controller.abort() }
     )
     expect(result).toMatchObject({ stopped: 'stopped', history: [], savedEpoch: null, valAcc: null })
-    expect(events).toContainEqual({ event: 'notice', message: expect.stringMatching(/^Stopped before the first epoch: nothing was trained and no model was saved\. Resume .* to start again from epoch 1$/) })
+    expect(events).toContainEqual({
+      event: 'notice',
+      message: expect.stringMatching(/^Stopped before the first epoch: nothing was trained and no model was saved\. Resume .* to start again from epoch 1$/)
+    })
     expect(events.at(-1)).toMatchObject({ event: 'done', stopped: 'stopped', savedEpoch: null, epochs: 0 })
     // Fewer images went through than the training split has: it did stop early.
     const extracted = events.filter((e): e is Extract<TrainEvent, { event: 'status' }> => e.event === 'status' && e.phase === 'extracting')
@@ -85,7 +99,10 @@ describe('Stop while features are computed', () => {
     expect(fs.existsSync(runLayout(result.runDir).record)).toBe(true)
 
     const resumed = await run({ resume: result.runDir })
-    expect(resumed.events).toContainEqual({ event: 'notice', message: `${result.runDir} stopped before its first epoch finished: training starts again from epoch 1` })
+    expect(resumed.events).toContainEqual({
+      event: 'notice',
+      message: `${result.runDir} stopped before its first epoch finished: training starts again from epoch 1`
+    })
     expect(resumed.result).toMatchObject({ stopped: 'completed', savedEpoch: 1 })
     expect(fs.existsSync(path.join(resumed.result.modelDir, 'model.json'))).toBe(true)
   })
@@ -123,12 +140,16 @@ describe('two-phase fine-tuning', () => {
         if (e.event === 'epoch' && e.epoch === 1) fs.cpSync(runLayout(runDir).checkpoint, afterPhase1, { recursive: true })
       }
     })
-    expect(events.filter((e) => e.event === 'phase')).toEqual([{ event: 'phase', phase: 2, epoch: 2, message: expect.stringContaining(`after ${FROZEN_UP_TO}`) }])
+    expect(events.filter((e) => e.event === 'phase')).toEqual([
+      { event: 'phase', phase: 2, epoch: 2, message: expect.stringContaining(`after ${FROZEN_UP_TO}`) }
+    ])
     expect(result.history.map((h) => [h.epoch, h.phase, h.lr])).toEqual([
       [1, 1, 0.001],
       [2, 2, 0.0005]
     ])
-    const engines = events.filter((e): e is Extract<TrainEvent, { event: 'notice' }> => e.event === 'notice' && e.message.startsWith('Unfrozen layers')).map((e) => e.message)
+    const engines = events
+      .filter((e): e is Extract<TrainEvent, { event: 'notice' }> => e.event === 'notice' && e.message.startsWith('Unfrozen layers'))
+      .map((e) => e.message)
     expect(engines).toHaveLength(2)
     expect(engines[0]).toMatch(/^Unfrozen layers \(after \w+\) train on TensorFlow\.js/)
     expect(engines[1]).toMatch(new RegExp(`^Unfrozen layers \\(after ${FROZEN_UP_TO}\\) train on onnxruntime`))
@@ -155,7 +176,7 @@ describe('two-phase fine-tuning', () => {
     for (const m of [original.model, phase1.model, final.model]) m.dispose()
   })
 
-  it('a Stop as phase 2 computes its features keeps phase 1\'s model, and the run resumes into phase 2', async () => {
+  it("a Stop as phase 2 computes its features keeps phase 1's model, and the run resumes into phase 2", async () => {
     const controller = new AbortController()
     const first = await run(twoPhase, { signal: controller.signal, onEvent: (e) => e.event === 'phase' && controller.abort() })
     expect(first.result).toMatchObject({ stopped: 'stopped', savedEpoch: 1 })

@@ -35,7 +35,9 @@ describe('training continues an imported Keras model', () => {
     expect(outcome.path).toBe('cached-features')
     const after = await evaluateModel(out, CIFAR)
     // Reported, not asserted to improve: one epoch of the classifier alone at a small rate.
-    console.log(`resnet8 on the 1017 CIFAR-10 test records: before ${(before.accuracy * 100).toFixed(1)} %, after one epoch ${(after.accuracy * 100).toFixed(1)} %`)
+    console.log(
+      `resnet8 on the 1017 CIFAR-10 test records: before ${(before.accuracy * 100).toFixed(1)} %, after one epoch ${(after.accuracy * 100).toFixed(1)} %`
+    )
     // The model kept its trained layers: a fresh classifier would start near 10 %.
     expect(after.accuracy).toBeGreaterThan(0.8)
     const metadata = await readMetadata(out)
@@ -45,8 +47,11 @@ describe('training continues an imported Keras model', () => {
     expect(metadata.backbone).toBe('keras:resnet8_cifar10_keras2.4.0_functional.h5')
     expect(metadata.training?.startFrom).toBe(imported)
     // Only the classifier trained: every other layer with weights is recorded frozen.
-    const layers = (JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8')) as { modelTopology: { config: { layers: Array<{ class_name: string; name: string }> } } })
-      .modelTopology.config.layers
+    const layers = (
+      JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8')) as {
+        modelTopology: { config: { layers: Array<{ class_name: string; name: string }> } }
+      }
+    ).modelTopology.config.layers
     const classifier = layers.filter((l) => l.class_name === 'Dense').at(-1)!.name
     expect(metadata.frozenLayers).not.toContain(classifier)
     expect(metadata.frozenLayers.length).toBe(layers.filter((l) => ['Conv2D', 'BatchNormalization'].includes(l.class_name)).length)

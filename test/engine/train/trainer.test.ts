@@ -120,7 +120,14 @@ describe('frozen layers stay exactly as loaded', () => {
         .slice(0, 4)
         .map((f) => [`${c}/${f}`, path.join(mini('weather'), 'train', c, f)])
     const data = linkTree(Object.fromEntries([...images('cloudy'), ...images('rain')]))
-    const { result, events } = await run({ data, backbone: 'mobilenet_v1_0.25_224', epochs: 1, batchSize: 3, valSplit: 0.25, freeze: { kind: 'layers', frozen } })
+    const { result, events } = await run({
+      data,
+      backbone: 'mobilenet_v1_0.25_224',
+      epochs: 1,
+      batchSize: 3,
+      valSplit: 0.25,
+      freeze: { kind: 'layers', frozen }
+    })
     expect(events.find((e) => e.event === 'path')).toMatchObject({ reason: expect.stringContaining('layers up to conv_dw_13_relu are frozen') })
     const before = await loadedWeights('mobilenet_v1_0.25_224')
     const after = await savedWeights(result.modelDir)
@@ -135,7 +142,13 @@ describe('frozen layers stay exactly as loaded', () => {
     bn.apply(tf.input({ shape: [3] }))
     bn.trainable = false
     const before = Array.from(bn.getWeights()[2].dataSync())
-    bn.apply(tf.tensor2d([[5, 6, 7], [1, 2, 3]]), { training: true })
+    bn.apply(
+      tf.tensor2d([
+        [5, 6, 7],
+        [1, 2, 3]
+      ]),
+      { training: true }
+    )
     expect(Array.from(bn.getWeights()[2].dataSync())).not.toEqual(before)
   })
 })

@@ -40,11 +40,27 @@ export function denseNet(variant: keyof typeof DENSENET_BLOCKS, includeTop: bool
   const blocks = DENSENET_BLOCKS[variant]
   const input = tf.input({ shape: [224, 224, 3], name: 'input_1' })
   // Keras leaves the two paddings unnamed; these are the names TensorFlow 2's Keras gives them.
-  let x = tf.layers.zeroPadding2d({ padding: [[3, 3], [3, 3]], name: 'zero_padding2d' }).apply(input) as Tensor
+  let x = tf.layers
+    .zeroPadding2d({
+      padding: [
+        [3, 3],
+        [3, 3]
+      ],
+      name: 'zero_padding2d'
+    })
+    .apply(input) as Tensor
   x = tf.layers.conv2d({ filters: 64, kernelSize: 7, strides: 2, useBias: false, name: 'conv1/conv' }).apply(x) as Tensor
   x = bn('conv1/bn').apply(x) as Tensor
   x = relu('conv1/relu').apply(x) as Tensor
-  x = tf.layers.zeroPadding2d({ padding: [[1, 1], [1, 1]], name: 'zero_padding2d_1' }).apply(x) as Tensor
+  x = tf.layers
+    .zeroPadding2d({
+      padding: [
+        [1, 1],
+        [1, 1]
+      ],
+      name: 'zero_padding2d_1'
+    })
+    .apply(x) as Tensor
   x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, name: 'pool1' }).apply(x) as Tensor
   x = denseBlock(x, blocks[0], 'conv2')
   x = transitionBlock(x, 0.5, 'pool2')

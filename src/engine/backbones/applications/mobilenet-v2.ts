@@ -44,7 +44,7 @@ function correctPad(size: number): [[number, number], [number, number]] {
 
 /** keras_applications' _make_divisible: channel counts rounded to a multiple of 8. */
 function makeDivisible(v: number, divisor = 8): number {
-  let rounded = Math.max(divisor, Math.trunc((Math.trunc(v + divisor / 2)) / divisor) * divisor)
+  let rounded = Math.max(divisor, Math.trunc(Math.trunc(v + divisor / 2) / divisor) * divisor)
   if (rounded < 0.9 * v) rounded += divisor
   return rounded
 }

@@ -23,7 +23,11 @@ export const useDownloadsStore = defineStore('downloads', () => {
     const id = event.progress.backbone
     byId.value = { ...byId.value, [id]: event.progress }
     clearTimeout(timers.get(id))
-    if (event.progress.done) timers.set(id, setTimeout(() => clear(id), SHOW_DONE_MS))
+    if (event.progress.done)
+      timers.set(
+        id,
+        setTimeout(() => clear(id), SHOW_DONE_MS)
+      )
   })
 
   const active = computed(() => Object.values(byId.value))

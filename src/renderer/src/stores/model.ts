@@ -122,5 +122,27 @@ export const useModelStore = defineStore('model', () => {
     frozen.value = new Set(names.slice(0, index + 1))
   }
 
-  return { backbone, head, summary, summaryBackbone, upToDate, frozen, loading, error, startFrom, download, layers, totals, freezeSpec, load, apply, setTrainable, freezeUpTo, batchNormStatistics, twoPhase, speed, measureSpeed }
+  return {
+    backbone,
+    head,
+    summary,
+    summaryBackbone,
+    upToDate,
+    frozen,
+    loading,
+    error,
+    startFrom,
+    download,
+    layers,
+    totals,
+    freezeSpec,
+    load,
+    apply,
+    setTrainable,
+    freezeUpTo,
+    batchNormStatistics,
+    twoPhase,
+    speed,
+    measureSpeed
+  }
 })

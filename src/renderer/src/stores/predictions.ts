@@ -106,7 +106,11 @@ export const usePredictionsStore = defineStore('predictions', () => {
     const sendable: number[] = []
     files.forEach((file, i) => {
       if (file.size <= MAX_UPLOAD_BYTES) sendable.push(i)
-      else card(i)!.result = { file: file.name, error: `${file.name} is ${megabytes(file.size)}: photos up to ${megabytes(MAX_UPLOAD_BYTES)} can be classified here` }
+      else
+        card(i)!.result = {
+          file: file.name,
+          error: `${file.name} is ${megabytes(file.size)}: photos up to ${megabytes(MAX_UPLOAD_BYTES)} can be classified here`
+        }
     })
     try {
       for (const batch of uploadBatches(sendable.map((i) => files[i].size))) {
@@ -163,7 +167,9 @@ export const usePredictionsStore = defineStore('predictions', () => {
   }
 
   // In the order the photos were given (ids count up), whatever order the cards show.
-  const csv = computed(() => predictionsCsv([...predictions.value].sort((a, b) => a.id - b.id).map((p) => ({ file: p.name, model: p.model, result: p.result }))))
+  const csv = computed(() =>
+    predictionsCsv([...predictions.value].sort((a, b) => a.id - b.id).map((p) => ({ file: p.name, model: p.model, result: p.result })))
+  )
 
   return { predictions, predicting, predictError, models, predictModel, folder, csv, choose, offerModel, loadModels, classify, classifyFolder, clear }
 })

@@ -25,7 +25,6 @@ export interface Settings {
   seed: number
 }
 
-
 export const useTrainingStore = defineStore('training', () => {
   const settings = ref<Settings>({
     epochs: TRAIN_DEFAULTS.epochs,
@@ -149,7 +148,11 @@ export const useTrainingStore = defineStore('training', () => {
       case 'batch':
         batches.value.push({ x: event.epoch - 1 + event.batch / event.batches, loss: event.loss, acc: event.acc })
         triggerRef(batches)
-        progress.value = { done: (event.epoch - 1) * event.batches + event.batch, total: (runEpochs.value ?? settings.value.epochs) * event.batches, eta: event.eta }
+        progress.value = {
+          done: (event.epoch - 1) * event.batches + event.batch,
+          total: (runEpochs.value ?? settings.value.epochs) * event.batches,
+          eta: event.eta
+        }
         view.value = tracker.batch(event)
         if (!stopping.value) status.value = view.value.label
         break
@@ -242,7 +245,10 @@ export const useTrainingStore = defineStore('training', () => {
     lrFinder.value = null
     try {
       lrFinder.value = await client.request({ command: 'findLearningRate', config: config() })
-      status.value = lrFinder.value.suggestion === null ? 'The loss did not fall at any learning rate tried' : `Suggested learning rate: ${lrFinder.value.suggestion.toPrecision(2)}`
+      status.value =
+        lrFinder.value.suggestion === null
+          ? 'The loss did not fall at any learning rate tried'
+          : `Suggested learning rate: ${lrFinder.value.suggestion.toPrecision(2)}`
     } catch (e) {
       error.value = (e as Error).message
     } finally {
