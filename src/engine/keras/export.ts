@@ -46,7 +46,7 @@ export async function writeKerasH5(model: tf.LayersModel, file: string): Promise
         'layer_names',
         layers.map((layer) => layer.name)
       )
-      for (const layer of layers) writeLayer(weights.create_group(layer.name), layer)
+      for (const layer of layers) writeLayer(groupAt(weights, layer.name), layer)
     } finally {
       out.close()
     }
@@ -69,14 +69,23 @@ function writeLayer(group: H5Group, layer: tf.layers.Layer): void {
   }
   group.create_attribute('weight_names', variables.map(weightName))
   for (const variable of variables) {
-    const name = weightName(variable)
-    const parts = name.split('/')
-    let parent = group
-    for (const part of parts.slice(0, -1)) {
-      const existing = parent.get(part)
-      parent = existing && (existing as H5Group).type === 'Group' ? (existing as H5Group) : parent.create_group(part)
-    }
+    const parts = weightName(variable).split('/')
+    const parent = groupAt(group, parts.slice(0, -1).join('/'))
     const values = variable.read().dataSync() as Float32Array
     parent.create_dataset({ name: parts.at(-1)!, data: values, shape: variable.shape as number[], dtype: '<f' })
   }
+}
+
+/**
+ * The group at `name` below `parent`, made with every group on the way, as h5py does for Keras:
+ * a name with slashes (DenseNet's `conv1/conv`, and every weight's `layer/kernel:0`) is a path
+ * of nested groups in the file, and HDF5 makes none of them by itself.
+ */
+function groupAt(parent: H5Group, name: string): H5Group {
+  let group = parent
+  for (const part of name.split('/').filter(Boolean)) {
+    const existing = group.get(part)
+    group = existing && (existing as H5Group).type === 'Group' ? (existing as H5Group) : group.create_group(part)
+  }
+  return group
 }
