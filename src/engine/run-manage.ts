@@ -7,7 +7,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { studioHome } from './home'
 import { KERAS_FILE } from './keras/model-io'
-import { METADATA_FILE, MODEL_FILE, readMetadata, WEIGHTS_FILE } from './model/store'
+import { FROZEN_FILE, METADATA_FILE, MODEL_FILE, readMetadata, WEIGHTS_FILE } from './model/store'
 import { historyCsv, readRunHistory } from './runs'
 import { readRunRecord } from './train/resume'
 import { CHECKPOINT_DIR, EVALUATION_FILE, MODEL_DIR, RUN_FILE, runsRoot, STATE_DIR } from './train/run-layout'
@@ -24,7 +24,7 @@ export class RunFolderError extends Error {
 /** Files a run folder holds at its top: its record, evaluation, history and an exported Keras file. */
 const RUN_FILES = new Set([RUN_FILE, EVALUATION_FILE, HISTORY_CSV, KERAS_FILE])
 /** A saved model of ours, with the Keras file export-keras writes beside it by default. */
-const MODEL_FOLDER_FILES = new Set([MODEL_FILE, WEIGHTS_FILE, METADATA_FILE, KERAS_FILE])
+const MODEL_FOLDER_FILES = new Set([MODEL_FILE, FROZEN_FILE, WEIGHTS_FILE, METADATA_FILE, KERAS_FILE])
 /** What our atomic writes leave for a moment (or after a crash): staging folders, old copies, temporary files. */
 const LEFTOVER =
   /^(\.(model|checkpoint|state)\.partial-[A-Za-z0-9]+|(model|checkpoint|state)\.old-\d+-[0-9a-f]+|(run\.json|history\.csv|evaluation\.json)\.tmp-\d+-[0-9a-f]+)$/

@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { z } from 'zod'
-import { describeSchemaError, DatasetReport, type EngineCommandInput, type EngineEvent, type TrainEvent } from '../shared/protocol'
+import { describeSchemaError, DatasetReport, EngineCommand, type EngineCommandInput, type EngineEvent, type TrainEvent } from '../shared/protocol'
 import { TrainOutcome } from '../shared/results'
 import {
   SessionCommand,
@@ -50,7 +50,11 @@ export class SessionState {
   async handle(body: unknown, engine: RunEngine): Promise<unknown> {
     if (isSessionCommand(body)) return this.sessionCommand(body)
     const command = (body as { command?: unknown } | null)?.command
-    if ((command === 'train' || command === 'resumeTraining') && !this.training.running) return this.follow(body as EngineCommandInput, engine)
+    // Only a well-formed training is followed: a malformed one is refused by the engine's schema
+    // and must not show in any window as a run that started.
+    if ((command === 'train' || command === 'resumeTraining') && !this.training.running && EngineCommand.safeParse(body).success) {
+      return this.follow(body as EngineCommandInput, engine)
+    }
     if (command === 'deleteRun' && this.training.running && this.training.runDir !== null) {
       const target = (body as { runDir?: unknown }).runDir
       if (typeof target === 'string' && path.resolve(target) === path.resolve(this.training.runDir)) {

@@ -92,7 +92,8 @@ function exclusionFilter(data: string, scanned: string[], exclude: Exclusions | 
     throw new DatasetError(`${data} has no class ${unknown.map((c) => `"${c}"`).join(', ')} to exclude (its classes: ${scanned.join(', ')})`)
   }
   const classes = scanned.filter((c) => !leftClasses.has(c))
-  if (classes.length < 2) {
+  // Too few classes without any excluded is the dataset's own problem, said where the classes are counted.
+  if (classes.length < 2 && leftClasses.size > 0) {
     throw new DatasetError(
       `${data}: excluding ${[...leftClasses].join(', ')} leaves ${classes.length === 1 ? 'one class' : 'no class'}; a classifier needs at least two`
     )

@@ -281,9 +281,13 @@ describe('saved models', () => {
 
     // What any TensorFlow.js program does with the two files.
     const json = JSON.parse(fs.readFileSync(path.join(result.modelDir, 'model.json'), 'utf8'))
-    const weights = fs.readFileSync(path.join(result.modelDir, json.weightsManifest[0].paths[0]))
+    // The weights come as two files (the frozen layers' shared with other runs, then the rest): read in the manifest's order.
+    const groups = json.weightsManifest as Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>
+    const paths = groups.flatMap((g) => g.paths)
+    expect(paths).toEqual(['frozen.bin', 'weights.bin'])
+    const weights = Buffer.concat(paths.map((p) => fs.readFileSync(path.join(result.modelDir, p))))
     const plain = await tf.loadLayersModel(
-      tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: new Uint8Array(weights).buffer })
+      tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: groups.flatMap((g) => g.weights), weightData: new Uint8Array(weights).buffer })
     )
     expect(plain.getLayer('conv_pw_13_bn').getClassName()).toBe('BatchNormalization')
     expect(Array.from(await (plain.predict(input) as tf.Tensor).data())).toEqual(Array.from(await trained.data()))
