@@ -1,18 +1,16 @@
 /// <reference lib="dom" />
 // The whole app in Debian's Chromium against the headless server, as a person would use it:
 // open a dataset, freeze layers, train, read the evaluation, drop a photo.
-import fs from 'node:fs'
 import path from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import type { RunningServer } from '../../src/server/serve'
-import { DATA, PHOTOS, ROOT, startTestServer } from '../helpers'
+import { DATA, PHOTOS, startTestServer } from '../helpers'
+import { ask, connect, dropFile, launchChromium, screenshot, watch } from './harness'
 
 // Each test has its own page, so one that fails leaves the next with a fresh app. What a test
 // needs from an earlier step (a trained model) is made here through the server's WebSocket,
 // as the renderer does, not by clicking through another test's page.
-const SCREENSHOTS = path.join(ROOT, 'test-output', 'screenshots')
 const WEATHER = path.join(DATA, 'mini', 'weather')
 let server: RunningServer
 let browser: Browser
@@ -23,16 +21,9 @@ let problems: string[] = []
 let trained: { runDir: string; modelDir: string }
 
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(ROOT, 'out', 'renderer', 'index.html'))) {
-    throw new Error('The built renderer is missing: run `npm run build` first (`npm test` does)')
-  }
   server = await startTestServer()
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
-  })
-  fs.mkdirSync(SCREENSHOTS, { recursive: true })
-  const ws = await connect()
+  browser = await launchChromium()
+  const ws = await connect(server)
   try {
     await ask(ws, { command: 'scan', dir: WEATHER })
     trained = (await ask(ws, { command: 'train', config: { data: WEATHER, backbone: 'mobilenet_v1_0.25_224', epochs: 1 } })) as typeof trained
@@ -47,17 +38,8 @@ afterAll(async () => {
 })
 
 beforeEach(async () => {
-  problems = []
   page = await browser.newPage({ viewport: { width: 1400, height: 950 } })
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
-  // A failed load is reported below with its address, so its console line (without one) is skipped.
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console error: ${message.text()}`)
-  })
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}: ${request.failure()?.errorText}`))
-  page.on('response', (response) => {
-    if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`)
-  })
+  problems = watch(page)
   await page.goto(server.url)
 })
 
@@ -68,31 +50,7 @@ afterEach(async () => {
   expect(seen).toEqual([])
 })
 
-function connect(): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws?token=${server.token}`)
-    ws.once('open', () => resolve(ws))
-    ws.once('error', reject)
-  })
-}
-
-let nextId = 1
-function ask(ws: WebSocket, body: unknown): Promise<unknown> {
-  const id = nextId++
-  return new Promise((resolve, reject) => {
-    const listen = (data: WebSocket.RawData) => {
-      const message = JSON.parse(data.toString()) as { id?: number; ok: boolean; result?: unknown; error?: string }
-      if (message.id !== id) return
-      ws.off('message', listen)
-      if (message.ok) resolve(message.result)
-      else reject(new Error(`${(body as { command: string }).command}: ${message.error}`))
-    }
-    ws.on('message', listen)
-    ws.send(JSON.stringify({ id, body }))
-  })
-}
-
-const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true })
+const shot = (name: string) => screenshot(page, name)
 
 async function openWeather(): Promise<void> {
   await page.getByTestId('dataset-path').fill(WEATHER)
@@ -108,19 +66,7 @@ async function apiRunRow() {
   return row
 }
 
-async function drop(file: string): Promise<void> {
-  const data = fs.readFileSync(file).toString('base64')
-  const transfer = await page.evaluateHandle(
-    ({ name, data }) => {
-      const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0))
-      const dt = new DataTransfer()
-      dt.items.add(new File([bytes], name, { type: 'image/png' }))
-      return dt
-    },
-    { name: path.basename(file), data }
-  )
-  await page.dispatchEvent('.shell', 'drop', { dataTransfer: transfer })
-}
+const drop = (file: string): Promise<void> => dropFile(page, file)
 
 describe('Transfer Studio in a browser', () => {
   it('shows the compute backend', async () => {
@@ -188,7 +134,7 @@ describe('Transfer Studio in a browser', () => {
   })
 
   it('finds a learning rate, offers it with one click, and leaves no run behind', async () => {
-    const ws = await connect()
+    const ws = await connect(server)
     const runsBefore = ((await ask(ws, { command: 'listRuns' })) as unknown[]).length
     await openWeather()
     await page.getByTestId('nav-model').click()

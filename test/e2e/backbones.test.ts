@@ -14,14 +14,14 @@ import fs from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { backboneSpec } from '../../src/engine/backbones/registry'
 import type { RunningServer } from '../../src/server/serve'
 import { sharedFixture } from '../engine/backbones/keras-h5-fixture'
 import { DATA, MODELS, PHOTOS, ROOT, tempDir, weightsMirror } from '../helpers'
+import { dropFile, launchChromium, screenshot, watch } from './harness'
 
-const SCREENSHOTS = path.join(ROOT, 'test-output', 'screenshots')
 const HYMENOPTERA = path.join(DATA, 'mini', 'hymenoptera')
 const CIFAR = path.join(DATA, 'cifar10-bin-subset')
 const RESNET8 = path.join(MODELS, 'keras-h5', 'resnet8_cifar10_keras2.4.0_functional.h5')
@@ -75,9 +75,6 @@ function serveSlowly(root: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(ROOT, 'out', 'renderer', 'index.html'))) {
-    throw new Error('The built renderer is missing: run `npm run build` first (`npm test` does)')
-  }
   const base = await serveSlowly(await mirrorFolder())
   const { startServer } = await import('../../src/server/serve')
   // The engine process reads the mirror setting from the environment it inherits.
@@ -89,11 +86,7 @@ beforeAll(async () => {
     engine: { entry: path.join(ROOT, 'src', 'engine', 'process.ts'), execArgv: ['--import', 'tsx'] },
     home: tempDir()
   })
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
-  })
-  fs.mkdirSync(SCREENSHOTS, { recursive: true })
+  browser = await launchChromium()
 }, 120_000)
 
 afterAll(async () => {
@@ -103,20 +96,8 @@ afterAll(async () => {
 })
 
 beforeEach(async () => {
-  problems = []
   page = await browser.newPage({ viewport: { width: 1400, height: 950 } })
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console error: ${message.text()}`)
-  })
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}: ${request.failure()?.errorText}`))
-  page.on('response', (response) => {
-    const url = new URL(response.url())
-    // Known and not this file's subject: the host makes no thumbnail of a CIFAR-10 binary record
-    // (<batch>.bin#<index>) and answers 403; the Dataset view asks for them when CIFAR-10 is opened.
-    const cifarThumb = url.pathname === '/api/thumb' && /\.bin#\d+$/.test(url.searchParams.get('path') ?? '')
-    if (response.status() >= 400 && url.pathname !== '/favicon.ico' && !cifarThumb) problems.push(`HTTP ${response.status()}: ${response.url()}`)
-  })
+  problems = watch(page)
   await page.goto(server.url)
 })
 
@@ -126,7 +107,7 @@ afterEach(async () => {
   expect(seen).toEqual([])
 })
 
-const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true })
+const shot = (name: string) => screenshot(page, name)
 
 async function openDataset(dir: string): Promise<void> {
   await page.getByTestId('nav-dataset').click()
@@ -135,19 +116,7 @@ async function openDataset(dir: string): Promise<void> {
   await page.getByTestId('class-table').waitFor({ timeout: 180_000 })
 }
 
-async function drop(file: string): Promise<void> {
-  const data = fs.readFileSync(file).toString('base64')
-  const transfer = await page.evaluateHandle(
-    ({ name, data }) => {
-      const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0))
-      const dt = new DataTransfer()
-      dt.items.add(new File([bytes], name, { type: 'image/jpeg' }))
-      return dt
-    },
-    { name: path.basename(file), data }
-  )
-  await page.dispatchEvent('.shell', 'drop', { dataTransfer: transfer })
-}
+const drop = (file: string): Promise<void> => dropFile(page, file, 'image/jpeg')
 
 const trainable = () =>
   page
@@ -179,8 +148,20 @@ describe('MobileNetV2 from the Keras weights, end to end in the app', () => {
     expect(text).toContain('Licence: Apache-2.0')
 
     await card.click()
-    const progress = page.getByTestId('download-progress')
-    await expect.poll(() => progress.innerText().catch(() => ''), { timeout: 60_000 }).toMatch(/^Downloading mobilenet_v2_1\.0_224: \d+\.\d of 9\.4 MB$/)
+    // The download as it arrives: in the Model view's bar or the strip every view shows.
+    const shown = async () =>
+      [
+        await page
+          .getByTestId('download-progress')
+          .innerText()
+          .catch(() => ''),
+        await page
+          .getByTestId('download-line')
+          .first()
+          .innerText()
+          .catch(() => '')
+      ].join('\n')
+    await expect.poll(shown, { timeout: 60_000, interval: 100 }).toMatch(/^Downloading .+: \d+(\.\d)? (kB|MB) of 9\.4 MB/m)
     await shot('backbones-1-download')
     await page.getByTestId('layer-tree').waitFor({ timeout: 180_000 })
     await expect.poll(() => card.innerText(), { timeout: 10_000 }).toContain('9.4 MB · downloaded')

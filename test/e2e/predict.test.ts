@@ -5,13 +5,12 @@
 // camera), and a whole folder classified with its CSV downloaded.
 import fs from 'node:fs'
 import path from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import type { RunningServer } from '../../src/server/serve'
-import { DATA, PHOTOS, ROOT, startTestServer, tempDir } from '../helpers'
+import { DATA, PHOTOS, startTestServer, tempDir } from '../helpers'
+import { ask, connect, dropFile, launchChromium, screenshot, watch } from './harness'
 
-const SCREENSHOTS = path.join(ROOT, 'test-output', 'screenshots')
 const ANTS_BEES = path.join(DATA, 'mini', 'hymenoptera')
 const WEATHER = path.join(DATA, 'mini', 'weather')
 let server: RunningServer
@@ -24,24 +23,10 @@ let weather: { runDir: string; modelDir: string }
 const runName = (run: { runDir: string }) => path.basename(run.runDir)
 
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(ROOT, 'out', 'renderer', 'index.html'))) {
-    throw new Error('The built renderer is missing: run `npm run build` first (`npm test` does)')
-  }
   server = await startTestServer()
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      // A camera that needs no hardware and no permission prompt: a moving test pattern.
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream'
-    ]
-  })
-  fs.mkdirSync(SCREENSHOTS, { recursive: true })
-  const ws = await connect()
+  // A camera that needs no hardware and no permission prompt: a moving test pattern.
+  browser = await launchChromium(['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'])
+  const ws = await connect(server)
   try {
     await ask(ws, { command: 'scan', dir: ANTS_BEES })
     antsBees = (await ask(ws, {
@@ -61,17 +46,8 @@ afterAll(async () => {
 })
 
 beforeEach(async () => {
-  problems = []
   page = await browser.newPage({ viewport: { width: 1400, height: 950 }, acceptDownloads: true })
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console error: ${message.text()}`)
-  })
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}: ${request.failure()?.errorText}`))
-  page.on('response', (response) => {
-    // Chromium asks for /favicon.ico by itself (the app names no icon); everything else is ours.
-    if (response.status() >= 400 && new URL(response.url()).pathname !== '/favicon.ico') problems.push(`HTTP ${response.status()}: ${response.url()}`)
-  })
+  problems = watch(page)
   await page.goto(server.url)
   await page.evaluate(() => localStorage.clear())
 })
@@ -82,45 +58,9 @@ afterEach(async () => {
   expect(seen).toEqual([])
 })
 
-function connect(): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws?token=${server.token}`)
-    ws.once('open', () => resolve(ws))
-    ws.once('error', reject)
-  })
-}
+const shot = (name: string) => screenshot(page, name)
 
-let nextId = 1
-function ask(ws: WebSocket, body: unknown): Promise<unknown> {
-  const id = nextId++
-  return new Promise((resolve, reject) => {
-    const listen = (data: WebSocket.RawData) => {
-      const message = JSON.parse(data.toString()) as { id?: number; ok: boolean; result?: unknown; error?: string }
-      if (message.id !== id) return
-      ws.off('message', listen)
-      if (message.ok) resolve(message.result)
-      else reject(new Error(`${(body as { command: string }).command}: ${message.error}`))
-    }
-    ws.on('message', listen)
-    ws.send(JSON.stringify({ id, body }))
-  })
-}
-
-const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true })
-
-async function drop(file: string): Promise<void> {
-  const data = fs.readFileSync(file).toString('base64')
-  const transfer = await page.evaluateHandle(
-    ({ name, data }) => {
-      const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0))
-      const dt = new DataTransfer()
-      dt.items.add(new File([bytes], name, { type: 'image/png' }))
-      return dt
-    },
-    { name: path.basename(file), data }
-  )
-  await page.dispatchEvent('.shell', 'drop', { dataTransfer: transfer })
-}
+const drop = (file: string): Promise<void> => dropFile(page, file)
 
 async function openPredict(): Promise<void> {
   await page.getByTestId('nav-predict').click()

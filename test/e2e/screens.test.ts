@@ -4,12 +4,12 @@
 // learning-rate chart, the backbone card and layer tree, and Stop during feature extraction.
 import fs from 'node:fs'
 import path from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../../src/server/serve'
-import { DATA, ROOT, startTestServer, tempDir } from '../helpers'
+import { DATA, startTestServer, tempDir } from '../helpers'
+import { launchChromium, screenshot, watch } from './harness'
 
-const SCREENSHOTS = path.join(ROOT, 'test-output', 'screenshots')
 const WEATHER = path.join(DATA, 'mini', 'weather')
 const HYMENOPTERA = path.join(DATA, 'hymenoptera')
 const SMALL = { width: 1024, height: 700 }
@@ -23,15 +23,8 @@ let problems: string[] = []
 let warned: string
 
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(ROOT, 'out', 'renderer', 'index.html'))) {
-    throw new Error('The built renderer is missing: run `npm run build` first (`npm test` does)')
-  }
   server = await startTestServer()
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
-  })
-  fs.mkdirSync(SCREENSHOTS, { recursive: true })
+  browser = await launchChromium()
   warned = warningDataset()
 }, 300_000)
 
@@ -41,17 +34,8 @@ afterAll(async () => {
 })
 
 async function newPage(viewport: { width: number; height: number }): Promise<void> {
-  problems = []
   page = await browser.newPage({ viewport })
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console error: ${message.text()}`)
-  })
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}: ${request.failure()?.errorText}`))
-  page.on('response', (response) => {
-    // Chromium asks for /favicon.ico by itself (the app names no icon yet); everything else is ours.
-    if (response.status() >= 400 && new URL(response.url()).pathname !== '/favicon.ico') problems.push(`HTTP ${response.status()}: ${response.url()}`)
-  })
+  problems = watch(page)
   await page.goto(server.url)
 }
 
@@ -88,7 +72,7 @@ function warningDataset(): string {
   return root
 }
 
-const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: false })
+const shot = (name: string) => screenshot(page, name, false)
 
 async function openDataset(dir: string): Promise<void> {
   await page.getByTestId('dataset-path').fill(dir)

@@ -4,13 +4,12 @@
 // and the Runs view renames, deletes (after asking), compares and exports runs.
 import fs from 'node:fs'
 import path from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import type { RunningServer } from '../../src/server/serve'
-import { DATA, ROOT, startTestServer } from '../helpers'
+import { DATA, startTestServer } from '../helpers'
+import { ask, connect, launchChromium, screenshot, watch } from './harness'
 
-const SCREENSHOTS = path.join(ROOT, 'test-output', 'screenshots')
 const WEATHER = path.join(DATA, 'mini', 'weather')
 const BEES = path.join(DATA, 'mini', 'hymenoptera')
 let server: RunningServer
@@ -20,41 +19,10 @@ let pages: Array<{ page: Page; problems: string[] }> = []
 /** Two runs trained through the API for the Runs view: one epoch at lr 0.001, two at lr 0.01. */
 const runs: Array<{ runDir: string; modelDir: string }> = []
 
-let nextId = 1
-function ask(ws: WebSocket, body: unknown): Promise<unknown> {
-  const id = nextId++
-  return new Promise((resolve, reject) => {
-    const listen = (data: WebSocket.RawData) => {
-      const message = JSON.parse(data.toString()) as { id?: number; ok: boolean; result?: unknown; error?: string }
-      if (message.id !== id) return
-      ws.off('message', listen)
-      if (message.ok) resolve(message.result)
-      else reject(new Error(`${(body as { command: string }).command}: ${message.error}`))
-    }
-    ws.on('message', listen)
-    ws.send(JSON.stringify({ id, body }))
-  })
-}
-
-function connect(): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws?token=${server.token}`)
-    ws.once('open', () => resolve(ws))
-    ws.once('error', reject)
-  })
-}
-
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(ROOT, 'out', 'renderer', 'index.html'))) {
-    throw new Error('The built renderer is missing: run `npm run build` first (`npm test` does)')
-  }
   server = await startTestServer()
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
-  })
-  fs.mkdirSync(SCREENSHOTS, { recursive: true })
-  const ws = await connect()
+  browser = await launchChromium()
+  const ws = await connect(server)
   try {
     await ask(ws, { command: 'scan', dir: WEATHER })
     for (const [epochs, learningRate] of [
@@ -85,15 +53,7 @@ afterEach(async () => {
 /** A new page on the app, watched for errors the way test/e2e/app.test.ts watches its pages. */
 async function openPage(viewport = { width: 1400, height: 950 }): Promise<Page> {
   const page = await browser.newPage({ viewport })
-  const problems: string[] = []
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console error: ${message.text()}`)
-  })
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}: ${request.failure()?.errorText}`))
-  page.on('response', (response) => {
-    if (response.status() >= 400 && new URL(response.url()).pathname !== '/favicon.ico') problems.push(`HTTP ${response.status()}: ${response.url()}`)
-  })
+  const problems = watch(page)
   pages.push({ page, problems })
   await page.goto(server.url)
   return page
@@ -126,7 +86,7 @@ const ink = (page: Page, testId: string) =>
     })
 
 const epochRows = (page: Page) => page.getByTestId('epoch-table').locator('tbody tr').count()
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true })
+const shot = (page: Page, name: string) => screenshot(page, name)
 
 describe('the session lives in the host', () => {
   it('a reload mid-training keeps the charts and Stop; a second window sees the same run; Stop works from either', async () => {
@@ -177,7 +137,7 @@ describe('the session lives in the host', () => {
       expect(await row.getByTestId('run-resume').count()).toBe(1)
     } finally {
       // Whatever failed above, no training is left running for the next test.
-      const ws = await connect()
+      const ws = await connect(server)
       await ask(ws, { command: 'stopTraining' }).finally(() => ws.close())
     }
   })

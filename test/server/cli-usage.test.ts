@@ -79,7 +79,10 @@ describe('usage errors', () => {
   it(
     'train without data or backbone says what it needs',
     () => {
-      expectOneLineUsageError(studio('train', '--epochs', '2'), 'error: train needs --data <dir> and --backbone <id> (or --resume <run-dir>)')
+      expectOneLineUsageError(
+        studio('train', '--epochs', '2'),
+        'error: train needs --data <dir> and --backbone <id> or --from <model-dir> (or --resume <run-dir>)'
+      )
     },
     SLOW
   )
@@ -103,7 +106,7 @@ describe('train --help', () => {
       expect(option('--optimizer')).toContain(`(default: ${TRAIN_DEFAULTS.optimizer})`)
       expect(option('--seed')).toContain(`(default: ${TRAIN_DEFAULTS.seed})`)
       // Every option that takes a value says what happens without it.
-      const valued = help.split('\n').filter((l) => /^\s+--[a-z-]+ <[^>]+>/.test(l) && !/^\s+--(data|backbone|val|test|resume) /.test(l))
+      const valued = help.split('\n').filter((l) => /^\s+--[a-z-]+ <[^>]+>/.test(l) && !/^\s+--(data|backbone|from|val|test|resume) /.test(l))
       expect(valued.length).toBeGreaterThan(15)
       for (const line of valued) expect(line, line).toMatch(/default/)
     },

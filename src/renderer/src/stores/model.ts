@@ -100,7 +100,9 @@ export const useModelStore = defineStore('model', () => {
       head.value = structuredClone(choices.head)
     }
     await load(classes)
-    if (choices?.frozen && summary.value) {
+    // Only onto the model they were made for: a tree that is another model's by now (a saved model
+    // chosen as the starting point meanwhile) keeps its own frozen set.
+    if (choices?.frozen && summary.value && summaryBackbone.value === choices.backbone) {
       const known = new Set(layers.value.map((l) => l.name))
       frozen.value = new Set(choices.frozen.filter((name) => known.has(name)))
     }
