@@ -2,7 +2,7 @@
 // answers with the layer tree; toggles change the frozen set here and the totals follow at once.
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import { HeadConfig, type DownloadProgress, type FreezeSpec, type ModelSummary, type TrainingSpeed } from '../../../shared/protocol'
+import { HeadConfig, type FreezeSpec, type ModelSummary, type TrainingSpeed } from '../../../shared/protocol'
 import { client } from '../client'
 import type { TwoPhase } from '../fine-tune'
 
@@ -31,11 +31,6 @@ export const useModelStore = defineStore('model', () => {
   }
   /** A saved model (an imported Keras model) training continues from, in place of the backbone and a new head. */
   const startFrom = ref<string | null>(null)
-  /** The backbone's weights arriving (the first time it is used). */
-  const download = ref<DownloadProgress | null>(null)
-  client.onEvent((event) => {
-    if (event.event === 'download' && loading.value && event.progress.backbone === backbone.value) download.value = event.progress
-  })
 
   const layers = computed(() => summary.value?.blocks.flatMap((b) => b.layers) ?? [])
   const backboneLayers = computed(() => summary.value?.blocks.filter((b) => b.part === 'backbone').flatMap((b) => b.layers) ?? [])
@@ -83,10 +78,7 @@ export const useModelStore = defineStore('model', () => {
     } catch (e) {
       if (asked === latest) error.value = (e as Error).message
     } finally {
-      if (asked === latest) {
-        loading.value = false
-        download.value = null
-      }
+      if (asked === latest) loading.value = false
     }
   }
 
@@ -134,7 +126,6 @@ export const useModelStore = defineStore('model', () => {
     loading,
     error,
     startFrom,
-    download,
     layers,
     totals,
     freezeSpec,
