@@ -3,7 +3,8 @@
 // (bench/finetune_peer.py) in the same run: same weight files, photos, trainable layers, Adam 1e-3,
 // batch 32, Glorot Dense softmax head, 2 threads; BatchNorm of the unfrozen layers frozen
 // (PyTorch eval mode) and trained (train mode). Each run is its own process, so peak RSS is its own.
-// BENCH_FT_CASES=a,b,c and BENCH_FT_EPOCHS_A=… choose what runs.
+// BENCH_FT_CASES=a,b,c, BENCH_FT_BN=frozen,train, BENCH_FT_SEEDS=1,2,3 and BENCH_FT_EPOCHS_A=… choose
+// what runs; val accuracy is the last epoch's, mean ± sd over the seeds.
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -52,7 +53,7 @@ interface Measured {
 }
 
 /** One of our runs, in this (child) process. */
-async function ours(c: Case, bn: 'frozen' | 'train'): Promise<Measured> {
+async function ours(c: Case, bn: 'frozen' | 'train', seed: number): Promise<Measured> {
   const started = performance.now()
   const config: TrainConfigInput = {
     data: DATA,
@@ -62,7 +63,7 @@ async function ours(c: Case, bn: 'frozen' | 'train'): Promise<Measured> {
     batchSize: 32,
     learningRate: 1e-3,
     optimizer: 'adam',
-    seed: 42,
+    seed,
     head: { pooling: 'avg', dropout: 0, dense: [], init: 'keras' },
     batchNormStatistics: bn
   }
@@ -86,7 +87,7 @@ async function ours(c: Case, bn: 'frozen' | 'train'): Promise<Measured> {
   }
 }
 
-function torch(c: Case, bn: 'frozen' | 'train'): Measured {
+function torch(c: Case, bn: 'frozen' | 'train', seed: number): Measured {
   const spec = backboneSpec(c.backbone)
   const args = [
     path.join(ROOT, 'bench', 'finetune_peer.py'),
@@ -98,6 +99,7 @@ function torch(c: Case, bn: 'frozen' | 'train'): Measured {
     c.cut ?? ''
   ]
   args.push('--data', DATA, '--epochs', String(c.epochs), '--threads', String(THREADS), '--preprocess', spec.preprocess)
+  args.push('--seed', String(seed))
   if (bn === 'train') args.push('--bn-train')
   return JSON.parse(execFileSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 1 << 26 })) as Measured
 }
@@ -108,8 +110,30 @@ function perEpoch(m: Measured): number {
   return list.reduce((a, e) => a + e.seconds, 0) / list.length
 }
 
+interface Summary {
+  seconds_per_epoch: number
+  /** The last epoch's val accuracy: mean and sample standard deviation over seeds. */
+  val_acc: number
+  val_acc_sd: number
+  peak_rss_mb: number
+}
+
+function summary(runs: Measured[]): Summary {
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
+  const acc = runs.map((m) => m.epochs.at(-1)?.val_acc ?? 0)
+  const m = mean(acc)
+  return {
+    seconds_per_epoch: mean(runs.map(perEpoch)),
+    val_acc: m,
+    val_acc_sd: acc.length > 1 ? Math.sqrt(acc.reduce((a, x) => a + (x - m) ** 2, 0) / (acc.length - 1)) : 0,
+    peak_rss_mb: Math.max(...runs.map((r) => r.peak_rss_mb))
+  }
+}
+
 async function parent(): Promise<void> {
   const wanted = (process.env.BENCH_FT_CASES ?? 'a,b,c').split(',')
+  const modes = (process.env.BENCH_FT_BN ?? 'frozen,train').split(',') as ('frozen' | 'train')[]
+  const seeds = (process.env.BENCH_FT_SEEDS ?? '1,2,3').split(',').map(Number)
   const withTorch = hasTorch()
   const date = new Date().toISOString()
   const out = path.join(ROOT, 'bench', 'results', `finetune-${date.replace(/[:.]/g, '-')}.json`)
@@ -121,32 +145,37 @@ async function parent(): Promise<void> {
       .join(' ')})`
   )
   for (const c of CASES.filter((x) => wanted.includes(x.id))) {
-    for (const bn of ['frozen', 'train'] as const) {
+    for (const bn of modes) {
       const load = os.loadavg()[0]
-      const child = execFileSync(process.execPath, [...process.execArgv, path.join(ROOT, 'bench', 'finetune.ts'), 'one', c.id, bn], {
-        encoding: 'utf8',
-        maxBuffer: 1 << 26
-      })
-      const mine = JSON.parse(child.trim().split('\n').at(-1)!) as Measured
-      const theirs = withTorch ? torch(c, bn) : null
+      const mine: Measured[] = []
+      const theirs: Measured[] = []
+      for (const seed of seeds) {
+        const child = execFileSync(process.execPath, [...process.execArgv, path.join(ROOT, 'bench', 'finetune.ts'), 'one', c.id, bn, String(seed)], {
+          encoding: 'utf8',
+          maxBuffer: 1 << 26
+        })
+        mine.push(JSON.parse(child.trim().split('\n').at(-1)!) as Measured)
+        if (withTorch) theirs.push(torch(c, bn, seed))
+      }
       const row = {
         case: c.id,
         what: c.what,
         bn,
         epochs: c.epochs,
+        seeds,
         load_average: load,
-        ours: mine,
-        pytorch: theirs,
-        ratio: theirs ? perEpoch(mine) / perEpoch(theirs) : null
+        ours: summary(mine),
+        pytorch: withTorch ? summary(theirs) : null,
+        runs: { ours: mine, pytorch: theirs }
       }
-      rows.push(row)
-      const acc = (m: Measured) => m.epochs.at(-1)?.val_acc?.toFixed(3) ?? '-'
+      const ratio = row.pytorch ? row.ours.seconds_per_epoch / row.pytorch.seconds_per_epoch : null
+      rows.push({ ...row, ratio })
+      const show = (s: Summary) =>
+        `${s.seconds_per_epoch.toFixed(2)} s/epoch, val_acc ${s.val_acc.toFixed(3)} ± ${s.val_acc_sd.toFixed(3)}, peak ${s.peak_rss_mb.toFixed(0)} MB`
       console.log(
-        `(${c.id}) ${c.what}, BN ${bn}, ${c.epochs} epochs: ours ${perEpoch(mine).toFixed(2)} s/epoch, val_acc ${acc(mine)}, peak ${mine.peak_rss_mb.toFixed(0)} MB` +
-          (theirs
-            ? ` | PyTorch ${perEpoch(theirs).toFixed(2)} s/epoch, val_acc ${acc(theirs)}, peak ${theirs.peak_rss_mb.toFixed(0)} MB | ratio ${row.ratio!.toFixed(2)}`
-            : '') +
-          ` | ${mine.engine ?? ''}`
+        `(${c.id}) ${c.what}, BN ${bn}, ${c.epochs} epochs, seeds ${seeds.join(',')}: ours ${show(row.ours)}` +
+          (row.pytorch ? ` | PyTorch ${show(row.pytorch)} | ratio ${ratio!.toFixed(2)}` : '') +
+          ` | ${mine[0]?.engine ?? ''}`
       )
       fs.mkdirSync(path.dirname(out), { recursive: true })
       fs.writeFileSync(out, JSON.stringify({ date, threads: THREADS, cpu: os.cpus()[0]?.model, rows }, null, 2))
@@ -157,7 +186,7 @@ async function parent(): Promise<void> {
 
 if (process.argv[2] === 'one') {
   const c = CASES.find((x) => x.id === process.argv[3])!
-  const measured = await ours(c, process.argv[4] as 'frozen' | 'train')
+  const measured = await ours(c, process.argv[4] as 'frozen' | 'train', Number(process.argv[5]))
   console.log(JSON.stringify(measured))
   process.exit(0)
 } else {

@@ -7,12 +7,11 @@
 import type * as tf from '@tensorflow/tfjs'
 import { graphOf, type GraphNode } from '../model/graph'
 import type { ModelView, Partition } from '../train/partition'
-import { emitLayer, UnsupportedTrainingLayerError, type BatchNormMode, type Context, type Param, type Value } from './layers'
+import { emitLayer, UnsupportedTrainingLayerError, type Backward, type BatchNormMode, type Context, type Emitted, type Param, type Value } from './layers'
 import { OnnxGraph } from './onnx-graph'
 import { emitUpdate, SCALARS, stateSlots, type OptimizerSettings } from './optimizer-graph'
 
 // Keras clips probabilities to [epsilon, 1 - epsilon] before the log (as train/loss.ts does).
-const LOSS_EPSILON = 1e-7
 
 export const FEATURES = 'features'
 export const LABELS = 'labels'
@@ -81,25 +80,26 @@ export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSetti
   if (out.shape.length !== 1) throw new Error(`The trainable layers end in rank ${out.shape.length + 1} values; training needs [batch, classes] probabilities`)
   const last = suffix.nodes.at(-1)!.layer
   if ((last.getConfig() as { activation?: string }).activation !== 'softmax') {
-    throw new UnsupportedTrainingLayerError(last, 'the model must end in a softmax (the loss is categorical cross-entropy on probabilities)')
+    throw new UnsupportedTrainingLayerError(last, 'the model must end in a softmax (the loss is categorical cross-entropy on its logits)')
   }
   const classes = out.shape[0]
   const labels = g.input(LABELS, [null, classes])
 
-  // loss = -mean over the batch of sum(t * log(clip(p))); its gradient zero where the clip is active.
+  // Cross-entropy from the softmax's input, as Keras computes it for a softmax output (its
+  // categorical_crossentropy finds the logits behind the Softmax): loss = -mean(sum(t * logsoftmax(z))),
+  // dz = (p - t) / batch. tfjs-layers clips p to [1e-7, 1 - 1e-7] instead, whose gradient is zero
+  // for a confidently wrong photo: a run whose first steps saturate never recovers (docs/adr/0009).
   const p = out.name
-  const clipped = g.node('Clip', [p, g.scalar(LOSS_EPSILON), g.scalar(1 - LOSS_EPSILON)])
-  const perRow = g.node('ReduceSum', [g.node('Mul', [labels, g.node('Log', [clipped])]), g.int64([1])], { keepdims: 0 })
+  const logits = forward.logits!
+  const perRow = g.node('ReduceSum', [g.node('Mul', [labels, g.node('LogSoftmax', [logits], { axis: -1 })]), g.int64([1])], { keepdims: 0 })
   const loss = g.node('Neg', [g.node('ReduceMean', [perRow], { keepdims: 0 })], {}, 'loss')
   const batch = g.node('Cast', [g.node('Gather', [g.node('Shape', [p]), g.int64([0])])], { to: 1 })
-  const inRange = g.node('And', [g.node('GreaterOrEqual', [p, g.scalar(LOSS_EPSILON)]), g.node('LessOrEqual', [p, g.scalar(1 - LOSS_EPSILON)])])
-  const dClipped = g.node('Div', [g.node('Neg', [g.node('Div', [labels, clipped])]), batch])
-  const dp = g.node('Where', [inRange, dClipped, g.scalar(0)], {}, 'dprobabilities')
+  const dz = g.node('Div', [g.node('Sub', [p, labels]), batch], {}, 'dlogits')
   // The first row's largest probability wins ties, as tfjs's argMax.
   const same = g.node('Equal', [g.node('ArgMax', [p], { axis: 1, keepdims: 0 }), g.node('ArgMax', [labels], { axis: 1, keepdims: 0 })])
   const right = g.node('ReduceSum', [g.node('Cast', [same], { to: 1 }), g.int64([0])], { keepdims: 0 })
 
-  forward.backward(dp)
+  forward.backward(dz, true)
   const scalars = Object.fromEntries(SCALARS.map((name) => [name, g.input(name, [])])) as Record<(typeof SCALARS)[number], string>
   const slotsOut: WeightSlot[] = weights.map((w, i) => {
     if (!w.grad) throw new Error(`No gradient reached ${w.variable.name}: it does not affect the output`)
@@ -213,7 +213,7 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
 
   const input: Value = { name: fromTfjs(g.input(FEATURES, [null, ...suffix.input.shape]), suffix.input.shape), shape: suffix.input.shape }
   const values = new Map<string, Value>([[suffix.input.name, input]])
-  const steps: { inputs: string[]; backward: ReturnType<typeof emitLayer>['backward']; output: string }[] = []
+  const steps: { inputs: string[]; backward: Backward; output: string; logits?: Emitted['logits'] }[] = []
   for (const { layer, inputs } of suffix.nodes) {
     const args = inputs.map((name) => {
       const value = values.get(name)
@@ -222,7 +222,7 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
     })
     const emitted = emitLayer(ctx, layer, args)
     values.set(layer.name, emitted.out)
-    steps.push({ inputs, backward: emitted.backward, output: layer.name })
+    steps.push({ inputs, backward: emitted.backward, output: layer.name, logits: emitted.logits })
   }
   const outputName = suffix.nodes.at(-1)!.layer.name
 
@@ -235,13 +235,16 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
     if (owners.get(step.output) || step.inputs.some((name) => needs.has(name))) needs.add(step.output)
   }
 
-  const backward = (dOutput: string): string | null => {
+  const last = steps.at(-1)!
+  /** From the output's gradient, or (fromLogits) from the gradient of the final softmax's input. */
+  const backward = (dOutput: string, fromLogits = false): string | null => {
+    if (fromLogits && !last.logits) throw new Error(`The trainable layers do not end in a softmax`)
     const grads = new Map<string, string[]>([[outputName, [dOutput]]])
     for (const step of [...steps].reverse()) {
       const parts = grads.get(step.output)
       if (!parts || !needs.has(step.output)) continue
       const dy = parts.reduce((sum, part) => g.node('Add', [sum, part]))
-      const dxs = step.backward(
+      const dxs = (fromLogits && step === last ? last.logits!.backward : step.backward)(
         dy,
         step.inputs.map((name) => needs.has(name))
       )
@@ -255,7 +258,7 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
     const atInput = grads.get(suffix.input.name)
     return atInput ? atInput.reduce((sum, part) => g.node('Add', [sum, part])) : null
   }
-  return { forward: { out: values.get(outputName)!, backward }, weights, moving, live, dropouts, toTfjs, fromTfjs }
+  return { forward: { out: values.get(outputName)!, logits: last.logits?.name ?? null, backward }, weights, moving, live, dropouts, toTfjs, fromTfjs }
 }
 
 interface ScoringOptions {

@@ -62,6 +62,11 @@ export type Backward = (dy: string, needed: boolean[]) => (string | null)[]
 export interface Emitted {
   out: Value
   backward: Backward
+  /**
+   * When the output is a softmax: its input (the logits) and the backward from the logits'
+   * gradient, which the loss computes directly as Keras does (see build.ts).
+   */
+  logits?: { name: string; backward: Backward }
 }
 
 type Config = Record<string, unknown>
@@ -215,7 +220,11 @@ function dense(ctx: Context, layer: tf.layers.Layer, x: Value): Emitted {
 function withActivation(ctx: Context, layer: tf.layers.Layer, inner: Emitted, name: string | undefined): Emitted {
   if ((name ?? 'linear') === 'linear') return inner
   const outer = activation(ctx, layer, inner.out, name!)
-  return { out: outer.out, backward: (dy, needed) => inner.backward(outer.backward(dy, [true])[0]!, needed) }
+  return {
+    out: outer.out,
+    backward: (dy, needed) => inner.backward(outer.backward(dy, [true])[0]!, needed),
+    logits: outer.logits ? { name: outer.logits.name, backward: inner.backward } : undefined
+  }
 }
 
 function activation(ctx: Context, layer: tf.layers.Layer, x: Value, name: string): Emitted {
@@ -238,12 +247,12 @@ function activation(ctx: Context, layer: tf.layers.Layer, x: Value, name: string
     case 'softmax': {
       if (x.shape.length !== 1) throw new UnsupportedTrainingLayerError(layer, 'softmax over images')
       const p = g.node('Softmax', [x.name], { axis: -1 }, 'softmax')
-      // dz = p * (dp - sum(dp * p)): the general softmax backward (the loss's clip can zero dp).
+      // dz = p * (dp - sum(dp * p)): the general softmax backward, for whatever reads p.
       const backward: Backward = (dp) => {
         const inner = g.node('ReduceSum', [g.node('Mul', [dp, p]), g.int64([1])], { keepdims: 1 })
         return [g.node('Mul', [p, g.node('Sub', [dp, inner])], {}, 'dlogits')]
       }
-      return { out: { ...x, name: p }, backward }
+      return { out: { ...x, name: p }, backward, logits: { name: x.name, backward: (dz) => [dz] } }
     }
     default:
       throw new UnsupportedTrainingLayerError(layer, `activation ${name}`)

@@ -1,18 +1,28 @@
 // One training step of the trainable suffix: forward, loss, gradients and the optimizer's update.
 // The training loop and the learning-rate finder both go through here.
 import * as tf from '@tensorflow/tfjs'
-import { categoricalCrossentropy, countCorrect } from './loss'
+import { categoricalCrossentropy, countCorrect, crossentropyFromLogits, logitsModel } from './loss'
 import { setLearningRate } from './optimizer'
 import type { Partition } from './partition'
 
+const logitsOf = new WeakMap<tf.LayersModel, ReturnType<typeof logitsModel>>()
+
 /** One optimizer step on the suffix; returns the batch's mean loss and correct count. */
 export function trainStep(part: Partition, optimizer: tf.Optimizer, trainable: tf.Variable[], x: tf.Tensor, labels: Int32Array, classCount: number) {
+  if (!logitsOf.has(part.suffix)) logitsOf.set(part.suffix, logitsModel(part.suffix))
+  const logits = logitsOf.get(part.suffix)!
   let right = 0
   const loss = tf.tidy(() => {
     const target = tf.tensor1d(labels, 'int32')
     const oneHot = tf.oneHot(target, classCount)
     const cost = optimizer.minimize(
       () => {
+        if (logits) {
+          const z = logits(x, true)
+          right = countCorrect(target, z).dataSync()[0]
+          return crossentropyFromLogits(oneHot, z)
+        }
+        // A model that does not end in a softmax (a Keras file's own head): Keras' clipped loss.
         const probabilities = part.suffix.apply(x, { training: true }) as tf.Tensor
         right = countCorrect(target, probabilities).dataSync()[0]
         return categoricalCrossentropy(oneHot, probabilities)
