@@ -258,7 +258,7 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
     const atInput = grads.get(suffix.input.name)
     return atInput ? atInput.reduce((sum, part) => g.node('Add', [sum, part])) : null
   }
-  return { forward: { out: values.get(outputName)!, logits: last.logits?.name ?? null, backward }, weights, moving, live, dropouts, toTfjs, fromTfjs }
+  return { forward: { out: values.get(outputName)!, logits: last.logits?.name ?? null, backward }, values, weights, moving, live, dropouts, toTfjs, fromTfjs }
 }
 
 interface ScoringOptions {
@@ -266,19 +266,22 @@ interface ScoringOptions {
   live: ReadonlySet<tf.LayerVariable>
 }
 
-export const PROBABILITIES = 'probabilities'
+export const SCORES = 'scores'
 
 /**
  * The suffix's forward pass in inference mode (moving statistics, no dropout), every weight that
  * training changes a graph input: the training step's current weights score the validation set
- * without being copied into tfjs first.
+ * without being copied into tfjs first. Its output is the suffix's (class probabilities), or the
+ * named layer's (the pooled features the unsure rule measures).
  */
-export function buildScoringGraph(suffix: SuffixSpec, live: ReadonlySet<tf.LayerVariable>) {
+export function buildScoringGraph(suffix: SuffixSpec, live: ReadonlySet<tf.LayerVariable>, layer?: string) {
   const g = new OnnxGraph()
-  const { forward, live: inputs } = emitForward(g, suffix, false, 'frozen', { live })
-  if (forward.out.shape.length !== 1) throw new Error(`The trainable layers end in rank ${forward.out.shape.length + 1} values, not [batch, classes]`)
-  g.output(PROBABILITIES, forward.out.name, [null, forward.out.shape[0]])
-  return { bytes: g.encode('scoring'), inputs, classes: forward.out.shape[0] }
+  const { forward, live: inputs, values } = emitForward(g, suffix, false, 'frozen', { live })
+  const out = layer === undefined ? forward.out : values.get(layer)
+  if (!out) throw new Error(`${layer} is not among the trainable layers`)
+  if (out.shape.length !== 1) throw new Error(`${layer ?? 'The trainable layers'} end in rank ${out.shape.length + 1} values, not [batch, width]`)
+  g.output(SCORES, out.name, [null, out.shape[0]])
+  return { bytes: g.encode('scoring'), inputs, width: out.shape[0] }
 }
 
 /** The whole of a standalone model as a suffix (its first layer the input). */

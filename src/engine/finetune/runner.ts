@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs'
 import type { InferenceSession, Tensor } from 'onnxruntime-node'
 import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
-import { buildScoringGraph, buildTrainingGraph, FEATURES, LABELS, LOSS, PROBABILITIES, RIGHT, type SuffixSpec, type TrainingGraph } from './build'
+import { buildScoringGraph, buildTrainingGraph, FEATURES, LABELS, LOSS, RIGHT, SCORES, type SuffixSpec, type TrainingGraph } from './build'
 import type { BatchNormMode } from './layers'
 import { SCALARS, stepScalars, type OptimizerSettings } from './optimizer-graph'
 import { seededRandom } from '../util/random'
@@ -47,7 +47,8 @@ export class NativeTrainer {
   private lr: number
   private readonly loss = new Float32Array(1)
   private readonly right = new Float32Array(1)
-  private scoring: Promise<{ session: InferenceSession; inputs: { input: string; shape: number[]; values: () => Float32Array }[] }> | null = null
+  /** Scoring sessions by the layer they output ('' for the probabilities), opened when first asked for. */
+  private readonly scoring = new Map<string, Promise<{ session: InferenceSession; inputs: { input: string; shape: number[]; values: () => Float32Array }[] }>>()
 
   private constructor(
     private readonly runtime: Ort,
@@ -69,8 +70,13 @@ export class NativeTrainer {
     })
     this.current = fresh()
     this.spare = fresh()
-    graph.weights.forEach((w, i) => this.current.weights[i].set(w.variable.read().dataSync() as Float32Array))
-    graph.moving.forEach((m, j) => this.current.moving[j].set(m.variable.read().dataSync() as Float32Array))
+    this.readFromModel()
+  }
+
+  /** Takes the weights (and moving statistics) from the tfjs model: at the start, and after a run restores its best epoch there. */
+  readFromModel(): void {
+    this.graph.weights.forEach((w, i) => this.current.weights[i].set(w.variable.read().dataSync() as Float32Array))
+    this.graph.moving.forEach((m, j) => this.current.moving[j].set(m.variable.read().dataSync() as Float32Array))
   }
 
   /**
@@ -178,24 +184,27 @@ export class NativeTrainer {
    * Class probabilities of a batch of channels-last features with the current weights, in inference
    * mode (moving statistics, no dropout), as the tfjs model would give them after writeBack(): the
    * validation set is scored on native kernels instead of tfjs cpu (which took ~30 s an epoch of
-   * MobileNet's last two blocks on 156 photos, against ~4 s of training).
+   * MobileNet's last two blocks on 156 photos, against ~4 s of training). With `layer`, that
+   * layer's output instead (rank 1 a row: the pooled features).
    */
-  async predict(features: Float32Array, count: number): Promise<Float32Array> {
+  async predict(features: Float32Array, count: number, layer?: string): Promise<Float32Array> {
     if (features.length !== count * size(this.featureShape))
       throw new Error(`A batch of ${count} needs ${count * size(this.featureShape)} feature values, got ${features.length}`)
-    const { session, inputs } = await (this.scoring ??= this.openScoring())
+    const key = layer ?? ''
+    if (!this.scoring.has(key)) this.scoring.set(key, this.openScoring(layer))
+    const { session, inputs } = await this.scoring.get(key)!
     const { Tensor } = this.runtime
     const feeds: Record<string, Tensor> = { [FEATURES]: new Tensor('float32', features, [count, ...this.featureShape]) }
     for (const { input, shape, values } of inputs) feeds[input] = new Tensor('float32', values(), shape)
     const out = await session.run(feeds)
-    return out[PROBABILITIES].data as Float32Array
+    return out[SCORES].data as Float32Array
   }
 
-  private async openScoring() {
+  private async openScoring(layer?: string) {
     // Each weight the scoring graph reads, found by its tfjs variable among the buffers training rewrites.
     const trained = new Map(this.graph.weights.map((w, i) => [w.variable, () => this.current.weights[i]]))
     const moving = new Map(this.graph.moving.map((m, j) => [m.variable, () => this.current.moving[j]]))
-    const built = buildScoringGraph(this.suffix, new Set(moving.keys()))
+    const built = buildScoringGraph(this.suffix, new Set(moving.keys()), layer)
     const inputs = built.inputs.map(({ variable, input }) => {
       const values = trained.get(variable) ?? moving.get(variable)
       if (!values) throw new Error(`The scoring graph reads ${variable.name}, which the training step does not hold`)
@@ -257,9 +266,9 @@ export class NativeTrainer {
   }
 
   async close(): Promise<void> {
-    const scoring = this.scoring
-    this.scoring = null
-    if (scoring) await (await scoring).session.release()
+    const scoring = [...this.scoring.values()]
+    this.scoring.clear()
+    for (const opened of scoring) await (await opened).session.release()
     await this.session.release()
   }
 }

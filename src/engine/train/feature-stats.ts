@@ -11,6 +11,7 @@ import { seededRandom, shuffled } from '../util/random'
 import { readJsonFile } from '../util/safe-read'
 import type { Partition } from './partition'
 import type { BatchSource } from './sources'
+import type { TrainingStep } from './step'
 
 /** The head's first layer (build.ts names it): its output is the pooled backbone features. */
 export const FEATURE_LAYERS = ['head_pool', 'head_flatten'] as const
@@ -96,10 +97,17 @@ export function upToLayer(model: tf.LayersModel, name: string): tf.LayersModel {
  * the pooled features from the cached prefix output when the cut is the pooling layer and through
  * the suffix's first layers otherwise. Null when the head has no pooling layer we know.
  */
-export async function measureFeatureStats(part: Partition, train: BatchSource, classes: number): Promise<FeatureStats | null> {
+export async function measureFeatureStats(
+  part: Partition,
+  train: BatchSource,
+  classes: number,
+  step?: Pick<TrainingStep, 'layerOutput'>
+): Promise<FeatureStats | null> {
   const layer = FEATURE_LAYERS.find((name) => name === part.cutLayer || part.suffix.layers.some((l) => l.name === name))
   if (!layer || train.size === 0) return null
-  const upToPool = layer === part.cutLayer ? null : upToLayer(part.suffix, layer)
+  // Through unfrozen convolutions, the native step's engine: tfjs cpu took minutes for ResNet50's conv5.
+  const native = layer === part.cutLayer ? undefined : step?.layerOutput
+  const upToPool = layer === part.cutLayer || native ? null : upToLayer(part.suffix, layer)
   const chosen = shuffled(
     Array.from({ length: train.size }, (_, i) => i),
     seededRandom(1)
@@ -110,7 +118,9 @@ export async function measureFeatureStats(part: Partition, train: BatchSource, c
     const batch = await train.batch(chosen.slice(start, start + BATCH), false)
     try {
       if (batch.labels.length === 0) continue
-      const pooled = tf.tidy(() => (upToPool ? (upToPool.predict(batch.x) as tf.Tensor) : batch.x.clone()).reshape([batch.labels.length, -1]))
+      const out = native ? await native(batch.x, layer) : null
+      const pooled = tf.tidy(() => (out ?? (upToPool ? (upToPool.predict(batch.x) as tf.Tensor) : batch.x.clone())).reshape([batch.labels.length, -1]))
+      out?.dispose()
       const values = (await pooled.data()) as Float32Array
       const width = pooled.shape[1]!
       pooled.dispose()
@@ -130,8 +140,14 @@ export async function measureFeatureStats(part: Partition, train: BatchSource, c
  * not among the checksummed files, so the model itself is untouched). Does nothing when they
  * cannot be measured: such a model marks only low probabilities as unsure.
  */
-export async function addFeatureStats(modelDir: string, part: Partition, train: BatchSource, classes: number): Promise<void> {
-  const stats = await measureFeatureStats(part, train, classes)
+export async function addFeatureStats(
+  modelDir: string,
+  part: Partition,
+  train: BatchSource,
+  classes: number,
+  step?: Pick<TrainingStep, 'layerOutput'>
+): Promise<void> {
+  const stats = await measureFeatureStats(part, train, classes, step)
   if (!stats) return
   const file = path.join(modelDir, METADATA_FILE)
   const metadata = (await readJsonFile(file, MAX_METADATA_BYTES)) as Record<string, unknown>

@@ -39,10 +39,20 @@ export class NativeStep implements TrainingStep {
     this.trainer.writeBack()
   }
 
+  reload(): void {
+    this.trainer.readFromModel()
+  }
+
   readonly predict = async (x: tf.Tensor): Promise<tf.Tensor> => {
     const count = x.shape[0]
     const probabilities = await this.trainer.predict(x.dataSync() as Float32Array, count)
     return tf.tensor(probabilities, [count, this.trainer.classes])
+  }
+
+  readonly layerOutput = async (x: tf.Tensor, layer: string): Promise<tf.Tensor> => {
+    const count = x.shape[0]
+    const values = await this.trainer.predict(x.dataSync() as Float32Array, count, layer)
+    return tf.tensor(values, [count, values.length / count])
   }
 
   optimizerWeights(): Promise<NamedTensor[]> {

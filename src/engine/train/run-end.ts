@@ -69,6 +69,8 @@ export async function finishRun({
   const savedEpoch = restore ? best.epoch! : history.at(-1)!.epoch
   if (restore) {
     state.suffix.setWeights(best.weights!)
+    // The native step scores below with its own copy of the weights.
+    state.step.reload?.()
     state.changedSinceScore = true
   }
   // Without sources (stopped while phase 2 computed its features) the saved epoch's own scores stand.
@@ -97,7 +99,7 @@ export async function finishRun({
   // Shared files that deleted runs no longer link to.
   await pruneSharedWeights(sharing.sharedWeights)
   // What "unlike the training photos" is measured against when the model classifies (src/shared/unsure.ts).
-  if (made) await addFeatureStats(modelDir, part, made.sources.train, classCount)
+  if (made) await addFeatureStats(modelDir, part, made.sources.train, classCount, state.step)
   if (finalVal) {
     const report = evaluationReport(finalVal, data.classes, data.skipped)
     await fs.writeFile(runLayout(runDir).evaluation, JSON.stringify(report, null, 2))

@@ -56,8 +56,12 @@ export interface TrainingStep {
   setLearningRate(lr: number): void
   /** Makes the tfjs model's weights current (before scoring, checkpoints, saving). */
   sync(): void
+  /** Takes the tfjs model's weights, where something else wrote them (a restored best epoch); absent when the step trains them in place. */
+  reload?(): void
   /** Scores with the current weights on the step's own engine, when it has one faster than the tfjs model (absent: score the tfjs model). */
   readonly predict?: (x: tf.Tensor) => Promise<tf.Tensor>
+  /** A layer's output (rank 1 a row) with the current weights, on the step's own engine (absent: the tfjs model). */
+  readonly layerOutput?: (x: tf.Tensor, layer: string) => Promise<tf.Tensor>
   /** The optimizer state as new tensors the caller disposes. */
   optimizerWeights(): Promise<NamedTensor[]>
   /** Continues from a saved state (the caller still owns `list`). */

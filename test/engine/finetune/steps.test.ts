@@ -204,4 +204,37 @@ describe('native training steps equal tfjs cpu steps', () => {
     reference.dispose()
     ours.dispose()
   })
+
+  it("scores a named layer's output with its current weights, and takes weights restored in the tfjs model back", async () => {
+    const model = smallModel()
+    randomiseWeights(model, 21)
+    const pool = model.layers.find((l) => l.getClassName() === 'GlobalAveragePooling2D')!
+    const upToPool = tf.model({ inputs: model.inputs, outputs: pool.output as tf.SymbolicTensor })
+    const trainer = await NativeTrainer.create(suffixOfModel(model), settings[0], 2)
+    if (typeof trainer === 'string') throw new Error(trainer)
+    const random = seededRandom(23)
+    const features = randomArray(BATCH * SHAPE.reduce((a, b) => a * b), random, 3)
+    const x = tf.tensor(features, [BATCH, ...SHAPE])
+    const before = model.getWeights().map((w) => w.clone())
+    const pooledBefore = (upToPool.predict(x) as tf.Tensor).dataSync()
+    await trainer.step(
+      features,
+      Int32Array.from({ length: BATCH }, (_, i) => i % CLASSES)
+    )
+    trainer.writeBack()
+    // The trained weights, on both engines.
+    const pooled = await trainer.predict(features, BATCH, pool.name)
+    expect(pooled.length).toBe(BATCH * 12)
+    expect(relativeError(pooled, (upToPool.predict(x) as tf.Tensor).dataSync())).toBeLessThan(1e-5)
+    expect(relativeError(pooled, pooledBefore)).toBeGreaterThan(1e-4)
+    // A best epoch restored into the tfjs model: the trainer scores it after readFromModel().
+    model.setWeights(before)
+    trainer.readFromModel()
+    expect(relativeError(await trainer.predict(features, BATCH, pool.name), pooledBefore)).toBeLessThan(1e-5)
+    const probabilities = await trainer.predict(features, BATCH)
+    expect(relativeError(probabilities, (model.predict(x) as tf.Tensor).dataSync())).toBeLessThan(1e-5)
+    await trainer.close()
+    tf.dispose([x, ...before])
+    model.dispose()
+  })
 })

@@ -7,6 +7,7 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { EpochMetrics, TrainConfigInput, TrainEvent } from '../../../src/shared/protocol'
 import { STEP_ENV } from '../../../src/engine/train/native-step'
+import { readMetadata } from '../../../src/engine/model/store'
 import { runLayout } from '../../../src/engine/train/run-layout'
 import { resumeRun, train, type TrainOptions } from '../../../src/engine/train/trainer'
 import { DATA, trainConfig, trainingSetup } from '../../helpers'
@@ -84,6 +85,21 @@ describe('the training step behind the trainer', () => {
     expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2])
     // The same graph, inputs, state and order: only onnxruntime's thread scheduling could differ.
     expect(largestDifference(resumed.history, unbroken.result.history)).toBeLessThan(1e-5)
+  })
+
+  it('restoring the best epoch: the native step scores the restored weights, and the pooled-feature statistics are saved', async () => {
+    // At this rate epoch 2 has the lowest val_loss of the four here (seed 42, measured).
+    const restored = await train(
+      trainConfig({ ...config, epochs: 4, learningRate: 0.02, earlyStopping: { monitor: 'val_loss', patience: 5, restoreBest: true } }),
+      { home: env.home, mirror: env.mirror }
+    )
+    expect(restored.savedEpoch).toBeLessThan(restored.history.length)
+    const saved = restored.history[restored.savedEpoch! - 1]
+    const metadata = await readMetadata(restored.modelDir)
+    // Scored again at the end on the restored weights: the saved epoch's own scores, not the last epoch's.
+    expect(Math.abs(metadata.metrics!.val_loss! - saved.val_loss!)).toBeLessThan(1e-5)
+    expect(restored.valAcc).toBe(saved.val_acc)
+    expect(metadata.featureStats?.layer).toBe('head_pool')
   })
 
   it('a head of Dense layers alone trains on tfjs, and a wrong forced value is refused', async () => {
