@@ -208,6 +208,18 @@ function withTrainingOptions(command: Command): Command {
       'divide the learning rate by 10 when val_loss has not improved for this many epochs (default: off)',
       setting('reduceLr', '--reduce-lr')
     )
+    .addOption(
+      new Option(
+        '--bn-statistics <mode>',
+        `how unfrozen BatchNormalization layers normalise: frozen (their moving statistics, as Keras' fine-tuning guide advises) or train (batch statistics, moving averages updated) (default: ${D.batchNormStatistics})`
+      ).choices(['frozen', 'train'])
+    )
+    .option(
+      '--head-epochs <n>',
+      'fine-tune in two phases: the head alone for this many epochs (the whole backbone frozen), then --freeze for the rest of --epochs at --fine-tune-lr (default: one phase)',
+      setting('headEpochs', '--head-epochs')
+    )
+    .option('--fine-tune-lr <rate>', "the second phase's learning rate (default: --lr / 10)", setting('fineTuneLr', '--fine-tune-lr'))
     .addOption(new Option('--pooling <kind>', `how the head pools backbone features (default: ${D.head.pooling})`).choices(['avg', 'flatten']))
     .option('--dense <units>', 'Dense layers of the head, such as 256,128 (default: none)', parseDense)
     .option(

@@ -3,7 +3,8 @@ import path from 'node:path'
 import { InvalidArgumentError } from 'commander'
 import { backboneSpec } from '../engine/backbones/registry'
 import type { Augmentation, FreezeSpec, HeadConfig, TrainConfigInput } from '../shared/protocol'
-import { checkSetting } from '../shared/train-settings'
+import { checkSetting, TRAIN_DEFAULTS } from '../shared/train-settings'
+import { UsageError } from './usage'
 
 /** Strengths used when --augment names a transform without one, close to common Keras recipes. */
 export const AUGMENT_DEFAULTS = { rotate: 15, zoom: 0.1, shear: 10, brightness: 0.2 } as const
@@ -59,6 +60,9 @@ export interface TrainFlags {
   augment?: Partial<Augmentation>
   earlyStopping?: number
   reduceLr?: number
+  bnStatistics?: 'frozen' | 'train'
+  headEpochs?: number
+  fineTuneLr?: number
   seed?: number
   out?: string
   pooling?: 'avg' | 'flatten'
@@ -72,6 +76,9 @@ export interface TrainFlags {
 /** Throws UnknownBackboneError (one line naming the backbones that exist) for an unknown --backbone. */
 export function trainConfigFromFlags(flags: TrainFlags): TrainConfigInput {
   if (!flags.from) backboneSpec(flags.backbone)
+  if (flags.fineTuneLr !== undefined && flags.headEpochs === undefined)
+    throw new UsageError("--fine-tune-lr is the second phase's rate: give --head-epochs <n> too")
+  const learningRate = flags.lr ?? TRAIN_DEFAULTS.learningRate
   const dropout = flags.dropout ?? 0
   const head: Partial<HeadConfig> = {
     pooling: flags.pooling ?? 'avg',
@@ -98,6 +105,8 @@ export function trainConfigFromFlags(flags: TrainFlags): TrainConfigInput {
     augment: flags.augment ? (flags.augment as Augmentation) : null,
     earlyStopping: flags.earlyStopping !== undefined ? { monitor: 'val_loss', patience: flags.earlyStopping, restoreBest: true } : null,
     reduceLrOnPlateau: flags.reduceLr !== undefined ? { monitor: 'val_loss', factor: 0.1, patience: flags.reduceLr, minLr: 0 } : null,
+    batchNormStatistics: flags.bnStatistics,
+    twoPhase: flags.headEpochs !== undefined ? { headEpochs: flags.headEpochs, learningRate: flags.fineTuneLr ?? learningRate / 10 } : null,
     out: flags.out,
     cacheFeatures: flags.cache
   }

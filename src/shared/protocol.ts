@@ -280,7 +280,15 @@ const TrainConfigFields = z.object({
    * of `epochs` at twoPhase.learningRate (usually lower).
    */
   twoPhase: z
-    .object({ headEpochs: z.number().int().min(1).max(MAX_EPOCHS), learningRate: z.number().gt(0).max(10) })
+    // At least one epoch is left for the second phase.
+    .object({
+      headEpochs: z
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_EPOCHS - 1),
+      learningRate: z.number().gt(0).max(10)
+    })
     .nullable()
     .default(null)
 })

@@ -61,6 +61,8 @@ export const TRAIN_RANGES = {
   seed: rangeAt('seed'),
   earlyStopping: rangeAt('earlyStopping.patience'),
   reduceLr: rangeAt('reduceLrOnPlateau.patience'),
+  headEpochs: rangeAt('twoPhase.headEpochs'),
+  fineTuneLr: rangeAt('twoPhase.learningRate'),
   dropout: rangeAt('head.dropout'),
   denseUnits: rangeAt('head.dense[].units'),
   rotate: rangeAt('augment.rotate'),

@@ -62,6 +62,10 @@ describe('usage errors', () => {
         studio('train', '--optimizer', 'adamw'),
         "error: option '--optimizer <name>' argument 'adamw' is invalid. Allowed choices are adam, rmsprop, sgd."
       )
+      expectOneLineUsageError(
+        studio('train', '--bn-statistics', 'moving'),
+        "error: option '--bn-statistics <mode>' argument 'moving' is invalid. Allowed choices are frozen, train."
+      )
     },
     SLOW
   )

@@ -12,6 +12,8 @@ const PLACE: Record<RangedSetting, (v: number) => Partial<TrainConfigInput>> = {
   seed: (v) => ({ seed: v }),
   earlyStopping: (v) => ({ earlyStopping: { patience: v } }),
   reduceLr: (v) => ({ reduceLrOnPlateau: { patience: v } }),
+  headEpochs: (v) => ({ twoPhase: { headEpochs: v, learningRate: 1e-4 }, epochs: 10000 }),
+  fineTuneLr: (v) => ({ twoPhase: { headEpochs: 1, learningRate: v } }),
   dropout: (v) => ({ head: { dropout: v } }),
   denseUnits: (v) => ({ head: { dense: [{ units: v }] } }),
   rotate: (v) => ({ augment: { rotate: v } }),
