@@ -216,6 +216,17 @@ describe('native gradients equal tf.grads on cpu', () => {
     )
   })
 
+  it('wide convolutions as in ResNet50: 1x1 from 256 to 1024 channels, 3x3 same with 256', { timeout: 1_800_000 }, async () => {
+    await expectSameGradients(
+      'conv1 1024',
+      modelOf([7, 7, 256], (x) => tf.layers.conv2d({ filters: 1024, kernelSize: 1 }).apply(x) as tf.SymbolicTensor)
+    )
+    await expectSameGradients(
+      'conv3 256',
+      modelOf([7, 7, 256], (x) => tf.layers.conv2d({ filters: 256, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor)
+    )
+  })
+
   it('Conv2D 5x3 non-square kernel, strides 2 x 1, valid', async () => {
     await expectSameGradients(
       'conv 5x3',
