@@ -74,10 +74,24 @@ function warningDataset(): string {
 
 const shot = (name: string) => screenshot(page, name, false)
 
+/** The class folders of a dataset folder (of its split folders, when it has a train folder), sorted. */
+function classFolders(dir: string): string[] {
+  const folders = (d: string) =>
+    fs
+      .readdirSync(d, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+  const splits = fs.existsSync(path.join(dir, 'train')) ? folders(dir).map((split) => path.join(dir, split)) : [dir]
+  return [...new Set(splits.flatMap(folders))].sort()
+}
+
 async function openDataset(dir: string): Promise<void> {
   await page.getByTestId('dataset-path').fill(dir)
   await page.getByTestId('dataset-open').click()
-  await page.getByTestId('class-table').waitFor({ timeout: 180_000 })
+  // The host keeps the session: the dataset open before shows until this one's scan is in, so
+  // wait for this one's classes rather than for any class table.
+  const classes = classFolders(dir)
+  await expect.poll(() => page.getByTestId('class-table').locator('tbody tr td:first-child').allInnerTexts(), { timeout: 180_000 }).toEqual(classes)
 }
 
 /** Boxes that stick out of the content area or scroll sideways: nothing should. */
@@ -156,7 +170,7 @@ describe('layout', () => {
         .evaluate((row) => getComputedStyle(row).gridTemplateColumns.split(' ').length)
     const small = await columns()
     expect(await gridColumns()).toBe(small)
-    expect(await page.locator('.thumb-row').first().locator('img').count()).toBe(small)
+    await expect.poll(() => page.locator('.thumb-row').first().locator('img').count()).toBe(small)
     for (const id of ['class-pane', 'warnings-pane']) {
       expect(await page.getByTestId(id).evaluate((pane) => getComputedStyle(pane).overflowY)).toBe('auto')
     }
