@@ -11,8 +11,6 @@ import { emitLayer, UnsupportedTrainingLayerError, type Backward, type BatchNorm
 import { OnnxGraph } from './onnx-graph'
 import { emitUpdate, SCALARS, stateSlots, type OptimizerSettings } from './optimizer-graph'
 
-// Keras clips probabilities to [epsilon, 1 - epsilon] before the log (as train/loss.ts does).
-
 export const FEATURES = 'features'
 export const LABELS = 'labels'
 export const LOSS = 'loss'

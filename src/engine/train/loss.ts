@@ -39,8 +39,12 @@ export function countCorrect(labels: tf.Tensor, probabilities: tf.Tensor): tf.Sc
 export function logitsModel(model: tf.LayersModel): ((x: tf.Tensor, training: boolean) => tf.Tensor) | null {
   const last = model.layers.at(-1)!
   const config = last.getConfig() as { activation?: string }
-  if (config.activation !== 'softmax' || model.outputs.length !== 1 || last.inboundNodes.length !== 1) return null
-  const body = tf.model({ inputs: model.inputs, outputs: last.input as tf.SymbolicTensor })
+  if (config.activation !== 'softmax' || model.outputs.length !== 1) return null
+  // A partition's suffix replays the full model's layers, so the last layer has a node in each
+  // graph: the one whose output is this model's output has this model's logits as input.
+  const node = last.inboundNodes.findIndex((_, k) => last.getOutputAt(k) === model.outputs[0])
+  if (node < 0) return null
+  const body = tf.model({ inputs: model.inputs, outputs: last.getInputAt(node) as tf.SymbolicTensor })
   if (last.getClassName() === 'Activation') return (x, training) => body.apply(x, { training }) as tf.Tensor
   if (last.getClassName() !== 'Dense') return null
   const [kernel, bias] = ['kernel', 'bias'].map((name) => last.weights.find((w) => w.originalName.split('/').at(-1) === name))
