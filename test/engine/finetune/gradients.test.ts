@@ -216,6 +216,22 @@ describe('native gradients equal tf.grads on cpu', () => {
     )
   })
 
+  it("Conv2D 1x1 stride 2 valid on even and odd sizes (ResNet50's strided 1x1: sampled pixels, then one product)", async () => {
+    for (const size of [14, 9]) {
+      await expectSameGradients(
+        `conv1 s2 valid ${size}`,
+        modelOf([size, size + 1, 6], (x) => tf.layers.conv2d({ filters: 10, kernelSize: 1, strides: 2, padding: 'valid' }).apply(x) as tf.SymbolicTensor)
+      )
+    }
+  })
+
+  it("DepthwiseConv2D with depth multiplier 3, stride 1 (its input gradient folds each channel's outputs back)", async () => {
+    await expectSameGradients(
+      'dw m3 s1',
+      modelOf([9, 8, 4], (x) => tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', depthMultiplier: 3 }).apply(x) as tf.SymbolicTensor)
+    )
+  })
+
   it('wide convolutions as in ResNet50: 1x1 from 256 to 1024 channels, 3x3 same with 256', { timeout: 1_800_000 }, async () => {
     await expectSameGradients(
       'conv1 1024',
