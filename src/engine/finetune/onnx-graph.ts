@@ -27,13 +27,15 @@ export class OnnxGraph {
   private readonly inputs: ValueInfoProto[] = []
   private readonly outputs: ValueInfoProto[] = []
   private readonly floats = new Map<string, string>()
+  /** Values renamed to a graph output's name: nodes added later that read them read the new name. */
+  private readonly renamed = new Map<string, string>()
   private count = 0
 
   /** Adds one node; returns the name of its (single) output. `hint` makes the graph readable when debugging. */
   node(opType: string, input: string[], attributes: Record<string, Attribute> = {}, hint = ''): string {
     const output = `${hint || opType.toLowerCase()}_${this.count++}`
     const attribute = Object.entries(attributes).map(([name, value]) => attributeProto(name, value))
-    this.nodes.push(onnx.NodeProto.create({ opType, input, output: [output], name: output, attribute }))
+    this.nodes.push(onnx.NodeProto.create({ opType, input: this.read(input), output: [output], name: output, attribute }))
     return output
   }
 
@@ -42,8 +44,12 @@ export class OnnxGraph {
     const names = Array.from({ length: outputs }, (_, i) => `${opType.toLowerCase()}_${this.count}_${i}`)
     this.count++
     const attribute = Object.entries(attributes).map(([name, value]) => attributeProto(name, value))
-    this.nodes.push(onnx.NodeProto.create({ opType, input, output: names, name: names[0], attribute }))
+    this.nodes.push(onnx.NodeProto.create({ opType, input: this.read(input), output: names, name: names[0], attribute }))
     return names
+  }
+
+  private read(input: string[]): string[] {
+    return input.map((i) => this.renamed.get(i) ?? i)
   }
 
   /** A float32 constant; scalars are shared by value so the graph does not repeat them. */
@@ -80,9 +86,23 @@ export class OnnxGraph {
     return name
   }
 
-  /** Names `value` as a graph output (through an Identity, so any value can be one). */
+  /**
+   * Names `value` as a graph output. A value a node here produced is renamed where it is made and
+   * read: an Identity would copy it every run (the weights and optimizer state, each step). Any
+   * other value (a graph input, a constant, a value already named as an output) goes through one.
+   */
   output(name: string, value: string, dims: Dims, type = FLOAT): void {
-    this.nodes.push(onnx.NodeProto.create({ opType: 'Identity', input: [value], output: [name], name }))
+    const source = this.renamed.get(value) ?? value
+    const producer = this.renamed.has(value) ? undefined : this.nodes.find((n) => n.output.includes(value))
+    if (producer) {
+      this.renamed.set(value, name)
+      for (const node of this.nodes) {
+        node.output = node.output.map((o) => (o === value ? name : o))
+        node.input = node.input.map((i) => (i === value ? name : i))
+      }
+    } else {
+      this.nodes.push(onnx.NodeProto.create({ opType: 'Identity', input: [source], output: [name], name }))
+    }
     this.outputs.push(valueInfo(name, dims, type))
   }
 
