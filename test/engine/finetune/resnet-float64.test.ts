@@ -1,0 +1,122 @@
+// ResNet50's last stage (conv5, 15 M weights) on the native training graph against PyTorch in
+// float64 (test/engine/finetune/suffix_float64.py, the same weights, real features, the same output
+// gradient): tfjs's cpu backend takes minutes a pass here and is itself float32, so it cannot tell
+// which of two float32 answers is off; float64 can. Frozen up to activation_39 as the fine-tuning
+// benchmark's case (c), features of real photos from our own frozen prefix.
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadBackbone, type LoadedBackbone } from '../../../src/engine/backbones/load'
+import { buildProbeGraph, INPUT_GRAD, OUTPUT_GRAD, suffixOf, type SuffixSpec } from '../../../src/engine/finetune/build'
+import { decodeImage } from '../../../src/engine/images/decode'
+import { buildTransferModel, type TransferModel } from '../../../src/engine/model/build'
+import { applyFreeze } from '../../../src/engine/model/freeze'
+import { OnnxPrefix } from '../../../src/engine/prefix/onnx'
+import { partition, prefixSpec, type Partition } from '../../../src/engine/train/partition'
+import { seededRandom } from '../../../src/engine/util/random'
+import { DATA, tempDir, weightsMirror } from '../../helpers'
+import { ort, relativeError } from './reference'
+
+const PYTHON = '/usr/bin/python3'
+const REFERENCE = path.join(import.meta.dirname, 'suffix_float64.py')
+const HYMENOPTERA = path.join(DATA, 'mini', 'hymenoptera', 'train')
+const PER_CLASS = 4
+
+let loaded: LoadedBackbone
+let tm: TransferModel
+let part: Partition
+let suffix: SuffixSpec
+let features: Float32Array
+
+beforeAll(async () => {
+  loaded = await loadBackbone('resnet50', { home: tempDir(), mirror: weightsMirror() })
+  // No dropout: the probe would need its mask, and the reference draws none.
+  tm = buildTransferModel(loaded, { classes: ['ants', 'bees'], head: { pooling: 'avg', dropout: 0, dense: [], init: 'keras' }, inputSize: 224, seed: 1 })
+  applyFreeze(tm, { kind: 'upTo', layer: 'activation_39' })
+  part = partition(tm)
+  suffix = suffixOf(tm, part)
+  const files = ['ants', 'bees'].flatMap((label) =>
+    fs
+      .readdirSync(path.join(HYMENOPTERA, label))
+      .sort()
+      .slice(0, PER_CLASS)
+      .map((f) => path.join(HYMENOPTERA, label, f))
+  )
+  const images = await Promise.all(files.map((f) => decodeImage(f, 224)))
+  const prefix = await OnnxPrefix.create(prefixSpec(tm, part, tm.backbone.preprocess)!, 2)
+  if (typeof prefix === 'string') throw new Error(prefix)
+  features = await prefix.run(Uint8Array.from(images.flatMap((i) => [...i.data])), files.length)
+  await prefix.close()
+}, 600_000)
+
+afterAll(() => {
+  tm.model.dispose()
+  loaded.model.dispose()
+})
+
+const write = (file: string, data: Float32Array) => fs.writeFileSync(file, Buffer.from(data.buffer, data.byteOffset, data.byteLength))
+const read = (file: string) => {
+  const bytes = fs.readFileSync(file)
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+}
+
+describe('native gradients of ResNet50 conv5 against PyTorch float64', () => {
+  it('every weight gradient and the features gradient within 1e-5 relative, on real features', { timeout: 900_000 }, async () => {
+    expect(part.featureShape).toEqual([14, 14, 1024])
+    const count = PER_CLASS * 2
+    const random = seededRandom(7)
+    const r = Float32Array.from({ length: count * 2 }, () => random() * 2 - 1)
+    const probe = buildProbeGraph(suffix, { batchNorm: 'frozen' })
+    const runtime = await ort()
+    const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 2, logSeverityLevel: 3 })
+    const feeds: Record<string, InstanceType<typeof runtime.Tensor>> = {
+      features: new runtime.Tensor('float32', features, [count, ...part.featureShape]),
+      [OUTPUT_GRAD]: new runtime.Tensor('float32', r, [count, 2])
+    }
+    for (const w of probe.weights) feeds[w.input] = new runtime.Tensor('float32', w.variable.read().dataSync() as Float32Array, w.variable.shape as number[])
+    const out = await session.run(feeds)
+    await session.release()
+
+    // What the reference needs: the layers with their Keras configs, every weight, the same inputs.
+    const work = tempDir('ts-float64-')
+    const weights: { name: string; shape: number[]; offset: number }[] = []
+    const values: Float32Array[] = []
+    let offset = 0
+    for (const { layer } of suffix.nodes) {
+      for (const w of layer.weights) {
+        const data = w.read().dataSync() as Float32Array
+        weights.push({ name: w.originalName, shape: w.shape as number[], offset })
+        values.push(data)
+        offset += data.length
+      }
+    }
+    const flat = new Float32Array(offset)
+    values.reduce((at, v) => (flat.set(v, at), at + v.length), 0)
+    write(path.join(work, 'weights.f32'), flat)
+    write(path.join(work, 'features.f32'), features)
+    write(path.join(work, 'output_grad.f32'), r)
+    const manifest = {
+      layers: suffix.nodes.map(({ layer, inputs }) => ({ name: layer.name, class: layer.getClassName(), config: layer.getConfig(), inputs })),
+      weights,
+      wanted: probe.weights.map((w) => w.variable.originalName),
+      input: suffix.input.name,
+      featureShape: part.featureShape,
+      batch: count
+    }
+    fs.writeFileSync(path.join(work, 'manifest.json'), JSON.stringify(manifest))
+    const result = spawnSync(PYTHON, [REFERENCE, work], { encoding: 'utf8', timeout: 600_000 })
+    if (result.status !== 0) throw new Error(`PyTorch reference failed: ${result.stderr}`)
+
+    const errors = probe.weights.map(
+      (w, i) => [w.variable.originalName, relativeError(out[w.output].data as Float32Array, read(path.join(work, `ref_${i}.f32`)))] as const
+    )
+    errors.push(['features', relativeError(out[INPUT_GRAD].data as Float32Array, read(path.join(work, 'ref_input.f32')))])
+    const worst = errors.reduce((a, b) => (b[1] > a[1] ? b : a))
+    console.log(
+      `ResNet50 conv5, real features: worst relative gradient difference from float64 ${worst[1].toExponential(2)} (${worst[0]}) over ${errors.length} tensors`
+    )
+    expect(errors.length).toBe(43)
+    for (const [name, error] of errors) expect(error, name).toBeLessThan(1e-5)
+  })
+})
