@@ -92,7 +92,13 @@ export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSetti
   const perRow = g.node('ReduceSum', [g.node('Mul', [labels, g.node('LogSoftmax', [logits], { axis: -1 })]), g.int64([1])], { keepdims: 0 })
   const loss = g.node('Neg', [g.node('ReduceMean', [perRow], { keepdims: 0 })], {}, 'loss')
   const batch = g.node('Cast', [g.node('Gather', [g.node('Shape', [p]), g.int64([0])])], { to: 1 })
-  const dz = g.node('Div', [g.node('Sub', [p, labels]), batch], {}, 'dlogits')
+  // A photo the model already gets right with near certainty has p - t of 1e-35 or so, and the
+  // backward pass of that photo sinks into subnormal floats, which the CPU computes many times
+  // slower (TensorFlow flushes them to zero on its threads; onnxruntime only on its pool threads,
+  // not on the calling one). Gradients that small move no weight (Adam and RMSprop divide by
+  // sqrt(v) + 1e-7, SGD multiplies by the learning rate), so they become exact zeros.
+  const raw = g.node('Div', [g.node('Sub', [p, labels]), batch])
+  const dz = g.node('Where', [g.node('Less', [g.node('Abs', [raw]), g.scalar(1e-20)]), g.scalar(0), raw], {}, 'dlogits')
   // The first row's largest probability wins ties, as tfjs's argMax.
   const same = g.node('Equal', [g.node('ArgMax', [p], { axis: 1, keepdims: 0 }), g.node('ArgMax', [labels], { axis: 1, keepdims: 0 })])
   const right = g.node('ReduceSum', [g.node('Cast', [same], { to: 1 }), g.int64([0])], { keepdims: 0 })

@@ -87,13 +87,7 @@ export class NativeTrainer {
     const runtime = await loadOnnxRuntime()
     if (typeof runtime === 'string') return runtime
     const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm })
-    const session = await runtime.InferenceSession.create(graph.bytes, {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      logSeverityLevel: 3
-    })
+    const session = await runtime.InferenceSession.create(graph.bytes, sessionOptions(threads))
     // onnxruntime ignores a fetch it does not know: a name the graph lacks would leave a buffer silently unwritten.
     const outputs = new Set(session.outputNames)
     const missing = [LOSS, RIGHT, ...graph.weights.flatMap((w) => [w.output, ...w.state.map((st) => st.output)]), ...graph.moving.map((m) => m.output)].filter(
@@ -210,13 +204,7 @@ export class NativeTrainer {
       if (!values) throw new Error(`The scoring graph reads ${variable.name}, which the training step does not hold`)
       return { input, shape: variable.shape as number[], values }
     })
-    const session = await this.runtime.InferenceSession.create(built.bytes, {
-      intraOpNumThreads: this.threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      logSeverityLevel: 3
-    })
+    const session = await this.runtime.InferenceSession.create(built.bytes, sessionOptions(this.threads))
     return { session, inputs }
   }
 
@@ -270,6 +258,22 @@ export class NativeTrainer {
     this.scoring.clear()
     for (const opened of scoring) await (await opened).session.release()
     await this.session.release()
+  }
+}
+
+/**
+ * Subnormal floats flushed to zero, as TensorFlow does on its threads: arithmetic on them is many
+ * times slower. onnxruntime applies this to its pool threads only, not to the thread that calls
+ * run(), so the training graph also floors the tiny gradients where they start (build.ts).
+ */
+function sessionOptions(threads: number): InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    logSeverityLevel: 3,
+    extra: { session: { set_denormal_as_zero: '1' } }
   }
 }
 

@@ -24,7 +24,7 @@ beforeAll(async () => {
 })
 
 /** A convolution, ReLU, global pooling and a Dense classifier whose bias makes class 0 certain. */
-function confidentModel(activation: 'softmax' | 'linear'): tf.LayersModel {
+function confidentModel(activation: 'softmax' | 'linear', certainty = 60): tf.LayersModel {
   const x = tf.input({ shape: SHAPE })
   let y = tf.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'same', name: 'conv' }).apply(x) as tf.SymbolicTensor
   y = tf.layers.reLU({}).apply(y) as tf.SymbolicTensor
@@ -34,7 +34,7 @@ function confidentModel(activation: 'softmax' | 'linear'): tf.LayersModel {
   randomiseWeights(model, 3)
   const dense = model.getLayer('classifier')
   const [kernel] = dense.getWeights()
-  dense.setWeights([kernel, tf.tensor1d([60, 0, 0])])
+  dense.setWeights([kernel, tf.tensor1d([certainty, 0, 0])])
   return model
 }
 
@@ -105,6 +105,29 @@ describe('a confidently wrong model still learns', () => {
       })
     })
   }
+})
+
+describe('a model right with certainty', () => {
+  // Logits 80 apart: p - t is about 1e-35 for the other classes, and the gradients behind it sink
+  // into subnormal floats (below 1.2e-38), each computed far slower than a normal float.
+  const features = randomArray(BATCH * SHAPE.reduce((a, b) => a * b), seededRandom(4), 1, 1)
+  const labels = new Int32Array(BATCH)
+
+  it('passes exact zeros back from those photos, not subnormal gradients', async () => {
+    const model = confidentModel('softmax', 80)
+    const trainer = await NativeTrainer.create(suffixOfModel(model), { optimizer: 'sgd', learningRate: LR, momentum: 0.9 }, 2)
+    if (typeof trainer === 'string') throw new Error(trainer)
+    // onnxruntime's softmax: the other classes near 1e-35, normal floats; the gradients behind them would not be.
+    const p = await trainer.predict(features, BATCH)
+    for (let row = 0; row < BATCH; row++) expect(p[row * CLASSES + 1]).toBeGreaterThan(1e-38) && expect(p[row * CLASSES + 1]).toBeLessThan(1e-30)
+    const got = await trainer.step(features, labels)
+    expect(got.right).toBe(BATCH)
+    // SGD's momentum after one step is the gradient itself.
+    const [, ...momenta] = trainer.optimizerWeights()
+    expect(momenta).toHaveLength(4)
+    for (const { name, tensor } of momenta) expect(Math.max(...Array.from(tensor.dataSync(), Math.abs)), name).toBe(0)
+    await trainer.close()
+  })
 })
 
 /** The model's layers applied again to a new input: each then has a node in both graphs. */
