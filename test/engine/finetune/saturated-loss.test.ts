@@ -119,7 +119,10 @@ describe('a model right with certainty', () => {
     if (typeof trainer === 'string') throw new Error(trainer)
     // onnxruntime's softmax: the other classes near 1e-35, normal floats; the gradients behind them would not be.
     const p = await trainer.predict(features, BATCH)
-    for (let row = 0; row < BATCH; row++) expect(p[row * CLASSES + 1]).toBeGreaterThan(1e-38) && expect(p[row * CLASSES + 1]).toBeLessThan(1e-30)
+    for (let row = 0; row < BATCH; row++) {
+      expect(p[row * CLASSES + 1]).toBeGreaterThan(1e-38)
+      expect(p[row * CLASSES + 1]).toBeLessThan(1e-30)
+    }
     const got = await trainer.step(features, labels)
     expect(got.right).toBe(BATCH)
     // SGD's momentum after one step is the gradient itself.
