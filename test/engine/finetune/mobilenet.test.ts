@@ -1,26 +1,21 @@
 // The native training step on real weights and real photos: MobileNet v1 0.25 frozen up to
 // conv_pw_11_relu (its last two blocks and the head train), features of hymenoptera photos from the
 // frozen prefix, Adam steps equal to tfjs's cpu steps with BatchNorm statistics frozen.
-import fs from 'node:fs'
-import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HeadConfig } from '../../../src/shared/protocol'
 import { loadBackbone, type LoadedBackbone } from '../../../src/engine/backbones/load'
 import { buildProbeGraph, INPUT_GRAD, OUTPUT_GRAD, suffixOf } from '../../../src/engine/finetune/build'
 import { NativeTrainer } from '../../../src/engine/finetune/runner'
-import { decodeImage } from '../../../src/engine/images/decode'
 import { loadOnnxRuntime } from '../../../src/engine/onnx-runtime'
 import { buildTransferModel, type TransferModel } from '../../../src/engine/model/build'
 import { applyFreeze } from '../../../src/engine/model/freeze'
 import { categoricalCrossentropy, countCorrect } from '../../../src/engine/train/loss'
 import { makeOptimizer } from '../../../src/engine/train/optimizer'
-import { partition, prefixSpec, type Partition } from '../../../src/engine/train/partition'
-import { OnnxPrefix } from '../../../src/engine/prefix/onnx'
-import { DATA, tempDir, weightsMirror } from '../../helpers'
-import { relativeError } from './reference'
+import { partition, type Partition } from '../../../src/engine/train/partition'
+import { tempDir, weightsMirror } from '../../helpers'
+import { realFeatures, relativeError } from './reference'
 
-const HYMENOPTERA = path.join(DATA, 'mini', 'hymenoptera', 'train')
 // The reference, tfjs's cpu backend, takes about a minute a step here (hence the long timeouts); with
 // fewer images Adam's division by tiny gradients magnifies float32 rounding past the tolerance.
 const PER_CLASS = 4
@@ -40,19 +35,7 @@ beforeAll(async () => {
   tm = buildTransferModel(loaded, { classes: ['ants', 'bees'], head: HeadConfig.parse({ init: 'keras' }), inputSize: 224, seed: 3 })
   applyFreeze(tm, { kind: 'upTo', layer: 'conv_pw_11_relu' })
   part = partition(tm)
-  const files = ['ants', 'bees'].flatMap((label) =>
-    fs
-      .readdirSync(path.join(HYMENOPTERA, label))
-      .sort()
-      .slice(0, PER_CLASS)
-      .map((f) => path.join(HYMENOPTERA, label, f))
-  )
-  const images = await Promise.all(files.map((f) => decodeImage(f, 224)))
-  const prefix = await OnnxPrefix.create(prefixSpec(tm, part, tm.backbone.preprocess)!, 2)
-  if (typeof prefix === 'string') throw new Error(prefix)
-  features = await prefix.run(Uint8Array.from(images.flatMap((i) => [...i.data])), files.length)
-  await prefix.close()
-  labels = Int32Array.from(files, (_, i) => (i < PER_CLASS ? 0 : 1))
+  ;({ features, labels } = await realFeatures(tm, part, PER_CLASS))
 })
 
 afterAll(() => {

@@ -1,10 +1,35 @@
-// Shared by the native-training tests: seeded random weights and inputs, the probe graph run on
-// onnxruntime, and the comparison against tfjs's cpu backend.
+// Shared by the native-training tests: seeded random weights and inputs, real features from the
+// frozen prefix, the probe graph run on onnxruntime, and the comparison against a reference.
+import fs from 'node:fs'
+import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { expect } from 'vitest'
+import { decodeImage } from '../../../src/engine/images/decode'
+import type { TransferModel } from '../../../src/engine/model/build'
 import { loadOnnxRuntime, type Ort } from '../../../src/engine/onnx-runtime'
+import { OnnxPrefix } from '../../../src/engine/prefix/onnx'
+import { prefixSpec, type Partition } from '../../../src/engine/train/partition'
 import { seededRandom } from '../../../src/engine/util/random'
-import { largestDifference } from '../../helpers'
+import { DATA, largestDifference } from '../../helpers'
+
+const HYMENOPTERA = path.join(DATA, 'mini', 'hymenoptera', 'train')
+
+/** The frozen prefix's features of the first `perClass` photos of each mini hymenoptera class (ants 0, bees 1). */
+export async function realFeatures(tm: TransferModel, part: Partition, perClass: number): Promise<{ features: Float32Array; labels: Int32Array }> {
+  const files = ['ants', 'bees'].flatMap((label) =>
+    fs
+      .readdirSync(path.join(HYMENOPTERA, label))
+      .sort()
+      .slice(0, perClass)
+      .map((f) => path.join(HYMENOPTERA, label, f))
+  )
+  const images = await Promise.all(files.map((f) => decodeImage(f, 224)))
+  const prefix = await OnnxPrefix.create(prefixSpec(tm, part, tm.backbone.preprocess)!, 2)
+  if (typeof prefix === 'string') throw new Error(prefix)
+  const features = await prefix.run(Uint8Array.from(images.flatMap((i) => [...i.data])), files.length)
+  await prefix.close()
+  return { features, labels: Int32Array.from(files, (_, i) => (i < perClass ? 0 : 1)) }
+}
 
 export async function ort(): Promise<Ort> {
   const runtime = await loadOnnxRuntime()

@@ -9,18 +9,15 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadBackbone, type LoadedBackbone } from '../../../src/engine/backbones/load'
 import { buildProbeGraph, INPUT_GRAD, OUTPUT_GRAD, suffixOf, type SuffixSpec } from '../../../src/engine/finetune/build'
-import { decodeImage } from '../../../src/engine/images/decode'
 import { buildTransferModel, type TransferModel } from '../../../src/engine/model/build'
 import { applyFreeze } from '../../../src/engine/model/freeze'
-import { OnnxPrefix } from '../../../src/engine/prefix/onnx'
-import { partition, prefixSpec, type Partition } from '../../../src/engine/train/partition'
+import { partition, type Partition } from '../../../src/engine/train/partition'
 import { seededRandom } from '../../../src/engine/util/random'
-import { DATA, tempDir, weightsMirror } from '../../helpers'
-import { ort, relativeError } from './reference'
+import { tempDir, weightsMirror } from '../../helpers'
+import { ort, realFeatures, relativeError } from './reference'
 
 const PYTHON = '/usr/bin/python3'
 const REFERENCE = path.join(import.meta.dirname, 'suffix_float64.py')
-const HYMENOPTERA = path.join(DATA, 'mini', 'hymenoptera', 'train')
 const PER_CLASS = 4
 
 let loaded: LoadedBackbone
@@ -36,18 +33,7 @@ beforeAll(async () => {
   applyFreeze(tm, { kind: 'upTo', layer: 'activation_39' })
   part = partition(tm)
   suffix = suffixOf(tm, part)
-  const files = ['ants', 'bees'].flatMap((label) =>
-    fs
-      .readdirSync(path.join(HYMENOPTERA, label))
-      .sort()
-      .slice(0, PER_CLASS)
-      .map((f) => path.join(HYMENOPTERA, label, f))
-  )
-  const images = await Promise.all(files.map((f) => decodeImage(f, 224)))
-  const prefix = await OnnxPrefix.create(prefixSpec(tm, part, tm.backbone.preprocess)!, 2)
-  if (typeof prefix === 'string') throw new Error(prefix)
-  features = await prefix.run(Uint8Array.from(images.flatMap((i) => [...i.data])), files.length)
-  await prefix.close()
+  ;({ features } = await realFeatures(tm, part, PER_CLASS))
 }, 600_000)
 
 afterAll(() => {
