@@ -6,7 +6,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../../src/server/serve'
 import { DATA, PHOTOS, startTestServer } from '../helpers'
-import { ask, connect, dropFile, launchChromium, screenshot, watch } from './harness'
+import { ask, connect, dropFile, launchChromium, openDataset, screenshot, watch } from './harness'
 
 // Each test has its own page, so one that fails leaves the next with a fresh app. What a test
 // needs from an earlier step (a trained model) is made here through the server's WebSocket,
@@ -52,11 +52,7 @@ afterEach(async () => {
 
 const shot = (name: string) => screenshot(page, name)
 
-async function openWeather(): Promise<void> {
-  await page.getByTestId('dataset-path').fill(WEATHER)
-  await page.getByTestId('dataset-open').click()
-  await page.getByTestId('class-table').waitFor({ timeout: 30_000 })
-}
+const openWeather = () => openDataset(page, WEATHER, { timeout: 30_000 })
 
 /** The Runs row of the run trained in beforeAll. */
 async function apiRunRow() {

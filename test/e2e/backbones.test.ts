@@ -20,7 +20,7 @@ import { backboneSpec } from '../../src/engine/backbones/registry'
 import type { RunningServer } from '../../src/server/serve'
 import { sharedFixture } from '../engine/backbones/keras-h5-fixture'
 import { DATA, MODELS, PHOTOS, ROOT, tempDir, weightsMirror } from '../helpers'
-import { dropFile, launchChromium, screenshot, watch } from './harness'
+import { dropFile, launchChromium, openDataset as openHarnessDataset, screenshot, watch } from './harness'
 
 const HYMENOPTERA = path.join(DATA, 'mini', 'hymenoptera')
 const CIFAR = path.join(DATA, 'cifar10-bin-subset')
@@ -109,11 +109,9 @@ afterEach(async () => {
 
 const shot = (name: string) => screenshot(page, name)
 
-async function openDataset(dir: string): Promise<void> {
+async function openDataset(dir: string, classes?: string[]): Promise<void> {
   await page.getByTestId('nav-dataset').click()
-  await page.getByTestId('dataset-path').fill(dir)
-  await page.getByTestId('dataset-open').click()
-  await page.getByTestId('class-table').waitFor({ timeout: 180_000 })
+  await openHarnessDataset(page, dir, { classes })
 }
 
 const drop = (file: string): Promise<void> => dropFile(page, file, 'image/jpeg')
@@ -238,7 +236,7 @@ describe('A Keras model file in the app', () => {
     expect(CIFAR_LABELS).toContain(await prediction.locator('.label').first().innerText())
     await shot('keras-2-predict')
 
-    await openDataset(CIFAR)
+    await openDataset(CIFAR, CIFAR_LABELS)
     await page.getByTestId('nav-keras').click()
     await page.getByTestId('keras-train').click()
     expect(await page.getByTestId('starting-point').innerText()).toContain(dir)

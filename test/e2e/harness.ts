@@ -6,6 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
+import { expect } from 'vitest'
 import WebSocket from 'ws'
 import type { RunningServer } from '../../src/server/serve'
 import { ROOT } from '../helpers'
@@ -88,4 +89,29 @@ export async function dropFile(page: Page, file: string, type = 'image/png'): Pr
     { name: path.basename(file), data, type }
   )
   await page.dispatchEvent('.shell', 'drop', { dataTransfer: transfer })
+}
+
+/** The class folders of a dataset folder (of its split folders, when it has a train folder), sorted. */
+export function classFolders(dir: string): string[] {
+  const folders = (d: string) =>
+    fs
+      .readdirSync(d, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+  const splits = fs.existsSync(path.join(dir, 'train')) ? folders(dir).map((split) => path.join(dir, split)) : [dir]
+  return [...new Set(splits.flatMap(folders))].sort()
+}
+
+/**
+ * Opens a dataset on the Dataset screen and waits for its scan. The host keeps the session: the
+ * dataset open before shows until this one's scan is in, so this waits for this one's classes
+ * (its class folders unless given: a CIFAR binary folder has none) rather than for any class table.
+ */
+export async function openDataset(page: Page, dir: string, options: { classes?: string[]; timeout?: number } = {}): Promise<void> {
+  await page.getByTestId('dataset-path').fill(dir)
+  await page.getByTestId('dataset-open').click()
+  const classes = options.classes ?? classFolders(dir)
+  await expect
+    .poll(() => page.getByTestId('class-table').locator('tbody tr td:first-child').allInnerTexts(), { timeout: options.timeout ?? 180_000 })
+    .toEqual(classes)
 }

@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../../src/server/serve'
 import { DATA, startTestServer, tempDir } from '../helpers'
-import { launchChromium, screenshot, watch } from './harness'
+import { launchChromium, openDataset as openHarnessDataset, screenshot, watch } from './harness'
 
 const WEATHER = path.join(DATA, 'mini', 'weather')
 const HYMENOPTERA = path.join(DATA, 'hymenoptera')
@@ -74,25 +74,7 @@ function warningDataset(): string {
 
 const shot = (name: string) => screenshot(page, name, false)
 
-/** The class folders of a dataset folder (of its split folders, when it has a train folder), sorted. */
-function classFolders(dir: string): string[] {
-  const folders = (d: string) =>
-    fs
-      .readdirSync(d, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name)
-  const splits = fs.existsSync(path.join(dir, 'train')) ? folders(dir).map((split) => path.join(dir, split)) : [dir]
-  return [...new Set(splits.flatMap(folders))].sort()
-}
-
-async function openDataset(dir: string): Promise<void> {
-  await page.getByTestId('dataset-path').fill(dir)
-  await page.getByTestId('dataset-open').click()
-  // The host keeps the session: the dataset open before shows until this one's scan is in, so
-  // wait for this one's classes rather than for any class table.
-  const classes = classFolders(dir)
-  await expect.poll(() => page.getByTestId('class-table').locator('tbody tr td:first-child').allInnerTexts(), { timeout: 180_000 }).toEqual(classes)
-}
+const openDataset = (dir: string) => openHarnessDataset(page, dir)
 
 /** Boxes that stick out of the content area or scroll sideways: nothing should. */
 function clipped(): Promise<string[]> {

@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../../src/server/serve'
 import { DATA, startTestServer } from '../helpers'
-import { ask, connect, launchChromium, screenshot, watch } from './harness'
+import { ask, connect, launchChromium, openDataset, screenshot, watch } from './harness'
 
 const WEATHER = path.join(DATA, 'mini', 'weather')
 const BEES = path.join(DATA, 'mini', 'hymenoptera')
@@ -57,12 +57,6 @@ async function openPage(viewport = { width: 1400, height: 950 }): Promise<Page> 
   pages.push({ page, problems })
   await page.goto(server.url)
   return page
-}
-
-async function openDataset(page: Page, dir: string): Promise<void> {
-  await page.getByTestId('dataset-path').fill(dir)
-  await page.getByTestId('dataset-open').click()
-  await page.getByTestId('class-table').waitFor({ timeout: 30_000 })
 }
 
 const trainable = (page: Page) =>
