@@ -8,6 +8,7 @@ import type * as tf from '@tensorflow/tfjs'
 import { graphOf, type GraphNode } from '../model/graph'
 import type { ModelView, Partition } from '../train/partition'
 import { emitLayer, UnsupportedTrainingLayerError, type Backward, type BatchNormMode, type Context, type Emitted, type Param, type Value } from './layers'
+import type { Nchwc } from './nchwc'
 import { OnnxGraph } from './onnx-graph'
 import { emitUpdate, SCALARS, stateSlots, type OptimizerSettings } from './optimizer-graph'
 
@@ -68,12 +69,14 @@ export interface TrainingGraph {
 export interface GraphOptions {
   /** How trainable BatchNormalization layers normalise (default 'frozen'). */
   batchNorm?: BatchNormMode
+  /** onnxruntime's blocked depthwise kernels, when this CPU has them (nchwc.ts; default: standard Convs only). */
+  nchwc?: Nchwc | null
 }
 
 export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSettings, options: GraphOptions = {}): TrainingGraph {
   const g = new OnnxGraph()
   const slots = stateSlots(optimizer)
-  const { forward, weights, moving, dropouts } = emitForward(g, suffix, false, options.batchNorm ?? 'frozen')
+  const { forward, weights, moving, dropouts } = emitForward(g, suffix, false, options.batchNorm ?? 'frozen', options.nchwc ?? null)
   const out = forward.out
   if (out.shape.length !== 1) throw new Error(`The trainable layers end in rank ${out.shape.length + 1} values; training needs [batch, classes] probabilities`)
   const last = suffix.nodes.at(-1)!.layer
@@ -129,7 +132,7 @@ export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSetti
 /** A graph from the suffix's input and the output's gradient to the output, the input's gradient and each weight's. */
 export function buildProbeGraph(suffix: SuffixSpec, options: GraphOptions = {}) {
   const g = new OnnxGraph()
-  const { forward, weights, moving, dropouts, toTfjs, fromTfjs } = emitForward(g, suffix, true, options.batchNorm ?? 'frozen')
+  const { forward, weights, moving, dropouts, toTfjs, fromTfjs } = emitForward(g, suffix, true, options.batchNorm ?? 'frozen', options.nchwc ?? null)
   const outShape = forward.out.shape
   const dy = fromTfjs(g.input(OUTPUT_GRAD, [null, ...outShape]), outShape)
   const dx = forward.backward(dy)!
@@ -170,7 +173,7 @@ interface WeightInput {
  * reverse order, summing the gradients of values read by several layers, and returns the input's
  * gradient when `inputGradient` asked for it.
  */
-function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, batchNorm: BatchNormMode, scoring?: ScoringOptions) {
+function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, batchNorm: BatchNormMode, nchwc: Nchwc | null, scoring?: ScoringOptions) {
   const weights: WeightInput[] = []
   const moving: MovingInput[] = []
   const live: { variable: tf.LayerVariable; input: string }[] = []
@@ -182,6 +185,7 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
   const ctx: Context = {
     g,
     batchNorm,
+    nchwc,
     training: !scoring,
     dropoutMask(_layer, shape, rate) {
       const input = g.input(`dropout_mask_${dropouts.length}`, [null, ...shape])
@@ -278,9 +282,9 @@ export const SCORES = 'scores'
  * without being copied into tfjs first. Its output is the suffix's (class probabilities), or the
  * named layer's (the pooled features the unsure rule measures).
  */
-export function buildScoringGraph(suffix: SuffixSpec, live: ReadonlySet<tf.LayerVariable>, layer?: string) {
+export function buildScoringGraph(suffix: SuffixSpec, live: ReadonlySet<tf.LayerVariable>, layer?: string, nchwc: Nchwc | null = null) {
   const g = new OnnxGraph()
-  const { forward, live: inputs, values } = emitForward(g, suffix, false, 'frozen', { live })
+  const { forward, live: inputs, values } = emitForward(g, suffix, false, 'frozen', nchwc, { live })
   const out = layer === undefined ? forward.out : values.get(layer)
   if (!out) throw new Error(`${layer} is not among the trainable layers`)
   if (out.shape.length !== 1) throw new Error(`${layer ?? 'The trainable layers'} end in rank ${out.shape.length + 1} values, not [batch, width]`)

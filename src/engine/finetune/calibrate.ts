@@ -57,7 +57,10 @@ async function calibrate(): Promise<TrainingSpeed> {
   const method = `calibrated once this session: ${STEPS} training steps of a MobileNet block and a 3x3 convolution (batch ${BATCH}, ${SHAPE.join('x')} in)`
   try {
     const threads = os.availableParallelism()
-    const trainer = await NativeTrainer.create(suffixOfModel(model), { optimizer: 'adam', learningRate: 1e-3, momentum: 0 }, threads, { batchNorm: 'frozen' })
+    const trainer = await NativeTrainer.create(suffixOfModel(model), { optimizer: 'adam', learningRate: 1e-3, momentum: 0 }, threads, {
+      batchNorm: 'frozen',
+      maxBatch: BATCH
+    })
     if (typeof trainer === 'string') return { flopsPerSecond: null, engine: trainer, method }
     try {
       const features = Float32Array.from({ length: BATCH * SHAPE.reduce((a, b) => a * b) }, (_, i) => ((i * 7919) % 1000) / 500 - 1)

@@ -29,13 +29,19 @@ export class OnnxGraph {
   private readonly floats = new Map<string, string>()
   /** Values renamed to a graph output's name: nodes added later that read them read the new name. */
   private readonly renamed = new Map<string, string>()
+  /** Operator domains besides ONNX's own that nodes use (each imported at version 1). */
+  private readonly domains = new Set<string>()
   private count = 0
 
-  /** Adds one node; returns the name of its (single) output. `hint` makes the graph readable when debugging. */
-  node(opType: string, input: string[], attributes: Record<string, Attribute> = {}, hint = ''): string {
+  /**
+   * Adds one node; returns the name of its (single) output. `hint` makes the graph readable when
+   * debugging; `domain` names an operator set other than ONNX's (onnxruntime's NCHWc kernels).
+   */
+  node(opType: string, input: string[], attributes: Record<string, Attribute> = {}, hint = '', domain = ''): string {
     const output = `${hint || opType.toLowerCase()}_${this.count++}`
     const attribute = Object.entries(attributes).map(([name, value]) => attributeProto(name, value))
-    this.nodes.push(onnx.NodeProto.create({ opType, input: this.read(input), output: [output], name: output, attribute }))
+    if (domain) this.domains.add(domain)
+    this.nodes.push(onnx.NodeProto.create({ opType, domain, input: this.read(input), output: [output], name: output, attribute }))
     return output
   }
 
@@ -108,7 +114,8 @@ export class OnnxGraph {
 
   encode(graphName: string): Uint8Array {
     const graph = onnx.GraphProto.create({ name: graphName, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs })
-    const model = onnx.ModelProto.create({ irVersion: IR_VERSION, producerName: 'transfer-studio', opsetImport: [{ domain: '', version: OPSET }], graph })
+    const opsetImport = [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))]
+    const model = onnx.ModelProto.create({ irVersion: IR_VERSION, producerName: 'transfer-studio', opsetImport, graph })
     return onnx.ModelProto.encode(model).finish()
   }
 }

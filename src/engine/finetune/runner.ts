@@ -7,6 +7,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-node'
 import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
 import { buildScoringGraph, buildTrainingGraph, FEATURES, LABELS, LOSS, RIGHT, SCORES, type SuffixSpec, type TrainingGraph } from './build'
 import type { BatchNormMode } from './layers'
+import { nchwcBlock, type Nchwc } from './nchwc'
 import { SCALARS, stepScalars, type OptimizerSettings } from './optimizer-graph'
 import { seededRandom } from '../util/random'
 
@@ -25,6 +26,11 @@ export interface RunnerOptions {
   batchNorm?: BatchNormMode
   /** Seeds the dropout masks (with the step number: a resumed run draws what an unbroken one would). */
   seed?: number
+  /**
+   * The largest batch step() gets (the run's batch size). With it, depthwise kernel gradients run
+   * on onnxruntime's blocked kernels where this CPU has them (nchwc.ts); larger batches are refused.
+   */
+  maxBatch?: number
 }
 
 /** Dropout layer k's mask at optimizer step `iteration`: a function of the seed and those two alone. */
@@ -60,7 +66,8 @@ export class NativeTrainer {
     private readonly preallocate: boolean,
     private readonly suffix: SuffixSpec,
     private readonly threads: number,
-    private readonly seed: number
+    private readonly seed: number,
+    private readonly nchwc: Nchwc | null
   ) {
     this.lr = settings.learningRate
     const fresh = (): Buffers => ({
@@ -86,7 +93,9 @@ export class NativeTrainer {
   static async create(suffix: SuffixSpec, settings: OptimizerSettings, threads: number, options: RunnerOptions = {}): Promise<NativeTrainer | string> {
     const runtime = await loadOnnxRuntime()
     if (typeof runtime === 'string') return runtime
-    const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm })
+    const block = await nchwcBlock(runtime)
+    const nchwc = block === null ? null : { block, maxBatch: options.maxBatch }
+    const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm, nchwc })
     const session = await runtime.InferenceSession.create(graph.bytes, sessionOptions(threads))
     // onnxruntime ignores a fetch it does not know: a name the graph lacks would leave a buffer silently unwritten.
     const outputs = new Set(session.outputNames)
@@ -94,7 +103,7 @@ export class NativeTrainer {
       (n) => !outputs.has(n)
     )
     if (missing.length > 0) throw new Error(`The training graph lacks outputs ${missing.join(', ')}`)
-    const description = `${onnxDescription(runtime, threads)}, native training step`
+    const description = `${onnxDescription(runtime, threads)}, native training step${block === null ? '' : `, depthwise layers on blocked kernels (${block} channels a block)`}`
     return new NativeTrainer(
       runtime,
       session,
@@ -105,7 +114,8 @@ export class NativeTrainer {
       options.preallocate ?? true,
       suffix,
       threads,
-      options.seed ?? 0
+      options.seed ?? 0,
+      nchwc
     )
   }
 
@@ -125,6 +135,8 @@ export class NativeTrainer {
   /** One optimizer step on a batch of channels-last features (`labels.length` rows); as trainStep(). */
   async step(features: Float32Array, labels: Int32Array): Promise<NativeStepResult> {
     const count = labels.length
+    if (this.nchwc?.maxBatch !== undefined && count > this.nchwc.maxBatch)
+      throw new Error(`A batch of ${count} is larger than the ${this.nchwc.maxBatch} this training step was built for`)
     if (features.length !== count * size(this.featureShape)) {
       throw new Error(`A batch of ${count} needs ${count * size(this.featureShape)} feature values, got ${features.length}`)
     }
@@ -198,7 +210,7 @@ export class NativeTrainer {
     // Each weight the scoring graph reads, found by its tfjs variable among the buffers training rewrites.
     const trained = new Map(this.graph.weights.map((w, i) => [w.variable, () => this.current.weights[i]]))
     const moving = new Map(this.graph.moving.map((m, j) => [m.variable, () => this.current.moving[j]]))
-    const built = buildScoringGraph(this.suffix, new Set(moving.keys()), layer)
+    const built = buildScoringGraph(this.suffix, new Set(moving.keys()), layer, this.nchwc)
     const inputs = built.inputs.map(({ variable, input }) => {
       const values = trained.get(variable) ?? moving.get(variable)
       if (!values) throw new Error(`The scoring graph reads ${variable.name}, which the training step does not hold`)

@@ -105,7 +105,8 @@ export async function chooseTrainingStep(tm: TransferModel, part: Partition, con
   try {
     made = await NativeTrainer.create(suffix, config, options.threads ?? os.availableParallelism(), {
       batchNorm: config.batchNormStatistics === 'train' ? 'batch' : 'frozen',
-      seed: config.seed
+      seed: config.seed,
+      maxBatch: config.batchSize
     })
   } catch (error) {
     made = (error as Error).message

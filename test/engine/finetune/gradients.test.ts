@@ -1,9 +1,11 @@
 // Each layer kind's native backward against tf.grads on tfjs's cpu backend: the gradient of
 // sum(output * r) for a random r, with respect to the input and every trainable weight.
 import * as tf from '@tensorflow/tfjs'
+import protos from 'onnx-proto'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { buildProbeGraph, INPUT_GRAD, OUTPUT, OUTPUT_GRAD, suffixOfModel } from '../../../src/engine/finetune/build'
 import { UnsupportedTrainingLayerError } from '../../../src/engine/finetune/layers'
+import { NCHWC_DOMAIN, nchwcBlock, type Nchwc } from '../../../src/engine/finetune/nchwc'
 import { dropoutMask } from '../../../src/engine/finetune/runner'
 import { seededRandom } from '../../../src/engine/util/random'
 import { ort, randomArray, randomiseWeights, relativeError } from './reference'
@@ -29,7 +31,9 @@ async function expectSameGradients(
   seed = 1,
   batchStatistics = false,
   /** The input gradient's reference when tfjs's own is not the true gradient. */
-  inputReference?: (r: Float32Array) => Float32Array
+  inputReference?: (r: Float32Array) => Float32Array,
+  /** onnxruntime's blocked depthwise kernels (nchwc.ts) instead of standard Convs. */
+  nchwc: Nchwc | null = null
 ) {
   randomiseWeights(model, seed)
   const random = seededRandom(seed + 100)
@@ -46,7 +50,8 @@ async function expectSameGradients(
   const dx = tf.grad(objective)(x)
   const y = model.apply(x, { training: batchStatistics }) as tf.Tensor
 
-  const probe = buildProbeGraph(suffixOfModel(model), { batchNorm: batchStatistics ? 'batch' : 'frozen' })
+  const probe = buildProbeGraph(suffixOfModel(model), { batchNorm: batchStatistics ? 'batch' : 'frozen', nchwc })
+  if (nchwc) expect(blockedConvolutions(probe.bytes), 'Convs on the blocked kernels').toBe(1 + (nchwc.maxBatch ? 1 : 0) + (hasStrideOne(model) ? 1 : 0))
   const runtime = await ort()
   const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 })
   const feeds: Record<string, InstanceType<typeof runtime.Tensor>> = {
@@ -70,6 +75,15 @@ async function expectSameGradients(
     worst[`${label} ${name}`] = error
     expect(error, `${label}: ${name}`).toBeLessThan(TOLERANCE)
   }
+}
+
+function blockedConvolutions(bytes: Uint8Array): number {
+  return protos.onnx.ModelProto.decode(bytes).graph!.node!.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv').length
+}
+
+/** A stride-1 convolution's input gradient is a convolution too (blocked); a strided one's a ConvTranspose. */
+function hasStrideOne(model: tf.LayersModel): boolean {
+  return (model.layers[1].getConfig().strides as number[]).every((s) => s === 1)
 }
 
 /** The gradient of sum(avgPool(x) * r) for TensorFlow's 'same' average pooling (padding not counted), channels-last. */
@@ -507,4 +521,44 @@ describe('native gradients equal tf.grads on cpu', () => {
     )
     expect(sorted.length).toBeGreaterThan(50)
   })
+})
+
+describe("DepthwiseConv2D on onnxruntime's blocked (NCHWc) kernels equals tf.grads on cpu", () => {
+  let block: number | null = null
+  beforeAll(async () => {
+    block = await nchwcBlock(await ort())
+  })
+
+  it('finds the blocked kernels on an x86-64 CPU, and checks them against a standard Conv', () => {
+    if (process.arch === 'x64') expect(block).toBeGreaterThan(1)
+  })
+
+  // The kernel gradient pads a batch to maxBatch images: the same batch as the test's, and a larger one.
+  const cases = [
+    { kernel: 3, stride: 1, padding: 'same', size: 15, maxBatch: BATCH },
+    { kernel: 3, stride: 1, padding: 'valid', size: 14, maxBatch: BATCH + 2 },
+    { kernel: 3, stride: 2, padding: 'same', size: 15, maxBatch: BATCH + 2 },
+    { kernel: 3, stride: 2, padding: 'same', size: 14, maxBatch: BATCH },
+    { kernel: 3, stride: 2, padding: 'valid', size: 15, maxBatch: BATCH },
+    { kernel: 5, stride: 2, padding: 'same', size: 13, maxBatch: BATCH + 1 },
+    { kernel: 3, stride: 1, padding: 'same', size: 9, maxBatch: undefined }
+  ] as const
+  for (const { kernel, stride, padding, size, maxBatch } of cases) {
+    const label = `blocked dw ${kernel}x${kernel} s${stride} ${padding} ${size}x${size}, ${maxBatch === undefined ? 'kernel gradient unblocked' : `batches up to ${maxBatch}`}`
+    it(label, async (context) => {
+      if (block === null) return context.skip()
+      const channels = 2 * block
+      await expectSameGradients(
+        label,
+        modelOf(
+          [size, size, channels],
+          (x) => tf.layers.depthwiseConv2d({ kernelSize: kernel, strides: stride, padding, useBias: stride === 1 }).apply(x) as tf.SymbolicTensor
+        ),
+        1,
+        false,
+        undefined,
+        { block, maxBatch }
+      )
+    })
+  }
 })

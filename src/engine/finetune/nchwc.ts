@@ -1,0 +1,121 @@
+// onnxruntime's blocked-channel (NCHWc) kernels for the DepthwiseConv2D layers that train.
+// onnxruntime runs a grouped Conv whose kernel is a graph input (ours are: they train) through
+// im2col one group at a time; only a Conv with a constant kernel is rewritten by its NCHWc
+// transformer to the blocked kernels, which ran MobileNet's depthwise layers 3-5x faster
+// (docs/adr/0005). Those kernels are registered operators (domain com.microsoft.nchwc) that read
+// whatever kernel they are given, in their blocked layout: the graph reorders its trainable kernel
+// itself, a few thousand values a step. The block (16 channels with AVX-512, 8 with AVX2, none on
+// ARM) is this CPU's, probed once with a check against a standard Conv; without it every
+// convolution stays a standard Conv.
+import type { Ort } from '../onnx-runtime'
+import { OnnxGraph } from './onnx-graph'
+
+export const NCHWC_DOMAIN = 'com.microsoft.nchwc'
+
+export interface Nchwc {
+  /** Channels a block holds on this CPU. */
+  block: number
+  /**
+   * The largest batch a step sees. The kernel gradient's group count is batch x channels, fixed
+   * in the graph; without it that gradient stays a standard grouped Conv.
+   */
+  maxBatch?: number
+}
+
+export interface DepthwiseAttributes {
+  kernel_shape: number[]
+  strides: number[]
+  dilations: number[]
+  pads: number[]
+}
+
+let probed: Promise<number | null> | undefined
+
+/** This CPU's NCHWc block, or null when onnxruntime has no such kernels here (or they disagree with its Conv). */
+export function nchwcBlock(runtime: Ort): Promise<number | null> {
+  probed ??= probe(runtime).catch(() => null)
+  return probed
+}
+
+/** A depthwise Conv (one channel a group, multiplier 1) on the blocked kernels; NCHW in and out. */
+export function blockedDepthwiseConv(
+  g: OnnxGraph,
+  block: number,
+  input: string,
+  kernel: string,
+  channels: number,
+  attributes: DepthwiseAttributes,
+  bias?: string
+): string {
+  const [kh, kw] = attributes.kernel_shape
+  const x = g.node('ReorderInput', [input], {}, 'nchwc_in', NCHWC_DOMAIN)
+  const k = blockedKernel(g, block, kernel, kh, kw)
+  const y = g.node('Conv', bias ? [x, k, bias] : [x, k], { ...attributes, group: channels }, 'nchwc_conv', NCHWC_DOMAIN)
+  return g.node('ReorderOutput', [y], { channels }, 'nchwc_out', NCHWC_DOMAIN)
+}
+
+/**
+ * The kernel gradient of a depthwise convolution (multiplier 1), [channels, kh, kw]: each image's
+ * channel, correlated with its own output gradient, is one plane of a depthwise convolution over
+ * batch x channels planes (kernel: the output gradient, stride: the layer's dilation, dilation: its
+ * stride), summed over the batch. A short batch is padded with zero images, which add nothing.
+ */
+export function blockedDepthwiseKernelGradient(
+  g: OnnxGraph,
+  nchwc: Required<Nchwc>,
+  x: string,
+  dy: string,
+  shape: { channels: number; h: number; w: number; kh: number; kw: number; outH: number; outW: number },
+  layer: { strides: number[]; dilations: number[]; pads: number[] }
+): string {
+  const { channels, h, w, kh, kw, outH, outW } = shape
+  const planes = nchwc.maxBatch * channels
+  const missing = g.node('Sub', [g.int64([nchwc.maxBatch]), g.node('Gather', [g.node('Shape', [x]), g.int64([0])])])
+  const batchPads = g.node('Concat', [g.int64([0, 0, 0, 0]), missing, g.int64([0, 0, 0])], { axis: 0 })
+  const planesOf = (v: string, dims: number[]) => g.node('Reshape', [g.node('Pad', [v, batchPads]), g.int64(dims)])
+  const kernel = blockedKernel(g, nchwc.block, planesOf(dy, [planes, 1, outH, outW]), outH, outW)
+  const attributes = { kernel_shape: [outH, outW], strides: layer.dilations, dilations: layer.strides, pads: layer.pads, group: planes }
+  const x4 = g.node('ReorderInput', [planesOf(x, [1, planes, h, w])], {}, 'nchwc_in', NCHWC_DOMAIN)
+  const full = g.node('ReorderOutput', [g.node('Conv', [x4, kernel], attributes, 'nchwc_conv', NCHWC_DOMAIN)], { channels: planes }, 'nchwc_out', NCHWC_DOMAIN)
+  // The last rows may reach past the kernel (padding beyond what the forward used): cut to kh x kw.
+  const cut = g.node('Slice', [full, g.int64([0, 0]), g.int64([kh, kw]), g.int64([2, 3])])
+  return g.node('ReduceSum', [g.node('Reshape', [cut, g.int64([nchwc.maxBatch, channels, kh, kw])]), g.int64([0])], { keepdims: 0 })
+}
+
+/** [channels, 1, kh, kw] as the NCHWc depthwise Conv reads it: per block of channels, tap-major, the block's channels innermost. */
+function blockedKernel(g: OnnxGraph, block: number, kernel: string, kh: number, kw: number): string {
+  const grouped = g.node('Transpose', [g.node('Reshape', [kernel, g.int64([-1, block, kh * kw])])], { perm: [0, 2, 1] })
+  return g.node('Reshape', [grouped, g.int64([-1, 1, kh, kw])])
+}
+
+async function probe(runtime: Ort): Promise<number | null> {
+  // ReorderInput pads the channels of its input (a multiple of 4) up to a whole block: 4 in, a block out.
+  const sizing = new OnnxGraph()
+  sizing.input('x', [1, 4, 1, 1])
+  sizing.output('y', sizing.node('ReorderInput', ['x'], {}, 'nchwc_in', NCHWC_DOMAIN), [1, null, 1, 1])
+  const block = (await runOnce(runtime, sizing, { x: [new Float32Array(4), [1, 4, 1, 1]] })).y.dims[1]
+  if (!(block >= 4)) return null
+  // The blocked layout written above, checked on this CPU against onnxruntime's standard Conv.
+  const check = new OnnxGraph()
+  const [n, c, size] = [2, 2 * block, 5]
+  check.input('x', [n, c, size, size])
+  check.input('w', [c, 1, 3, 3])
+  const attributes = { kernel_shape: [3, 3], strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1] }
+  check.output('standard', check.node('Conv', ['x', 'w'], { ...attributes, group: c }), [n, c, size, size])
+  check.output('blocked', blockedDepthwiseConv(check, block, 'x', 'w', c, attributes), [n, c, size, size])
+  const x = Float32Array.from({ length: n * c * size * size }, (_, i) => Math.sin(i))
+  const w = Float32Array.from({ length: c * 9 }, (_, i) => Math.cos(i))
+  const out = await runOnce(runtime, check, { x: [x, [n, c, size, size]], w: [w, [c, 1, 3, 3]] })
+  const [a, b] = [out.standard.data as Float32Array, out.blocked.data as Float32Array]
+  const agree = a.every((value, i) => Math.abs(value - b[i]) <= 1e-5 * (1 + Math.abs(value)))
+  return agree ? block : null
+}
+
+async function runOnce(runtime: Ort, graph: OnnxGraph, feeds: Record<string, [Float32Array, number[]]>) {
+  const session = await runtime.InferenceSession.create(graph.encode('nchwc_probe'), { intraOpNumThreads: 1, logSeverityLevel: 3 })
+  try {
+    return await session.run(Object.fromEntries(Object.entries(feeds).map(([name, [data, dims]]) => [name, new runtime.Tensor('float32', data, dims)])))
+  } finally {
+    await session.release()
+  }
+}
