@@ -16,7 +16,7 @@
 // Every weight enters and leaves in tfjs's layout, so the optimizer state matches tfjs's too.
 import type * as tf from '@tensorflow/tfjs'
 import { pads as tfPads } from '../model/onnx-export'
-import { blockedDepthwiseConv, blockedDepthwiseKernelGradient, type Nchwc } from './nchwc'
+import { blockedDepthwiseConv, blockedDepthwiseKernelGradient, toBlocked, type Nchwc } from './nchwc'
 import type { OnnxGraph } from './onnx-graph'
 
 export class UnsupportedTrainingLayerError extends Error {
@@ -163,15 +163,20 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
   const attributes = { kernel_shape: [kh, kw], strides, dilations, pads, group }
   // A depthwise kernel with one output a channel, in whole blocks: onnxruntime's blocked kernels (nchwc.ts).
   const blocked = depthwise && last === 1 && ctx.nchwc !== null && channels % ctx.nchwc.block === 0 ? ctx.nchwc : null
-  const y = blocked
-    ? blockedDepthwiseConv(g, blocked.block, x.name, W, channels, { kernel_shape: [kh, kw], strides, dilations, pads }, bias?.value)
+  // In the blocked layout once, for the forward and the kernel gradient.
+  const xBlocked = blocked ? toBlocked(g, x.name) : null
+  const y = xBlocked
+    ? blockedDepthwiseConv(g, blocked!.block, xBlocked, W, channels, { kernel_shape: [kh, kw], strides, dilations, pads }, bias?.value)
     : sampled === x.name
       ? g.node('Conv', bias ? [x.name, W, bias.value] : [x.name, W], attributes, 'conv')
       : g.node('Conv', bias ? [sampled, W, bias.value] : [sampled, W], { kernel_shape: [1, 1] }, 'conv')
 
   const backward: Backward = (dy, needed) => {
     if (bias?.setGrad) bias.setGrad(g.node('ReduceSum', [dy, g.int64([0, 2, 3])], { keepdims: 0 }))
-    if (kernel.setGrad) kernel.setGrad(pointwise ? pointwiseKernelGradient(dy) : depthwise ? depthwiseKernelGradient(dy) : tapKernelGradient(dy))
+    // The output gradient in the blocked layout, for the kernel gradient and the input gradient, when both run blocked.
+    let dyBlockedValue: string | null = null
+    const dyBlocked = () => (dyBlockedValue ??= toBlocked(g, dy))
+    if (kernel.setGrad) kernel.setGrad(pointwise ? pointwiseKernelGradient(dy) : depthwise ? depthwiseKernelGradient(dy, dyBlocked) : tapKernelGradient(dy))
     if (!needed[0]) return [null]
     if (!strided) {
       // Stride 1: the input gradient is the same convolution with the kernel turned by 180 degrees,
@@ -185,7 +190,8 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
         : g.node('Transpose', [kernel.value], { perm: [2, 3, 0, 1] })
       const flipped =
         kh === 1 && kw === 1 ? swapped : g.node('Slice', [swapped, g.int64([-1, -1]), g.int64([-kh - 1, -kw - 1]), g.int64([2, 3]), g.int64([-1, -1])])
-      if (blocked) return [blockedDepthwiseConv(g, blocked.block, dy, flipped, channels, { kernel_shape: [kh, kw], strides, dilations, pads: mirrored })]
+      if (blocked)
+        return [blockedDepthwiseConv(g, blocked.block, dyBlocked(), flipped, channels, { kernel_shape: [kh, kw], strides, dilations, pads: mirrored })]
       return [g.node('Conv', [dy, flipped], { kernel_shape: [kh, kw], dilations, pads: mirrored, group }, 'dx')]
     }
     // The rows and columns the forward never reached (valid padding, stride > 1) get zeros from output_padding.
@@ -237,13 +243,13 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
    * convolution (one group per channel) whose kernel is the output gradient; the layer's stride
    * becomes that convolution's dilation. Faster here than per-tap products (measured).
    */
-  function depthwiseKernelGradient(dy: string): string {
-    if (blocked?.maxBatch !== undefined) {
+  function depthwiseKernelGradient(dy: string, dyBlocked: () => string): string {
+    if (xBlocked && blocked?.maxBatch !== undefined) {
       const summed = blockedDepthwiseKernelGradient(
         g,
         { block: blocked.block, maxBatch: blocked.maxBatch },
-        x.name,
-        dy,
+        xBlocked,
+        dyBlocked(),
         { channels, h, w, kh, kw, outH, outW },
         { strides, dilations, pads }
       )

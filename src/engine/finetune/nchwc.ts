@@ -37,25 +37,35 @@ export function nchwcBlock(runtime: Ort): Promise<number | null> {
   return probed
 }
 
-/** A depthwise Conv (one channel a group, multiplier 1) on the blocked kernels; NCHW in and out. */
+/**
+ * An NCHW value (channels a whole number of blocks) in the blocked layout: [n, c / block, h, w,
+ * block] in memory under the same dims. That memory is also the blocked layout of the n x c
+ * planes as the channels of one image, and the blocked kernel layout of those planes (tap-major,
+ * a block's planes innermost): the kernel gradient reads it as both.
+ */
+export function toBlocked(g: OnnxGraph, value: string): string {
+  return g.node('ReorderInput', [value], {}, 'nchwc_in', NCHWC_DOMAIN)
+}
+
+/** A depthwise Conv (one channel a group, multiplier 1) of a toBlocked() value on the blocked kernels; NCHW out. */
 export function blockedDepthwiseConv(
   g: OnnxGraph,
   block: number,
-  input: string,
+  x: string,
   kernel: string,
   channels: number,
   attributes: DepthwiseAttributes,
   bias?: string
 ): string {
   const [kh, kw] = attributes.kernel_shape
-  const x = g.node('ReorderInput', [input], {}, 'nchwc_in', NCHWC_DOMAIN)
   const k = blockedKernel(g, block, kernel, kh, kw)
   const y = g.node('Conv', bias ? [x, k, bias] : [x, k], { ...attributes, group: channels }, 'nchwc_conv', NCHWC_DOMAIN)
   return g.node('ReorderOutput', [y], { channels }, 'nchwc_out', NCHWC_DOMAIN)
 }
 
 /**
- * The kernel gradient of a depthwise convolution (multiplier 1), [channels, kh, kw]: each image's
+ * The kernel gradient of a depthwise convolution (multiplier 1) from its toBlocked() input and
+ * output gradient, [channels, kh, kw]: each image's
  * channel, correlated with its own output gradient, is one plane of a depthwise convolution over
  * batch x channels planes (kernel: the output gradient, stride: the layer's dilation, dilation: its
  * stride), summed over the batch. A short batch is padded with zero images, which add nothing.
@@ -72,11 +82,11 @@ export function blockedDepthwiseKernelGradient(
   const planes = nchwc.maxBatch * channels
   const missing = g.node('Sub', [g.int64([nchwc.maxBatch]), g.node('Gather', [g.node('Shape', [x]), g.int64([0])])])
   const batchPads = g.node('Concat', [g.int64([0, 0, 0, 0]), missing, g.int64([0, 0, 0])], { axis: 0 })
+  // Whole images appended: in the blocked layout too, a batch's images lie one after another.
   const planesOf = (v: string, dims: number[]) => g.node('Reshape', [g.node('Pad', [v, batchPads]), g.int64(dims)])
-  const kernel = blockedKernel(g, nchwc.block, planesOf(dy, [planes, 1, outH, outW]), outH, outW)
   const attributes = { kernel_shape: [outH, outW], strides: layer.dilations, dilations: layer.strides, pads: layer.pads, group: planes }
-  const x4 = g.node('ReorderInput', [planesOf(x, [1, planes, h, w])], {}, 'nchwc_in', NCHWC_DOMAIN)
-  const full = g.node('ReorderOutput', [g.node('Conv', [x4, kernel], attributes, 'nchwc_conv', NCHWC_DOMAIN)], { channels: planes }, 'nchwc_out', NCHWC_DOMAIN)
+  const conv = g.node('Conv', [planesOf(x, [1, planes, h, w]), planesOf(dy, [planes, 1, outH, outW])], attributes, 'nchwc_conv', NCHWC_DOMAIN)
+  const full = g.node('ReorderOutput', [conv], { channels: planes }, 'nchwc_out', NCHWC_DOMAIN)
   // The last rows may reach past the kernel (padding beyond what the forward used): cut to kh x kw.
   const cut = g.node('Slice', [full, g.int64([0, 0]), g.int64([kh, kw]), g.int64([2, 3])])
   return g.node('ReduceSum', [g.node('Reshape', [cut, g.int64([nchwc.maxBatch, channels, kh, kw])]), g.int64([0])], { keepdims: 0 })
@@ -102,7 +112,7 @@ async function probe(runtime: Ort): Promise<number | null> {
   check.input('w', [c, 1, 3, 3])
   const attributes = { kernel_shape: [3, 3], strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1] }
   check.output('standard', check.node('Conv', ['x', 'w'], { ...attributes, group: c }), [n, c, size, size])
-  check.output('blocked', blockedDepthwiseConv(check, block, 'x', 'w', c, attributes), [n, c, size, size])
+  check.output('blocked', blockedDepthwiseConv(check, block, toBlocked(check, 'x'), 'w', c, attributes), [n, c, size, size])
   const x = Float32Array.from({ length: n * c * size * size }, (_, i) => Math.sin(i))
   const w = Float32Array.from({ length: c * 9 }, (_, i) => Math.cos(i))
   const out = await runOnce(runtime, check, { x: [x, [n, c, size, size]], w: [w, [c, 1, 3, 3]] })
