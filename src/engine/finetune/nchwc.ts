@@ -31,6 +31,11 @@ export interface DepthwiseAttributes {
 
 let probed: Promise<number | null> | undefined
 
+/** What `info`, the app and the trainer's description say about the depthwise layers' kernels. */
+export function describeNchwc(block: number | null): string {
+  return block === null ? '' : `, depthwise layers on blocked kernels (${block} channels a block)`
+}
+
 /** This CPU's NCHWc block, or null when onnxruntime has no such kernels here (or they disagree with its Conv). */
 export function nchwcBlock(runtime: Ort): Promise<number | null> {
   probed ??= probe(runtime).catch(() => null)

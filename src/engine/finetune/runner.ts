@@ -7,7 +7,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-node'
 import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
 import { buildScoringGraph, buildTrainingGraph, FEATURES, LABELS, LOSS, RIGHT, SCORES, type SuffixSpec, type TrainingGraph } from './build'
 import type { BatchNormMode } from './layers'
-import { nchwcBlock, type Nchwc } from './nchwc'
+import { describeNchwc, nchwcBlock, type Nchwc } from './nchwc'
 import { SCALARS, stepScalars, type OptimizerSettings } from './optimizer-graph'
 import { seededRandom } from '../util/random'
 
@@ -103,7 +103,7 @@ export class NativeTrainer {
       (n) => !outputs.has(n)
     )
     if (missing.length > 0) throw new Error(`The training graph lacks outputs ${missing.join(', ')}`)
-    const description = `${onnxDescription(runtime, threads)}, native training step${block === null ? '' : `, depthwise layers on blocked kernels (${block} channels a block)`}`
+    const description = `${onnxDescription(runtime, threads)}${describeNchwc(block)}, native training step`
     return new NativeTrainer(
       runtime,
       session,
