@@ -182,8 +182,11 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
   const toTfjs = (v: string, shape: number[]) => (layout(shape.length) ? g.node('Transpose', [v], { perm: [0, 2, 3, 1] }) : v)
   const fromTfjs = (v: string, shape: number[]) => (layout(shape.length) ? g.node('Transpose', [v], { perm: [0, 3, 1, 2] }) : v)
 
+  const features = g.input(FEATURES, [null, ...suffix.input.shape])
+  const channelsLast = new Map<string, string>()
   const ctx: Context = {
     g,
+    channelsLast: (name) => channelsLast.get(name),
     batchNorm,
     nchwc,
     training: !scoring,
@@ -219,7 +222,8 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
     }
   }
 
-  const input: Value = { name: fromTfjs(g.input(FEATURES, [null, ...suffix.input.shape]), suffix.input.shape), shape: suffix.input.shape }
+  const input: Value = { name: fromTfjs(features, suffix.input.shape), shape: suffix.input.shape }
+  if (input.name !== features) channelsLast.set(input.name, features)
   const values = new Map<string, Value>([[suffix.input.name, input]])
   const steps: { inputs: string[]; backward: Backward; output: string; logits?: Emitted['logits'] }[] = []
   for (const { layer, inputs } of suffix.nodes) {

@@ -54,6 +54,11 @@ export interface Context {
   training: boolean
   /** onnxruntime's blocked depthwise kernels on this CPU (nchwc.ts), or null for standard Convs only. */
   nchwc: Nchwc | null
+  /**
+   * The same value channels-last, where the graph has it (its input, as tfjs hands it over): a
+   * layer that can read it directly leaves the Transpose to channels-first unused (and dropped).
+   */
+  channelsLast(name: string): string | undefined
   /** The layer's weight by its Keras short name (`kernel`, `gamma`), or null when it has none. */
   param(layer: tf.layers.Layer, name: string): Param | null
   /** A dropout mask fed each step (0 or 1 / (1 - rate) per value, drawn from the run's seed), shaped as the graph's value. */
@@ -164,7 +169,8 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
   // A depthwise kernel with one output a channel, in whole blocks: onnxruntime's blocked kernels (nchwc.ts).
   const blocked = depthwise && last === 1 && ctx.nchwc !== null && channels % ctx.nchwc.block === 0 ? ctx.nchwc : null
   // In the blocked layout once, for the forward and the kernel gradient.
-  const xBlocked = blocked ? toBlocked(g, x.name) : null
+  const nhwc = ctx.channelsLast(x.name)
+  const xBlocked = blocked ? (nhwc ? toBlocked(g, nhwc, true) : toBlocked(g, x.name)) : null
   const y = xBlocked
     ? blockedDepthwiseConv(g, blocked!.block, xBlocked, W, channels, { kernel_shape: [kh, kw], strides, dilations, pads }, bias?.value)
     : sampled === x.name

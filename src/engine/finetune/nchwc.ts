@@ -43,13 +43,13 @@ export function nchwcBlock(runtime: Ort): Promise<number | null> {
 }
 
 /**
- * An NCHW value (channels a whole number of blocks) in the blocked layout: [n, c / block, h, w,
+ * An NCHW value (or the same value channels-last, `channelsLast`; channels a whole number of blocks) in the blocked layout: [n, c / block, h, w,
  * block] in memory under the same dims. That memory is also the blocked layout of the n x c
  * planes as the channels of one image, and the blocked kernel layout of those planes (tap-major,
  * a block's planes innermost): the kernel gradient reads it as both.
  */
-export function toBlocked(g: OnnxGraph, value: string): string {
-  return g.node('ReorderInput', [value], {}, 'nchwc_in', NCHWC_DOMAIN)
+export function toBlocked(g: OnnxGraph, value: string, channelsLast = false): string {
+  return g.node('ReorderInput', [value], channelsLast ? { channels_last: 1 } : {}, 'nchwc_in', NCHWC_DOMAIN)
 }
 
 /** A depthwise Conv (one channel a group, multiplier 1) of a toBlocked() value on the blocked kernels; NCHW out. */

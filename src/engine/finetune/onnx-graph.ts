@@ -54,6 +54,21 @@ export class OnnxGraph {
     return names
   }
 
+  /**
+   * The nodes something reads, directly or through others, up to the graph's outputs: onnxruntime
+   * runs a node nobody reads (a layout Transpose a later layer chose not to use) all the same.
+   */
+  private live(): NodeProto[] {
+    const needed = new Set(this.outputs.map((o) => o.name))
+    const kept: NodeProto[] = []
+    for (const node of [...this.nodes].reverse()) {
+      if (!node.output.some((o) => needed.has(o))) continue
+      kept.push(node)
+      for (const i of node.input) needed.add(i)
+    }
+    return kept.reverse()
+  }
+
   private read(input: string[]): string[] {
     return input.map((i) => this.renamed.get(i) ?? i)
   }
@@ -113,7 +128,7 @@ export class OnnxGraph {
   }
 
   encode(graphName: string): Uint8Array {
-    const graph = onnx.GraphProto.create({ name: graphName, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs })
+    const graph = onnx.GraphProto.create({ name: graphName, node: this.live(), initializer: this.initializers, input: this.inputs, output: this.outputs })
     const opsetImport = [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))]
     const model = onnx.ModelProto.create({ irVersion: IR_VERSION, producerName: 'transfer-studio', opsetImport, graph })
     return onnx.ModelProto.encode(model).finish()

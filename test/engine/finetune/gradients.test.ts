@@ -533,6 +533,14 @@ describe("DepthwiseConv2D on onnxruntime's blocked (NCHWc) kernels equals tf.gra
     if (process.arch === 'x64') expect(block).toBeGreaterThan(1)
   })
 
+  it('a first depthwise layer reads the channels-last features directly: the Transpose nobody reads is not in the graph', (context) => {
+    if (block === null) return context.skip()
+    const model = modelOf([9, 9, 2 * block], (x) => tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor)
+    const nodes = protos.onnx.ModelProto.decode(buildProbeGraph(suffixOfModel(model), { nchwc: { block, maxBatch: BATCH } }).bytes).graph!.node!
+    expect(nodes.filter((n) => n.input!.includes('features')).map((n) => `${n.domain}.${n.opType}`)).toEqual([`${NCHWC_DOMAIN}.ReorderInput`])
+    model.dispose()
+  })
+
   // The kernel gradient pads a batch to maxBatch images: the same batch as the test's, and a larger one.
   const cases = [
     { kernel: 3, stride: 1, padding: 'same', size: 15, maxBatch: BATCH },
