@@ -43,10 +43,11 @@ export function nchwcBlock(runtime: Ort): Promise<number | null> {
 }
 
 /**
- * An NCHW value (or the same value channels-last, `channelsLast`; channels a whole number of blocks) in the blocked layout: [n, c / block, h, w,
- * block] in memory under the same dims. That memory is also the blocked layout of the n x c
- * planes as the channels of one image, and the blocked kernel layout of those planes (tap-major,
- * a block's planes innermost): the kernel gradient reads it as both.
+ * An NCHW value (or, with `channelsLast`, the same value NHWC), its channels a whole number of
+ * blocks, in the blocked layout: [n, c / block, h, w, block] in memory under NCHW dims. That memory
+ * is also the blocked layout of the n x c planes as the channels of one image, and the blocked
+ * kernel layout of those planes (tap-major, a block's planes innermost): the kernel gradient reads
+ * it as both.
  */
 export function toBlocked(g: OnnxGraph, value: string, channelsLast = false): string {
   return g.node('ReorderInput', [value], channelsLast ? { channels_last: 1 } : {}, 'nchwc_in', NCHWC_DOMAIN)
@@ -70,10 +71,10 @@ export function blockedDepthwiseConv(
 
 /**
  * The kernel gradient of a depthwise convolution (multiplier 1) from its toBlocked() input and
- * output gradient, [channels, kh, kw]: each image's
- * channel, correlated with its own output gradient, is one plane of a depthwise convolution over
- * batch x channels planes (kernel: the output gradient, stride: the layer's dilation, dilation: its
- * stride), summed over the batch. A short batch is padded with zero images, which add nothing.
+ * output gradient, [channels, kh, kw]: each image's channel, correlated with its own output
+ * gradient, is one plane of a depthwise convolution over batch x channels planes (kernel: the
+ * output gradient, stride: the layer's dilation, dilation: its stride), summed over the batch. A
+ * short batch is padded with zero images, which add nothing.
  */
 export function blockedDepthwiseKernelGradient(
   g: OnnxGraph,
