@@ -1,12 +1,12 @@
-// onnxruntime's blocked-channel (NCHWc) kernels for the DepthwiseConv2D layers that train.
-// onnxruntime runs a grouped Conv whose kernel is a graph input (ours are: they train) through
-// im2col one group at a time; only a Conv with a constant kernel is rewritten by its NCHWc
-// transformer to the blocked kernels, which ran MobileNet's depthwise layers 3-5x faster
-// (docs/adr/0005). Those kernels are registered operators (domain com.microsoft.nchwc) that read
-// whatever kernel they are given, in their blocked layout: the graph reorders its trainable kernel
-// itself, a few thousand values a step. The block (16 channels with AVX-512, 8 with AVX2, none on
-// ARM) is this CPU's, probed once with a check against a standard Conv; without it every
-// convolution stays a standard Conv.
+// onnxruntime's blocked-channel (NCHWc) kernels for the convolutions that train.
+// onnxruntime runs a Conv whose kernel is a graph input (ours are: they train) through im2col (a
+// grouped one one group at a time); only a Conv with a constant kernel is rewritten by its NCHWc
+// transformer to the blocked kernels, which ran MobileNet's depthwise layers 3-5x and ResNet50's
+// 3x3 512-channel Conv2D 2.6x faster (docs/adr/0005). Those kernels are registered operators
+// (domain com.microsoft.nchwc) that read whatever kernel they are given, in their blocked layout:
+// the graph reorders its trainable kernel itself each step. The block (16 channels with AVX-512, 8
+// with AVX2, none on ARM) is this CPU's, probed once with a check against a standard Conv; without
+// it every convolution stays a standard Conv.
 import type { Ort } from '../onnx-runtime'
 import { OnnxGraph } from './onnx-graph'
 
@@ -33,10 +33,10 @@ let probed: Promise<number | null> | undefined
 
 /** What `info`, the app and the trainer's description say about the depthwise layers' kernels. */
 export function describeNchwc(block: number | null): string {
-  return block === null ? '' : `, depthwise layers on blocked kernels (${block} channels a block)`
+  return block === null ? '' : `, convolutions on blocked kernels (${block} channels a block)`
 }
 
-/** This CPU's NCHWc block, or null when onnxruntime has no such kernels here (or they disagree with its Conv). */
+/** This CPU's NCHWc block, or null when onnxruntime has no such kernels here (or they disagree with its Conv, depthwise or not). */
 export function nchwcBlock(runtime: Ort): Promise<number | null> {
   probed ??= probe(runtime).catch(() => null)
   return probed
@@ -67,6 +67,32 @@ export function blockedDepthwiseConv(
   const k = blockedKernel(g, block, kernel, kh, kw)
   const y = g.node('Conv', bias ? [x, k, bias] : [x, k], { ...attributes, group: channels }, 'nchwc_conv', NCHWC_DOMAIN)
   return g.node('ReorderOutput', [y], { channels }, 'nchwc_out', NCHWC_DOMAIN)
+}
+
+/**
+ * A Conv2D (one group) of a toBlocked() value on the blocked kernels, from tfjs's [kh, kw, in, out]
+ * kernel, both channel counts whole blocks; NCHW out. `inputGradient` turns it into the stride-1
+ * input gradient's convolution of a toBlocked() output gradient: the kernel turned by 180 degrees,
+ * input and output channels swapped (the caller mirrors the padding).
+ */
+export function blockedConv(
+  g: OnnxGraph,
+  block: number,
+  x: string,
+  kernel: string,
+  shape: { kh: number; kw: number; in: number; out: number },
+  attributes: DepthwiseAttributes,
+  options: { bias?: string; inputGradient?: boolean } = {}
+): string {
+  const { kh, kw } = shape
+  // The blocked kernel layout is [out / block, in / block, kh, kw, in's block, out's block].
+  const split = g.node('Reshape', [kernel, g.int64([kh, kw, shape.in / block, block, shape.out / block, block])])
+  let k = g.node('Transpose', [split], { perm: options.inputGradient ? [2, 4, 0, 1, 5, 3] : [4, 2, 0, 1, 3, 5] })
+  if (options.inputGradient && kh * kw > 1) k = g.node('Slice', [k, g.int64([-1, -1]), g.int64([-kh - 1, -kw - 1]), g.int64([2, 3]), g.int64([-1, -1])])
+  const [convIn, convOut] = options.inputGradient ? [shape.out, shape.in] : [shape.in, shape.out]
+  const w = g.node('Reshape', [k, g.int64([convOut, convIn, kh, kw])])
+  const y = g.node('Conv', options.bias ? [x, w, options.bias] : [x, w], { ...attributes, group: 1 }, 'nchwc_conv', NCHWC_DOMAIN)
+  return g.node('ReorderOutput', [y], { channels: convOut }, 'nchwc_out', NCHWC_DOMAIN)
 }
 
 /**
@@ -111,20 +137,29 @@ async function probe(runtime: Ort): Promise<number | null> {
   sizing.output('y', sizing.node('ReorderInput', ['x'], {}, 'nchwc_in', NCHWC_DOMAIN), [1, null, 1, 1])
   const block = (await runOnce(runtime, sizing, { x: [new Float32Array(4), [1, 4, 1, 1]] })).y.dims[1]
   if (!(block >= 4)) return null
-  // The blocked layout written above, checked on this CPU against onnxruntime's standard Conv.
+  // The blocked layouts written above, checked on this CPU against onnxruntime's standard Conv.
   const check = new OnnxGraph()
   const [n, c, size] = [2, 2 * block, 5]
   check.input('x', [n, c, size, size])
   check.input('w', [c, 1, 3, 3])
+  check.input('k', [3, 3, c, c])
   const attributes = { kernel_shape: [3, 3], strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1] }
-  check.output('standard', check.node('Conv', ['x', 'w'], { ...attributes, group: c }), [n, c, size, size])
-  check.output('blocked', blockedDepthwiseConv(check, block, toBlocked(check, 'x'), 'w', c, attributes), [n, c, size, size])
-  const x = Float32Array.from({ length: n * c * size * size }, (_, i) => Math.sin(i))
-  const w = Float32Array.from({ length: c * 9 }, (_, i) => Math.cos(i))
-  const out = await runOnce(runtime, check, { x: [x, [n, c, size, size]], w: [w, [c, 1, 3, 3]] })
-  const [a, b] = [out.standard.data as Float32Array, out.blocked.data as Float32Array]
-  const agree = a.every((value, i) => Math.abs(value - b[i]) <= 1e-5 * (1 + Math.abs(value)))
-  return agree ? block : null
+  const dims = [n, c, size, size]
+  check.output('depthwise', check.node('Conv', ['x', 'w'], { ...attributes, group: c }), dims)
+  check.output('blockedDepthwise', blockedDepthwiseConv(check, block, toBlocked(check, 'x'), 'w', c, attributes), dims)
+  check.output('conv', check.node('Conv', ['x', check.node('Transpose', ['k'], { perm: [3, 2, 0, 1] })], attributes), dims)
+  check.output('blockedConv', blockedConv(check, block, toBlocked(check, 'x'), 'k', { kh: 3, kw: 3, in: c, out: c }, attributes), dims)
+  const values = (length: number, f: (i: number) => number) => Float32Array.from({ length }, (_, i) => f(i))
+  const out = await runOnce(runtime, check, {
+    x: [values(n * c * size * size, Math.sin), dims],
+    w: [values(c * 9, Math.cos), [c, 1, 3, 3]],
+    k: [values(9 * c * c, (i) => Math.cos(i * 0.7)), [3, 3, c, c]]
+  })
+  const agree = (a: string, b: string) => {
+    const [x, y] = [out[a].data as Float32Array, out[b].data as Float32Array]
+    return x.every((value, i) => Math.abs(value - y[i]) <= 1e-5 * (1 + Math.abs(value)))
+  }
+  return agree('depthwise', 'blockedDepthwise') && agree('conv', 'blockedConv') ? block : null
 }
 
 async function runOnce(runtime: Ort, graph: OnnxGraph, feeds: Record<string, [Float32Array, number[]]>) {

@@ -32,7 +32,7 @@ async function expectSameGradients(
   batchStatistics = false,
   /** The input gradient's reference when tfjs's own is not the true gradient. */
   inputReference?: (r: Float32Array) => Float32Array,
-  /** onnxruntime's blocked depthwise kernels (nchwc.ts) instead of standard Convs. */
+  /** onnxruntime's blocked kernels (nchwc.ts) instead of standard Convs. */
   nchwc: Nchwc | null = null
 ) {
   randomiseWeights(model, seed)
@@ -51,7 +51,11 @@ async function expectSameGradients(
   const y = model.apply(x, { training: batchStatistics }) as tf.Tensor
 
   const probe = buildProbeGraph(suffixOfModel(model), { batchNorm: batchStatistics ? 'batch' : 'frozen', nchwc })
-  if (nchwc) expect(blockedConvolutions(probe.bytes), 'Convs on the blocked kernels').toBe(1 + (nchwc.maxBatch ? 1 : 0) + (hasStrideOne(model) ? 1 : 0))
+  if (nchwc) {
+    // The forward, a stride-1 input gradient, and a depthwise kernel gradient when the batch is bounded.
+    const kernelGradient = nchwc.maxBatch && model.layers[1].getClassName() === 'DepthwiseConv2D' ? 1 : 0
+    expect(blockedConvolutions(probe.bytes), 'Convs on the blocked kernels').toBe(1 + kernelGradient + (hasStrideOne(model) ? 1 : 0))
+  }
   const runtime = await ort()
   const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 })
   const feeds: Record<string, InstanceType<typeof runtime.Tensor>> = {
@@ -113,8 +117,9 @@ function averagePoolGradient(r: Float32Array, [h, w, c]: number[], pool: number,
  * 3x3 kernel spread over (3 - 1) * d + 1 pixels with zeros between (identical outputs), whose
  * input gradient is the dilated one's and whose kernel gradient, read at the spread positions, is too.
  */
-async function expectDilatedGradients(depthwise: boolean, dilation: number, padding: 'same' | 'valid') {
-  const [k, shape] = [3, [13, 11, 2]]
+async function expectDilatedGradients(depthwise: boolean, dilation: number, padding: 'same' | 'valid', nchwc: Nchwc | null = null) {
+  // On the blocked kernels: channels in whole blocks.
+  const [k, shape, filters] = nchwc ? [3, [13, 11, 2 * nchwc.block], nchwc.block] : [3, [13, 11, 2], 3]
   const spread = (k - 1) * dilation + 1
   const make = (kernelSize: number, dilationRate: number) =>
     modelOf(
@@ -122,7 +127,7 @@ async function expectDilatedGradients(depthwise: boolean, dilation: number, padd
       (x) =>
         (depthwise
           ? tf.layers.depthwiseConv2d({ kernelSize, dilationRate, padding, depthMultiplier: 2, useBias: true })
-          : tf.layers.conv2d({ filters: 3, kernelSize, dilationRate, padding, useBias: true })
+          : tf.layers.conv2d({ filters, kernelSize, dilationRate, padding, useBias: true })
         ).apply(x) as tf.SymbolicTensor
     )
   const dilated = make(k, dilation)
@@ -151,7 +156,8 @@ async function expectDilatedGradients(depthwise: boolean, dilation: number, padd
   const yWide = reference.apply(x) as tf.Tensor
   expect(relativeError(y.dataSync(), yWide.dataSync())).toBeLessThan(1e-5) // the reference is the same function
 
-  const probe = buildProbeGraph(suffixOfModel(dilated))
+  const probe = buildProbeGraph(suffixOfModel(dilated), { nchwc })
+  if (nchwc) expect(blockedConvolutions(probe.bytes), 'forward and input gradient on the blocked kernels').toBe(2)
   const runtime = await ort()
   const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 })
   const feeds: Record<string, InstanceType<typeof runtime.Tensor>> = {
@@ -166,7 +172,7 @@ async function expectDilatedGradients(depthwise: boolean, dilation: number, padd
   for (let i = 0; i < k; i++)
     for (let j = 0; j < k; j++)
       for (let m = 0; m < cin * cout; m++) sampled[(i * k + j) * cin * cout + m] = wideGrad[(i * dilation * spread + j * dilation) * cin * cout + m]
-  const label = `dilated ${depthwise ? 'depthwise' : 'conv'} d${dilation} ${padding}`
+  const label = `dilated ${nchwc ? 'blocked ' : ''}${depthwise ? 'depthwise' : 'conv'} d${dilation} ${padding}`
   const errors = {
     output: relativeError(out[OUTPUT].data as Float32Array, y.dataSync()),
     input: relativeError(out[INPUT_GRAD].data as Float32Array, dx.dataSync()),
@@ -523,7 +529,7 @@ describe('native gradients equal tf.grads on cpu', () => {
   })
 })
 
-describe("DepthwiseConv2D on onnxruntime's blocked (NCHWc) kernels equals tf.grads on cpu", () => {
+describe("convolutions on onnxruntime's blocked (NCHWc) kernels equal tf.grads on cpu", () => {
   let block: number | null = null
   beforeAll(async () => {
     block = await nchwcBlock(await ort())
@@ -569,4 +575,46 @@ describe("DepthwiseConv2D on onnxruntime's blocked (NCHWc) kernels equals tf.gra
       )
     })
   }
+
+  const convCases = [
+    { kernel: [3, 3], stride: [1, 1], padding: 'same', size: 9, filters: 1 },
+    { kernel: [3, 3], stride: [1, 1], padding: 'valid', size: 14, filters: 3 },
+    { kernel: [3, 3], stride: [2, 2], padding: 'same', size: 15, filters: 1 },
+    { kernel: [1, 1], stride: [1, 1], padding: 'valid', size: 7, filters: 3 },
+    { kernel: [1, 1], stride: [2, 2], padding: 'valid', size: 15, filters: 2 },
+    { kernel: [5, 3], stride: [2, 1], padding: 'valid', size: 12, filters: 1 }
+  ] as const
+  for (const { kernel, stride, padding, size, filters } of convCases) {
+    const label = `blocked conv ${kernel.join('x')} s${stride.join('x')} ${padding} ${size}x${size}, ${filters} blocks out`
+    it(label, async (context) => {
+      if (block === null) return context.skip()
+      const make = (x: tf.SymbolicTensor) =>
+        tf.layers
+          .conv2d({ filters: filters * block!, kernelSize: [...kernel], strides: [...stride], padding, useBias: filters !== 2 })
+          .apply(x) as tf.SymbolicTensor
+      await expectSameGradients(label, modelOf([size, size, 2 * block], make), 1, false, undefined, { block })
+    })
+  }
+
+  it('dilated Conv2D 3x3, dilation 2, same and valid', async (context) => {
+    if (block === null) return context.skip()
+    await expectDilatedGradients(false, 2, 'same', { block })
+    await expectDilatedGradients(false, 2, 'valid', { block })
+  })
+
+  it('a first Conv2D reads the channels-last features directly: no Transpose of them to channels-first in the graph', (context) => {
+    if (block === null) return context.skip()
+    for (const [kernelSize, strides, padding] of [
+      [3, 1, 'same'],
+      [1, 2, 'valid']
+    ] as const) {
+      const model = modelOf([9, 9, 2 * block], (x) => tf.layers.conv2d({ filters: block!, kernelSize, strides, padding }).apply(x) as tf.SymbolicTensor)
+      const nodes = protos.onnx.ModelProto.decode(buildProbeGraph(suffixOfModel(model), { nchwc: { block } }).bytes).graph!.node!
+      const readers = nodes.filter((n) => n.input!.includes('features'))
+      expect(readers.length).toBeGreaterThan(0)
+      const perm = (n: protos.onnx.INodeProto) => n.attribute?.find((a) => a.name === 'perm')?.ints?.map(Number)
+      expect(readers.filter((n) => n.opType === 'Transpose').map(perm)).not.toContainEqual([0, 3, 1, 2])
+      model.dispose()
+    }
+  })
 })
