@@ -21,6 +21,21 @@ export const useSessionStore = defineStore('session', () => {
   const error = ref<string | null>(null)
   /** While choices are being applied, the changes they make are not choices to save. */
   let applying = 0
+  /**
+   * Remembered choices being read or applied: the backbone cards wait meanwhile, so that a card
+   * clicked just after a dataset opens is not undone by that dataset's choices arriving after it.
+   */
+  const busy = ref(false)
+  let pending = 0
+  async function track<T>(work: () => Promise<T>): Promise<T> {
+    pending++
+    busy.value = true
+    try {
+      return await work()
+    } finally {
+      if (--pending === 0) busy.value = false
+    }
+  }
   let timer: ReturnType<typeof setTimeout> | null = null
 
   async function hydrate(): Promise<void> {
@@ -43,15 +58,17 @@ export const useSessionStore = defineStore('session', () => {
    * After a dataset is opened: the choices remembered for it; for a dataset never set up, the
    * choices on screen carry over (frozen layers too), as the starting point for this one.
    */
-  async function restoreChoices(dir: string, classes: number): Promise<void> {
-    const remembered = await client.request({ command: 'readChoices', dir }).catch(() => null)
-    await apply(remembered ?? (model.summary ? ModelChoices.parse(JSON.parse(JSON.stringify(current()))) : null), classes)
+  function restoreChoices(dir: string, classes: number): Promise<void> {
+    return track(async () => {
+      const remembered = await client.request({ command: 'readChoices', dir }).catch(() => null)
+      await apply(remembered ?? (model.summary ? ModelChoices.parse(JSON.parse(JSON.stringify(current()))) : null), classes)
+    })
   }
 
   /** One at a time, in the order asked: the choices asked for last are the ones on screen. */
   let queue: Promise<void> = Promise.resolve()
   function apply(choices: ModelChoices | null, classes: number): Promise<void> {
-    queue = queue.then(async () => {
+    const applied = queue.then(async () => {
       applying++
       try {
         // Into the same object: the train form holds on to it.
@@ -69,7 +86,8 @@ export const useSessionStore = defineStore('session', () => {
         }, 0)
       }
     })
-    return queue
+    queue = applied
+    return track(() => applied)
   }
 
   function current(): ModelChoices {
@@ -103,5 +121,5 @@ export const useSessionStore = defineStore('session', () => {
 
   client.onReconnect(() => void hydrate())
 
-  return { hydrated, error, hydrate, restoreChoices }
+  return { hydrated, error, busy, hydrate, restoreChoices }
 })
