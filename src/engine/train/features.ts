@@ -43,9 +43,9 @@ export class FeatureStore {
     else fs.writeSync(this.fd!, values, 0, values.byteLength, row * this.rowLength * 4)
   }
 
-  /** The given rows, one after another. */
-  read(rows: readonly number[]): Float32Array {
-    const out = new Float32Array(rows.length * this.rowLength)
+  /** The given rows, one after another (into `out` when given: rows.length rows long). */
+  read(rows: readonly number[], out: Float32Array = new Float32Array(rows.length * this.rowLength)): Float32Array {
+    if (out.length !== rows.length * this.rowLength) throw new Error(`${rows.length} rows need ${rows.length * this.rowLength} floats, not ${out.length}`)
     rows.forEach((row, i) => {
       if (this.memory) {
         out.set(this.memory.subarray(row * this.rowLength, (row + 1) * this.rowLength), i * this.rowLength)

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs'
 import type { Augmentation, PreprocessMode } from '../../shared/protocol'
 import { describeRef, type LabelledImage } from '../datasets/types'
 import { augmentPixels } from './augment'
+import { BatchBuffers } from './batch-buffers'
 import type { CachedFeatures } from './features'
 import { decodeEach, joinImages, modelInput, type DecodedBatch, type OnBroken } from './pixels'
 import type { PrefixRunner } from '../prefix/runner'
@@ -23,10 +24,11 @@ export interface BatchSource {
 }
 
 export function cachedSource(features: CachedFeatures, featureShape: number[]): BatchSource {
+  const buffers = new BatchBuffers()
   return {
     size: features.labels.length,
     batch: async (indices) => ({
-      x: tf.tensor(features.store.read(indices), [indices.length, ...featureShape]),
+      x: buffers.tensor(features.store.read(indices, buffers.take(indices.length * features.store.rowLength)), [indices.length, ...featureShape]),
       labels: Int32Array.from(indices, (i) => features.labels[i]),
       files: indices.map((i) => features.files[i])
     }),

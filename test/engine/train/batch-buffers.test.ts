@@ -1,0 +1,34 @@
+import * as tf from '@tensorflow/tfjs'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { BatchBuffers } from '../../../src/engine/train/batch-buffers'
+
+beforeAll(() => tf.setBackend('cpu'))
+
+describe('batch buffers', () => {
+  it('hands a buffer out again only after every tensor reading it is released', () => {
+    const buffers = new BatchBuffers()
+    const first = buffers.take(6)
+    first.set([1, 2, 3, 4, 5, 6])
+    const x = buffers.tensor(first, [2, 3])
+    expect(buffers.take(6)).not.toBe(first) // x is alive
+    const view = x.reshape([3, 2]) // shares x's values on the cpu backend
+    x.dispose()
+    expect(buffers.take(6)).not.toBe(first)
+    expect(Array.from(view.dataSync())).toEqual([1, 2, 3, 4, 5, 6])
+    view.dispose()
+    expect(buffers.take(6)).toBe(first)
+  })
+
+  it('matches buffers by length and keeps a bounded number idle', () => {
+    const buffers = new BatchBuffers(1)
+    const a = buffers.take(4)
+    const b = buffers.take(8)
+    buffers.tensor(a, [4]).dispose()
+    buffers.tensor(b, [8]).dispose()
+    // Only one idle buffer is kept: the oldest released goes to the collector.
+    const again = buffers.take(4)
+    expect(again).not.toBe(a)
+    expect(again).toHaveLength(4)
+    expect(buffers.take(8)).toBe(b)
+  })
+})
