@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs'
 import { setWasmPaths, getThreadsCount } from '@tensorflow/tfjs-backend-wasm'
 import type { BackendInfo } from '../shared/protocol'
 import { loadOnnxRuntime, onnxDescription } from './onnx-runtime'
-import { describeNchwc, nchwcBlock } from './finetune/nchwc'
+import { describeNchwc, probeNchwc } from './finetune/nchwc'
 import { describeUnfrozenEngine } from './train/native-step'
 
 const require = createRequire(import.meta.url)
@@ -60,7 +60,7 @@ async function choose(): Promise<BackendInfo> {
     frozenLayers: typeof ort === 'string' ? `tfjs-wasm on ${threads} worker threads` : onnxDescription(ort, threads),
     unfrozenLayers: describeUnfrozenEngine(
       'cpu',
-      typeof ort === 'string' ? { unavailable: ort } : { description: `${onnxDescription(ort, threads)}${describeNchwc(await nchwcBlock(ort))}` }
+      typeof ort === 'string' ? { unavailable: ort } : { description: `${onnxDescription(ort, threads)}${describeNchwc(await probeNchwc(ort))}` }
     ),
     gpu: null,
     notes

@@ -29,17 +29,28 @@ export interface DepthwiseAttributes {
   pads: number[]
 }
 
-let probed: Promise<number | null> | undefined
+/** What the probe found: this CPU's block, or why the convolutions stay standard. */
+export type NchwcProbe = { block: number } | { unavailable: string }
 
-/** What `info`, the app and the trainer's description say about the depthwise layers' kernels. */
-export function describeNchwc(block: number | null): string {
-  return block === null ? '' : `, convolutions on blocked kernels (${block} channels a block)`
+let probed: Promise<NchwcProbe> | undefined
+
+/** What `info`, the app and the trainer's description say about the convolutions' kernels. */
+export function describeNchwc(found: NchwcProbe): string {
+  return 'block' in found
+    ? `, convolutions on blocked kernels (${found.block} channels a block)`
+    : `, convolutions on standard kernels (no blocked ones: ${found.unavailable})`
+}
+
+/** Probed once a process: this CPU's NCHWc block, or why there is none to use. */
+export function probeNchwc(runtime: Ort): Promise<NchwcProbe> {
+  probed ??= probe(runtime).catch((error: Error) => ({ unavailable: `onnxruntime could not run them here (${firstLine(error.message)})` }))
+  return probed
 }
 
 /** This CPU's NCHWc block, or null when onnxruntime has no such kernels here (or they disagree with its Conv, depthwise or not). */
-export function nchwcBlock(runtime: Ort): Promise<number | null> {
-  probed ??= probe(runtime).catch(() => null)
-  return probed
+export async function nchwcBlock(runtime: Ort): Promise<number | null> {
+  const found = await probeNchwc(runtime)
+  return 'block' in found ? found.block : null
 }
 
 /**
@@ -130,13 +141,13 @@ function blockedKernel(g: OnnxGraph, block: number, kernel: string, kh: number, 
   return g.node('Reshape', [grouped, g.int64([-1, 1, kh, kw])])
 }
 
-async function probe(runtime: Ort): Promise<number | null> {
+async function probe(runtime: Ort): Promise<NchwcProbe> {
   // ReorderInput pads the channels of its input (a multiple of 4) up to a whole block: 4 in, a block out.
   const sizing = new OnnxGraph()
   sizing.input('x', [1, 4, 1, 1])
   sizing.output('y', sizing.node('ReorderInput', ['x'], {}, 'nchwc_in', NCHWC_DOMAIN), [1, null, 1, 1])
   const block = (await runOnce(runtime, sizing, { x: [new Float32Array(4), [1, 4, 1, 1]] })).y.dims[1]
-  if (!(block >= 4)) return null
+  if (!(block >= 4)) return { unavailable: 'this CPU has no block size for them' }
   // The blocked layouts written above, checked on this CPU against onnxruntime's standard Conv.
   const check = new OnnxGraph()
   const [n, c, size] = [2, 2 * block, 5]
@@ -159,7 +170,14 @@ async function probe(runtime: Ort): Promise<number | null> {
     const [x, y] = [out[a].data as Float32Array, out[b].data as Float32Array]
     return x.every((value, i) => Math.abs(value - y[i]) <= 1e-5 * (1 + Math.abs(value)))
   }
-  return agree('depthwise', 'blockedDepthwise') && agree('conv', 'blockedConv') ? block : null
+  if (!agree('depthwise', 'blockedDepthwise')) return { unavailable: "a depthwise convolution on them disagreed with onnxruntime's standard one" }
+  if (!agree('conv', 'blockedConv')) return { unavailable: "a convolution on them disagreed with onnxruntime's standard one" }
+  return { block }
+}
+
+function firstLine(message: string): string {
+  const line = message.split('\n')[0]
+  return line.length > 160 ? `${line.slice(0, 157)}...` : line
 }
 
 async function runOnce(runtime: Ort, graph: OnnxGraph, feeds: Record<string, [Float32Array, number[]]>) {

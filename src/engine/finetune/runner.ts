@@ -7,7 +7,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-node'
 import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
 import { buildScoringGraph, buildTrainingGraph, FEATURES, LABELS, LOSS, RIGHT, SCORES, type SuffixSpec, type TrainingGraph } from './build'
 import type { BatchNormMode } from './layers'
-import { describeNchwc, nchwcBlock, type Nchwc } from './nchwc'
+import { describeNchwc, probeNchwc, type Nchwc } from './nchwc'
 import { SCALARS, stepScalars, type OptimizerSettings } from './optimizer-graph'
 import { seededRandom } from '../util/random'
 
@@ -93,8 +93,8 @@ export class NativeTrainer {
   static async create(suffix: SuffixSpec, settings: OptimizerSettings, threads: number, options: RunnerOptions = {}): Promise<NativeTrainer | string> {
     const runtime = await loadOnnxRuntime()
     if (typeof runtime === 'string') return runtime
-    const block = await nchwcBlock(runtime)
-    const nchwc = block === null ? null : { block, maxBatch: options.maxBatch }
+    const found = await probeNchwc(runtime)
+    const nchwc = 'block' in found ? { block: found.block, maxBatch: options.maxBatch } : null
     const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm, nchwc })
     const session = await runtime.InferenceSession.create(graph.bytes, sessionOptions(threads, 'training'))
     // onnxruntime ignores a fetch it does not know: a name the graph lacks would leave a buffer silently unwritten.
@@ -103,7 +103,7 @@ export class NativeTrainer {
       (n) => !outputs.has(n)
     )
     if (missing.length > 0) throw new Error(`The training graph lacks outputs ${missing.join(', ')}`)
-    const description = `${onnxDescription(runtime, threads)}${describeNchwc(block)}, native training step`
+    const description = `${onnxDescription(runtime, threads)}${describeNchwc(found)}, native training step`
     return new NativeTrainer(
       runtime,
       session,

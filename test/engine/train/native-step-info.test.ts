@@ -16,7 +16,7 @@ describe('which engine trains unfrozen layers', () => {
     const info = await initBackend()
     expect(info.training).toBe('cpu')
     expect(info.unfrozenLayers).toMatch(
-      /^native training step on onnxruntime-node 1\.30\.0 \(CPU, \d+ threads?\)(, convolutions on blocked kernels \(\d+ channels a block\))? when a convolution is unfrozen; TensorFlow\.js cpu backend for Dense layers alone$/
+      /^native training step on onnxruntime-node 1\.30\.0 \(CPU, \d+ threads?\), convolutions on (blocked kernels \(\d+ channels a block\)|standard kernels \(no blocked ones: .+\)) when a convolution is unfrozen; TensorFlow\.js cpu backend for Dense layers alone$/
     )
     // onnxruntime's blocked (NCHWc) kernels exist on x86-64 (finetune/nchwc.ts).
     if (process.arch === 'x64') expect(info.unfrozenLayers).toMatch(/convolutions on blocked kernels \((8|16) channels a block\)/)
