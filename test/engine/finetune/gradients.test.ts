@@ -8,7 +8,7 @@ import { UnsupportedTrainingLayerError } from '../../../src/engine/finetune/laye
 import { NCHWC_DOMAIN, nchwcBlock, type Nchwc } from '../../../src/engine/finetune/nchwc'
 import { dropoutMask } from '../../../src/engine/finetune/runner'
 import { seededRandom } from '../../../src/engine/util/random'
-import { ort, randomArray, randomiseWeights, relativeError } from './reference'
+import { blockedConvolutions, ort, randomArray, randomiseWeights, relativeError } from './reference'
 
 const TOLERANCE = 1e-4
 const BATCH = 3
@@ -79,10 +79,6 @@ async function expectSameGradients(
     worst[`${label} ${name}`] = error
     expect(error, `${label}: ${name}`).toBeLessThan(TOLERANCE)
   }
-}
-
-function blockedConvolutions(bytes: Uint8Array): number {
-  return protos.onnx.ModelProto.decode(bytes).graph!.node!.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv').length
 }
 
 /**

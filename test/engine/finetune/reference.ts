@@ -3,8 +3,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
+import protos from 'onnx-proto'
 import { expect } from 'vitest'
 import { decodeImage } from '../../../src/engine/images/decode'
+import { NCHWC_DOMAIN } from '../../../src/engine/finetune/nchwc'
 import type { TransferModel } from '../../../src/engine/model/build'
 import { loadOnnxRuntime, type Ort } from '../../../src/engine/onnx-runtime'
 import { OnnxPrefix } from '../../../src/engine/prefix/onnx'
@@ -62,4 +64,9 @@ export function relativeError(ours: ArrayLike<number>, reference: ArrayLike<numb
   const { worst, scale } = largestDifference(ours, reference)
   expect(scale).toBeGreaterThan(0)
   return worst / scale
+}
+
+/** How many Convs of a graph run on onnxruntime's blocked kernels. */
+export function blockedConvolutions(bytes: Uint8Array): number {
+  return protos.onnx.ModelProto.decode(bytes).graph!.node!.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv').length
 }
