@@ -71,6 +71,12 @@ export interface GraphOptions {
   batchNorm?: BatchNormMode
   /** onnxruntime's blocked depthwise kernels, when this CPU has them (nchwc.ts; default: standard Convs only). */
   nchwc?: Nchwc | null
+  /**
+   * A graph that takes several steps a run (onnx-graph.ts encodeScan): the per-step inputs
+   * (features, labels, the optimizer's scalars, dropout masks) gain a leading axis, one row a step,
+   * and the loss and the count of right answers come out one a step.
+   */
+  scan?: boolean
 }
 
 export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSettings, options: GraphOptions = {}): TrainingGraph {
@@ -126,7 +132,17 @@ export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSetti
   g.output(LOSS, loss, [])
   g.output(RIGHT, right, [])
   const movingOut = outputMoving(g, moving)
-  return { bytes: g.encode('training_step'), weights: slotsOut, moving: movingOut, dropouts, classes }
+  const bytes = options.scan
+    ? g.encodeScan('training_steps', {
+        perStep: [FEATURES, LABELS, ...SCALARS, ...dropouts.map((d) => d.input)],
+        carried: [
+          ...slotsOut.flatMap((w) => [{ input: w.input, output: w.output }, ...w.state.map((s) => ({ input: s.input, output: s.output }))]),
+          ...movingOut.map((m) => ({ input: m.input, output: m.output }))
+        ],
+        scanned: [LOSS, RIGHT]
+      })
+    : g.encode('training_step')
+  return { bytes, weights: slotsOut, moving: movingOut, dropouts, classes }
 }
 
 /** A graph from the suffix's input and the output's gradient to the output, the input's gradient and each weight's. */

@@ -127,12 +127,74 @@ export class OnnxGraph {
     this.outputs.push(valueInfo(name, dims, type))
   }
 
+  /**
+   * The graph as the body of a Scan over the first axis of the `perStep` inputs: one run then takes
+   * several steps, each reading its row of them, with every `carried` input taking the previous
+   * step's output (the weights and optimizer state). onnxruntime-node copies each output of a run
+   * into a fresh JavaScript buffer, the ones it wrote into ours included: for ResNet50's conv5 that
+   * is 180 MB a step. A scan pays it once a run. Other inputs are read by every step unchanged;
+   * `scanned` outputs come out stacked, one row a step.
+   */
+  encodeScan(graphName: string, spec: { perStep: readonly string[]; carried: readonly { input: string; output: string }[]; scanned: readonly string[] }): Uint8Array {
+    // The body's values must not shadow the outer graph's names.
+    const rename = new Map<string, string>()
+    for (const p of spec.perStep) rename.set(p, `${p}@step`)
+    for (const c of spec.carried) {
+      rename.set(c.input, `${c.input}@in`)
+      rename.set(c.output, `${c.output}@out`)
+    }
+    for (const s of spec.scanned) rename.set(s, `${s}@out`)
+    const mapped = (names: string[]) => names.map((n) => rename.get(n) ?? n)
+    const inputInfo = (name: string) => this.inputs.find((i) => i.name === name) ?? missing(name)
+    const outputInfo = (name: string) => this.outputs.find((o) => o.name === name) ?? missing(name)
+    const body = onnx.GraphProto.create({
+      name: `${graphName}_body`,
+      node: this.live().map((n) => onnx.NodeProto.create({ ...n, input: mapped(n.input), output: mapped(n.output) })),
+      initializer: this.initializers,
+      input: [...spec.carried.map((c) => c.input), ...spec.perStep].map((name) => renamed(inputInfo(name), rename.get(name)!)),
+      output: [...spec.carried.map((c) => c.output), ...spec.scanned].map((name) => renamed(outputInfo(name), rename.get(name)!))
+    })
+    const perStep = new Set(spec.perStep)
+    const scan = onnx.NodeProto.create({
+      opType: 'Scan',
+      input: [...spec.carried.map((c) => c.input), ...spec.perStep],
+      output: [...spec.carried.map((c) => c.output), ...spec.scanned],
+      name: 'scan',
+      attribute: [
+        onnx.AttributeProto.create({ name: 'body', type: onnx.AttributeProto.AttributeType.GRAPH, g: body }),
+        attributeProto('num_scan_inputs', spec.perStep.length)
+      ]
+    })
+    const graph = onnx.GraphProto.create({
+      name: graphName,
+      node: [scan],
+      input: this.inputs.map((i) => (perStep.has(i.name) ? renamed(i, i.name, 'steps') : i)),
+      output: [...spec.carried.map((c) => outputInfo(c.output)), ...spec.scanned.map((s) => renamed(outputInfo(s), s, 'steps'))]
+    })
+    return this.model(graph)
+  }
+
   encode(graphName: string): Uint8Array {
     const graph = onnx.GraphProto.create({ name: graphName, node: this.live(), initializer: this.initializers, input: this.inputs, output: this.outputs })
+    return this.model(graph)
+  }
+
+  private model(graph: InstanceType<typeof onnx.GraphProto>): Uint8Array {
     const opsetImport = [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))]
     const model = onnx.ModelProto.create({ irVersion: IR_VERSION, producerName: 'transfer-studio', opsetImport, graph })
     return onnx.ModelProto.encode(model).finish()
   }
+}
+
+function missing(name: string): never {
+  throw new Error(`The graph has no input or output ${name}`)
+}
+
+/** The same value's type under another name, with a leading dimension `leading` when given. */
+function renamed(info: ValueInfoProto, name: string, leading?: string): ValueInfoProto {
+  const tensorType = info.type!.tensorType!
+  const dim = [...(leading ? [{ dimParam: leading }] : []), ...(tensorType.shape?.dim ?? [])]
+  return onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: tensorType.elemType, shape: { dim } } } })
 }
 
 function valueInfo(name: string, dims: Dims, elemType: number): ValueInfoProto {

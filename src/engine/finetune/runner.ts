@@ -1,7 +1,7 @@
-// Runs the training-step graph on onnxruntime-node: one session.run per optimizer step. The weights
-// and optimizer state live in two sets of float32 buffers that the graph reads from one and writes
-// into the other (pre-allocated outputs), swapped each step: no allocation or copy per step on our
-// side. getWeights()/writeBack() hand the weights to the tfjs model, which stays the saved form.
+// Runs the training-step graph on onnxruntime-node: one session.run takes the steps of one or more
+// batches. The weights and optimizer state live in two sets of float32 buffers that the graph reads
+// from one and writes into the other (pre-allocated outputs), swapped each run: no allocation on
+// our side. getWeights()/writeBack() hand the weights to the tfjs model, which stays the saved form.
 import * as tf from '@tensorflow/tfjs'
 import type { InferenceSession, Tensor } from 'onnxruntime-node'
 import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
@@ -40,6 +40,12 @@ export function dropoutMask(seed: number, iteration: number, k: number, size: nu
   return Float32Array.from({ length: size }, () => (random() < rate ? 0 : keep))
 }
 
+export interface NativeBatch {
+  /** Channels-last features, `labels.length` rows. */
+  features: Float32Array
+  labels: Int32Array
+}
+
 interface Buffers {
   weights: Float32Array[]
   state: Float32Array[][]
@@ -51,8 +57,8 @@ export class NativeTrainer {
   private spare: Buffers
   private iteration = 0
   private lr: number
-  private readonly loss = new Float32Array(1)
-  private readonly right = new Float32Array(1)
+  /** The batches of a run, one after another (grown to the largest run). */
+  private stacked = new Float32Array(0)
   /** Scoring sessions by the layer they output ('' for the probabilities), opened when first asked for. */
   private readonly scoring = new Map<string, Promise<{ session: InferenceSession; inputs: { input: string; shape: number[]; values: () => Float32Array }[] }>>()
 
@@ -95,7 +101,7 @@ export class NativeTrainer {
     if (typeof runtime === 'string') return runtime
     const found = await probeNchwc(runtime)
     const nchwc = 'block' in found ? { block: found.block, maxBatch: options.maxBatch } : null
-    const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm, nchwc })
+    const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm, nchwc, scan: true })
     const session = await runtime.InferenceSession.create(graph.bytes, sessionOptions(threads, 'training'))
     // onnxruntime ignores a fetch it does not know: a name the graph lacks would leave a buffer silently unwritten.
     const outputs = new Set(session.outputNames)
@@ -134,27 +140,67 @@ export class NativeTrainer {
 
   /** One optimizer step on a batch of channels-last features (`labels.length` rows); as trainStep(). */
   async step(features: Float32Array, labels: Int32Array): Promise<NativeStepResult> {
-    const count = labels.length
+    return (await this.steps([{ features, labels }]))[0]
+  }
+
+  /**
+   * One optimizer step a batch, in order, as step() on each. Consecutive batches of one size go
+   * through the graph in one run (it scans them, build.ts): its outputs, which onnxruntime-node
+   * copies into fresh buffers every run, are then copied once for all of them. `room`: how many
+   * batches later calls may bring at once (the buffer that stacks them is sized for it).
+   */
+  async steps(batches: readonly NativeBatch[], room = batches.length): Promise<NativeStepResult[]> {
+    const results: NativeStepResult[] = []
+    for (let start = 0; start < batches.length; ) {
+      let end = start + 1
+      while (end < batches.length && batches[end].labels.length === batches[start].labels.length) end++
+      results.push(...(await this.run(batches.slice(start, end), room)))
+      start = end
+    }
+    return results
+  }
+
+  private async run(batches: readonly NativeBatch[], room: number): Promise<NativeStepResult[]> {
+    const steps = batches.length
+    const count = batches[0].labels.length
+    const rowSize = count * size(this.featureShape)
     if (this.nchwc?.maxBatch !== undefined && count > this.nchwc.maxBatch)
       throw new Error(`A batch of ${count} is larger than the ${this.nchwc.maxBatch} this training step was built for`)
-    if (features.length !== count * size(this.featureShape)) {
-      throw new Error(`A batch of ${count} needs ${count * size(this.featureShape)} feature values, got ${features.length}`)
+    for (const { features } of batches) {
+      if (features.length !== rowSize) throw new Error(`A batch of ${count} needs ${rowSize} feature values, got ${features.length}`)
     }
     const { Tensor } = this.runtime
-    const oneHot = new Float32Array(count * this.graph.classes)
-    labels.forEach((label, row) => (oneHot[row * this.graph.classes + label] = 1))
-    const scalars = stepScalars(this.settings, this.lr, this.iteration)
-    const feeds: Record<string, Tensor> = {
-      [FEATURES]: new Tensor('float32', features, [count, ...this.featureShape]),
-      [LABELS]: new Tensor('float32', oneHot, [count, this.graph.classes])
+    const classes = this.graph.classes
+    let features = batches[0].features
+    if (steps > 1) {
+      if (this.stacked.length < steps * rowSize) {
+        // Memory the process never wrote costs a page fault a page on its first write (0.1 s for
+        // 22 MB on the machine measured): written through once, as large as later runs need,
+        // rather than grown a little in the middle of a later epoch.
+        this.stacked = new Float32Array(Math.max(steps, room) * rowSize).fill(0)
+      }
+      features = this.stacked.subarray(0, steps * rowSize)
+      batches.forEach((b, k) => features.set(b.features, k * rowSize))
     }
-    for (const name of SCALARS) feeds[name] = new Tensor('float32', Float32Array.of(scalars[name]), [])
-    this.graph.dropouts.forEach((d, k) => {
-      feeds[d.input] = new Tensor('float32', dropoutMask(this.seed, this.iteration, k, count * size(d.shape), d.rate), [count, ...d.shape])
+    const oneHot = new Float32Array(steps * count * classes)
+    batches.forEach((b, k) => b.labels.forEach((label, row) => (oneHot[(k * count + row) * classes + label] = 1)))
+    const feeds: Record<string, Tensor> = {
+      [FEATURES]: new Tensor('float32', features, [steps, count, ...this.featureShape]),
+      [LABELS]: new Tensor('float32', oneHot, [steps, count, classes])
+    }
+    const scalars = Array.from({ length: steps }, (_, k) => stepScalars(this.settings, this.lr, this.iteration + k))
+    for (const name of SCALARS) feeds[name] = new Tensor('float32', Float32Array.from(scalars, (s) => s[name]), [steps])
+    this.graph.dropouts.forEach((d, j) => {
+      const length = count * size(d.shape)
+      const masks = new Float32Array(steps * length)
+      for (let k = 0; k < steps; k++) masks.set(dropoutMask(this.seed, this.iteration + k, j, length, d.rate), k * length)
+      feeds[d.input] = new Tensor('float32', masks, [steps, count, ...d.shape])
     })
+    const loss = new Float32Array(steps)
+    const right = new Float32Array(steps)
     const fetches: Record<string, Tensor> = {
-      [LOSS]: new Tensor('float32', this.loss, []),
-      [RIGHT]: new Tensor('float32', this.right, [])
+      [LOSS]: new Tensor('float32', loss, [steps]),
+      [RIGHT]: new Tensor('float32', right, [steps])
     }
     this.graph.weights.forEach((w, i) => {
       feeds[w.input] = new Tensor('float32', this.current.weights[i], w.shape)
@@ -171,10 +217,10 @@ export class NativeTrainer {
     if (this.preallocate) {
       await this.session.run(feeds, fetches)
     } else {
-      // onnxruntime allocates the outputs and hands them over: adopt them as the next step's inputs.
+      // onnxruntime allocates the outputs and hands them over: adopt them as the next run's inputs.
       const out = await this.session.run(feeds)
-      this.loss.set(out[LOSS].data as Float32Array)
-      this.right.set(out[RIGHT].data as Float32Array)
+      loss.set(out[LOSS].data as Float32Array)
+      right.set(out[RIGHT].data as Float32Array)
       this.graph.weights.forEach((w, i) => {
         this.spare.weights[i] = out[w.output].data as Float32Array
         w.state.forEach((s, k) => (this.spare.state[i][k] = out[s.output].data as Float32Array))
@@ -182,8 +228,8 @@ export class NativeTrainer {
       this.graph.moving.forEach((m, j) => (this.spare.moving[j] = out[m.output].data as Float32Array))
     }
     ;[this.current, this.spare] = [this.spare, this.current]
-    this.iteration++
-    return { loss: this.loss[0], right: Math.round(this.right[0]) }
+    this.iteration += steps
+    return Array.from(loss, (value, k) => ({ loss: value, right: Math.round(right[k]) }))
   }
 
   /**

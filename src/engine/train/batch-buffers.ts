@@ -14,7 +14,13 @@ export class BatchBuffers {
   private readonly free: Float32Array[] = []
   private readonly lent: Lent[] = []
 
-  /** At most this many idle buffers are kept (a batch size, the last batch's, and validation's). */
+  /** The most buffers lent at once (the training step may hold several batches, fit.ts). */
+  private mostLent = 0
+
+  /**
+   * Idle buffers kept: at most `keep` (a batch size, the last batch's, and validation's) or, when
+   * more were lent at once, that many.
+   */
   constructor(private readonly keep = 3) {}
 
   /** A buffer of `length` floats: one tfjs no longer holds, else a new one. Its contents are stale. */
@@ -28,6 +34,7 @@ export class BatchBuffers {
   tensor(values: Float32Array, shape: number[]): tf.Tensor {
     const tensor = tf.tensor(values, shape, 'float32')
     this.lent.push({ buffer: values, tensor, backend: tf.engine().backend })
+    this.mostLent = Math.max(this.mostLent, this.lent.length)
     return tensor
   }
 
@@ -36,6 +43,6 @@ export class BatchBuffers {
     const released = (l: Lent) => l.tensor.isDisposed && l.backend.refCount(l.tensor.dataId) === 0
     this.free.push(...this.lent.filter(released).map((l) => l.buffer))
     this.lent.splice(0, this.lent.length, ...this.lent.filter((l) => !released(l)))
-    this.free.splice(0, Math.max(0, this.free.length - this.keep))
+    this.free.splice(0, Math.max(0, this.free.length - Math.max(this.keep, this.mostLent)))
   }
 }

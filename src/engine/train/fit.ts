@@ -6,7 +6,7 @@ import type { EpochMetrics } from '../../shared/protocol'
 import { seededRandom, shuffled } from '../util/random'
 import { score, type Scored } from './evaluate'
 import type { BatchSource } from './sources'
-import type { TrainingStep } from './step'
+import type { StepBatch, TrainingStep } from './step'
 
 export type StopReason = 'stopped' | 'early-stopping'
 
@@ -106,23 +106,40 @@ export async function fit(state: FitState, plan: FitPlan, callbacks: CallbackLis
       let lossSum = 0
       let correct = 0
       let seen = 0
-      for (let b = 0; b < batches; b++) {
+      for (let b = 0; b < batches; ) {
         if (plan.signal?.aborted) {
           state.stop = 'stopped'
           break
         }
-        const batch = await plan.train.batch(order.slice(b * plan.batchSize, (b + 1) * plan.batchSize), true)
-        if (batch.labels.length === 0) {
-          batch.x.dispose()
-          continue
+        // The native step takes several batches a run (step.ts runMany); tfjs's one at a time.
+        const end = Math.min(batches, b + (state.step.runMany ? (state.step.batchesPerRun ?? 1) : 1))
+        const group: (StepBatch & { index: number })[] = []
+        let results: { loss: number; right: number }[] = []
+        try {
+          for (; b < end; b++) {
+            const batch = await plan.train.batch(order.slice(b * plan.batchSize, (b + 1) * plan.batchSize), true)
+            if (batch.labels.length === 0) {
+              batch.x.dispose()
+              continue
+            }
+            group.push({ x: batch.x, labels: batch.labels, index: b })
+          }
+          if (group.length === 0) continue
+          // Every batch draws its seeds, so the stream does not depend on how batches are grouped
+          // (only tfjs's Dropout reads them, and the tfjs step takes one batch at a time).
+          for (const _ of group) for (const dropout of dropouts) dropout.seed = Math.floor(dropoutRandom() * 2 ** 31)
+          results = state.step.runMany ? await state.step.runMany(group) : [await state.step.run(group[0].x, group[0].labels)]
+        } finally {
+          for (const batch of group) batch.x.dispose()
         }
-        for (const dropout of dropouts) dropout.seed = Math.floor(dropoutRandom() * 2 ** 31)
-        const { loss, right } = await state.step.run(batch.x, batch.labels).finally(() => batch.x.dispose())
         state.changedSinceScore = true
-        lossSum += loss * batch.labels.length
-        correct += right
-        seen += batch.labels.length
-        callbacks.batchEnd({ epoch, batch: b + 1, batches, loss: lossSum / seen, acc: correct / seen, epochStart }, state)
+        results.forEach(({ loss, right }, i) => {
+          const count = group[i].labels.length
+          lossSum += loss * count
+          correct += right
+          seen += count
+          callbacks.batchEnd({ epoch, batch: group[i].index + 1, batches, loss: lossSum / seen, acc: correct / seen, epochStart }, state)
+        })
       }
       if (seen === 0) break // stopped before this epoch did anything
       state.step.sync()

@@ -11,7 +11,7 @@ import { NativeTrainer } from '../finetune/runner'
 import type { TransferModel } from '../model/build'
 import { makeOptimizer } from './optimizer'
 import type { Partition } from './partition'
-import { TfjsStep, type NamedTensor, type TrainingStep } from './step'
+import { TfjsStep, type NamedTensor, type StepBatch, type TrainingStep } from './step'
 
 export type StepKind = 'tfjs' | 'native'
 const STEP_KINDS: readonly StepKind[] = ['tfjs', 'native']
@@ -19,16 +19,39 @@ export const STEP_ENV = 'TRANSFER_STUDIO_TRAIN_STEP'
 
 const CONVOLUTIONS = new Set(['Conv2D', 'DepthwiseConv2D'])
 
+/**
+ * A run of several batches pays onnxruntime-node's copy of the weights and optimizer state once
+ * (runner.ts steps()), but progress and the stop button wait for it: runs are kept to about this
+ * long, from the last run's time a step.
+ */
+const RUN_BUDGET_MS = 3000
+const MAX_BATCHES_PER_RUN = 16
+
 /** The onnxruntime training-step graph behind the TrainingStep seam. */
 export class NativeStep implements TrainingStep {
+  /** The last run's milliseconds a step (the first run takes one batch and measures). */
+  private msPerStep = Infinity
+
   constructor(private readonly trainer: NativeTrainer) {}
+
+  get batchesPerRun(): number {
+    return Math.max(1, Math.min(MAX_BATCHES_PER_RUN, Math.floor(RUN_BUDGET_MS / this.msPerStep)))
+  }
 
   get description(): string {
     return this.trainer.description
   }
 
-  run(x: tf.Tensor, labels: Int32Array): Promise<{ loss: number; right: number }> {
-    return this.trainer.step(x.dataSync() as Float32Array, labels)
+  async run(x: tf.Tensor, labels: Int32Array): Promise<{ loss: number; right: number }> {
+    return (await this.runMany([{ x, labels }]))[0]
+  }
+
+  async runMany(batches: readonly StepBatch[]): Promise<{ loss: number; right: number }[]> {
+    const started = performance.now()
+    const given = batches.map(({ x, labels }) => ({ features: x.dataSync() as Float32Array, labels }))
+    const results = await this.trainer.steps(given, this.batchesPerRun)
+    this.msPerStep = (performance.now() - started) / batches.length
+    return results
   }
 
   setLearningRate(lr: number): void {

@@ -43,6 +43,11 @@ export function trainableVariables(part: Partition): tf.Variable[] {
 /** An optimizer's state as tf.Optimizer.getWeights() lists it (what run-state.ts saves). */
 export type NamedTensor = { name: string; tensor: tf.Tensor }
 
+export interface StepBatch {
+  x: tf.Tensor
+  labels: Int32Array
+}
+
 /**
  * What the training loop needs from whatever trains the suffix: the seam where the native
  * (onnxruntime) step sits beside tfjs's. The tfjs model stays the one that is scored and saved,
@@ -53,6 +58,13 @@ export interface TrainingStep {
   readonly description: string
   /** One optimizer step on a batch (the loop disposes `x`); the batch's mean loss and correct count. */
   run(x: tf.Tensor, labels: Int32Array): Promise<{ loss: number; right: number }>
+  /**
+   * One optimizer step a batch, in order, as run() on each, where taking them together is cheaper
+   * (absent: the loop calls run()). The loop disposes the batches.
+   */
+  runMany?(batches: readonly StepBatch[]): Promise<{ loss: number; right: number }[]>
+  /** How many batches the loop hands runMany() at a time (1 without it). */
+  readonly batchesPerRun?: number
   setLearningRate(lr: number): void
   /** Makes the tfjs model's weights current (before scoring, checkpoints, saving). */
   sync(): void

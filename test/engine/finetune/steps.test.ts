@@ -122,6 +122,52 @@ describe('native training steps equal tfjs cpu steps', () => {
     await expectSameSteps(settings[0], [15, 15, 2 * block], { maxBatch: BATCH + 2 }, block)
   })
 
+  for (const blocked of [false, true]) {
+    it(`several batches in one run equal one run a batch, bit for bit (mixed sizes, dropout, batch statistics${blocked ? ', blocked kernels' : ''})`, async (context) => {
+      const block = blocked ? await nchwcBlock(await ort()) : null
+      if (blocked && block === null) return context.skip()
+      const shape = block ? [15, 15, 2 * block] : SHAPE
+      const withDropout = () => {
+        const base = smallModel(shape, block ?? 12)
+        const pooled = base.layers.find((l) => l.getClassName() === 'GlobalAveragePooling2D')!.output as tf.SymbolicTensor
+        const dropped = tf.layers.dropout({ rate: 0.3 }).apply(pooled) as tf.SymbolicTensor
+        const head = tf.layers.dense({ units: CLASSES, activation: 'softmax' }).apply(dropped) as tf.SymbolicTensor
+        const model = tf.model({ inputs: base.inputs, outputs: head })
+        randomiseWeights(model, 29)
+        return model
+      }
+      const [one, many] = [withDropout(), withDropout()]
+      const options: RunnerOptions = { batchNorm: 'batch', seed: 3, ...(block ? { maxBatch: BATCH } : {}) }
+      const a = await NativeTrainer.create(suffixOfModel(one), settings[0], 2, options)
+      const b = await NativeTrainer.create(suffixOfModel(many), settings[0], 2, options)
+      if (typeof a === 'string' || typeof b === 'string') throw new Error('onnxruntime unavailable')
+      const random = seededRandom(31)
+      // Runs of three, one (the short batch) and two batches.
+      const batches = [BATCH, BATCH, BATCH, BATCH - 2, BATCH, BATCH].map((count) => ({
+        features: randomArray(count * shape.reduce((x, y) => x * y), random, 3),
+        labels: Int32Array.from({ length: count }, () => Math.floor(random() * CLASSES))
+      }))
+      const each = []
+      for (const batch of batches) each.push(await a.step(batch.features, batch.labels))
+      const together = await b.steps(batches, 4)
+      expect(together).toEqual(each)
+      expect(b.iterations).toBe(6)
+      const [left, right] = [a.getWeights(), b.getWeights()]
+      right.forEach(({ values }, i) => expect(values).toEqual(left[i].values))
+      const [stateA, stateB] = [a.optimizerWeights(), b.optimizerWeights()]
+      stateB.forEach((entry, i) => expect(entry.tensor.dataSync()).toEqual(stateA[i].tensor.dataSync()))
+      a.writeBack()
+      b.writeBack()
+      // The moving statistics too (BatchNorm's, written back with the weights).
+      many.weights.forEach((w, i) => expect(w.read().dataSync()).toEqual(one.weights[i].read().dataSync()))
+      tf.dispose([...stateA, ...stateB].map((e) => e.tensor))
+      await a.close()
+      await b.close()
+      one.dispose()
+      many.dispose()
+    })
+  }
+
   it('saves its optimizer state as tfjs does (names, order, values), and a resumed run equals an unbroken one', async () => {
     const setting = settings[0]
     const random = seededRandom(5)

@@ -19,16 +19,21 @@ describe('batch buffers', () => {
     expect(buffers.take(6)).toBe(first)
   })
 
-  it('matches buffers by length and keeps a bounded number idle', () => {
+  it('matches buffers by length and keeps as many idle as were lent at once, at least `keep`', () => {
     const buffers = new BatchBuffers(1)
     const a = buffers.take(4)
-    const b = buffers.take(8)
     buffers.tensor(a, [4]).dispose()
+    const b = buffers.take(8)
     buffers.tensor(b, [8]).dispose()
-    // Only one idle buffer is kept: the oldest released goes to the collector.
+    // One lent at a time: one idle buffer is kept, the oldest released goes to the collector.
     const again = buffers.take(4)
     expect(again).not.toBe(a)
     expect(again).toHaveLength(4)
     expect(buffers.take(8)).toBe(b)
+    // A training step holding three batches at once: all three come back.
+    const held = [buffers.take(2), buffers.take(2), buffers.take(2)]
+    tf.dispose(held.map((h) => buffers.tensor(h, [2])))
+    const next = [buffers.take(2), buffers.take(2), buffers.take(2)]
+    expect(new Set(next)).toEqual(new Set(held))
   })
 })
