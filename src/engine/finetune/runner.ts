@@ -147,7 +147,8 @@ export class NativeTrainer {
    * One optimizer step a batch, in order, as step() on each. Consecutive batches of one size go
    * through the graph in one run (it scans them, build.ts): its outputs, which onnxruntime-node
    * copies into fresh buffers every run, are then copied once for all of them. `room`: how many
-   * batches later calls may bring at once (the buffer that stacks them is sized for it).
+   * batches later calls may bring at once (the buffer that stacks them is sized for it; the
+   * training loop's groups include an epoch's short last batch, one more than its full run).
    */
   async steps(batches: readonly NativeBatch[], room = batches.length): Promise<NativeStepResult[]> {
     const results: NativeStepResult[] = []

@@ -49,7 +49,7 @@ export class NativeStep implements TrainingStep {
   async runMany(batches: readonly StepBatch[]): Promise<{ loss: number; right: number }[]> {
     const started = performance.now()
     const given = batches.map(({ x, labels }) => ({ features: x.dataSync() as Float32Array, labels }))
-    const results = await this.trainer.steps(given, this.batchesPerRun)
+    const results = await this.trainer.steps(given)
     this.msPerStep = (performance.now() - started) / batches.length
     return results
   }
