@@ -146,16 +146,16 @@ export class NativeTrainer {
   /**
    * One optimizer step a batch, in order, as step() on each. Consecutive batches of one size go
    * through the graph in one run (it scans them, build.ts): its outputs, which onnxruntime-node
-   * copies into fresh buffers every run, are then copied once for all of them. `room`: how many
-   * batches later calls may bring at once (the buffer that stacks them is sized for it; the
-   * training loop's groups include an epoch's short last batch, one more than its full run).
+   * copies into fresh buffers every run, are then copied once for all of them. The buffer that
+   * stacks a run's batches is sized for all the batches of the call: the training loop's groups
+   * include an epoch's short last batch, one more than the epoch's longest run.
    */
-  async steps(batches: readonly NativeBatch[], room = batches.length): Promise<NativeStepResult[]> {
+  async steps(batches: readonly NativeBatch[]): Promise<NativeStepResult[]> {
     const results: NativeStepResult[] = []
     for (let start = 0; start < batches.length; ) {
       let end = start + 1
       while (end < batches.length && batches[end].labels.length === batches[start].labels.length) end++
-      results.push(...(await this.run(batches.slice(start, end), room)))
+      results.push(...(await this.run(batches.slice(start, end), batches.length)))
       start = end
     }
     return results
