@@ -71,14 +71,13 @@ export interface GraphOptions {
   batchNorm?: BatchNormMode
   /** onnxruntime's blocked depthwise kernels, when this CPU has them (nchwc.ts; default: standard Convs only). */
   nchwc?: Nchwc | null
-  /**
-   * A graph that takes several steps a run (onnx-graph.ts encodeScan): the per-step inputs
-   * (features, labels, the optimizer's scalars, dropout masks) gain a leading axis, one row a step,
-   * and the loss and the count of right answers come out one a step.
-   */
-  scan?: boolean
 }
 
+/**
+ * The training step as a graph that takes several steps a run (onnx-graph.ts encodeScan): the
+ * per-step inputs (features, labels, the optimizer's scalars, dropout masks) have a leading axis,
+ * one row a step, and the loss and the count of right answers come out one a step.
+ */
 export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSettings, options: GraphOptions = {}): TrainingGraph {
   const g = new OnnxGraph()
   const slots = stateSlots(optimizer)
@@ -132,16 +131,14 @@ export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSetti
   g.output(LOSS, loss, [])
   g.output(RIGHT, right, [])
   const movingOut = outputMoving(g, moving)
-  const bytes = options.scan
-    ? g.encodeScan('training_steps', {
-        perStep: [FEATURES, LABELS, ...SCALARS, ...dropouts.map((d) => d.input)],
-        carried: [
-          ...slotsOut.flatMap((w) => [{ input: w.input, output: w.output }, ...w.state.map((s) => ({ input: s.input, output: s.output }))]),
-          ...movingOut.map((m) => ({ input: m.input, output: m.output }))
-        ],
-        scanned: [LOSS, RIGHT]
-      })
-    : g.encode('training_step')
+  const bytes = g.encodeScan('training_steps', {
+    perStep: [FEATURES, LABELS, ...SCALARS, ...dropouts.map((d) => d.input)],
+    carried: [
+      ...slotsOut.flatMap((w) => [{ input: w.input, output: w.output }, ...w.state.map((s) => ({ input: s.input, output: s.output }))]),
+      ...movingOut.map((m) => ({ input: m.input, output: m.output }))
+    ],
+    scanned: [LOSS, RIGHT]
+  })
   return { bytes, weights: slotsOut, moving: movingOut, dropouts, classes }
 }
 

@@ -101,7 +101,7 @@ export class NativeTrainer {
     if (typeof runtime === 'string') return runtime
     const found = await probeNchwc(runtime)
     const nchwc = 'block' in found ? { block: found.block, maxBatch: options.maxBatch } : null
-    const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm, nchwc, scan: true })
+    const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm, nchwc })
     const session = await runtime.InferenceSession.create(graph.bytes, sessionOptions(threads, 'training'))
     // onnxruntime ignores a fetch it does not know: a name the graph lacks would leave a buffer silently unwritten.
     const outputs = new Set(session.outputNames)
