@@ -1,7 +1,7 @@
 // The trainable suffix as one ONNX graph holding a whole training step: forward, Keras'
 // categorical cross-entropy, the backward pass and the optimizer update. Its inputs are the batch,
-// the step's scalars, the weights (the small ones in one flat pack) and the optimizer state; its
-// outputs the loss, the correct count, the new weights and the new state.
+// the step's scalars, the weights and the optimizer state; its outputs the loss, the correct
+// count, the new weights and the new state. One session.run is one optimizer step.
 // A "probe" graph instead takes the output's gradient and gives the weights' and the input's
 // gradients, so each layer's backward can be checked against tf.grads.
 import type * as tf from '@tensorflow/tfjs'
@@ -37,27 +37,11 @@ export function suffixOf(view: ModelView, part: Partition): SuffixSpec {
 export interface WeightSlot {
   variable: tf.LayerVariable
   shape: number[]
-  /** The pack that holds the weight (an index into TrainingGraph.packs), and where in it its values start. */
-  pack: number
-  offset: number
-}
-
-/**
- * A float32 buffer the step reads and rewrites, with the optimizer state it carries (same size):
- * one large weight in its own shape, or several small ones one after another (flat). The
- * optimizer's update is a dozen elementwise nodes a pack; onnxruntime's cost for a node over a few
- * thousand floats is mostly its dispatch, and MobileNet's last two blocks have 14 such weights.
- */
-export interface PackSlot {
-  shape: number[]
-  /** Graph input and output names of the values and of each optimizer state slot. */
+  /** Graph input and output names of the weight and of each optimizer state slot. */
   input: string
   output: string
   state: { slot: string; input: string; output: string }[]
 }
-
-/** Weights of at most this many values share one flat pack in the training step; larger ones keep their own. */
-const PACKED_SIZE_LIMIT = 1 << 17
 
 /** A non-trainable weight each step rewrites (BatchNormalization's moving statistics in 'batch' mode). */
 export interface MovingSlot {
@@ -77,7 +61,6 @@ export interface DropoutSlot {
 export interface TrainingGraph {
   bytes: Uint8Array
   weights: WeightSlot[]
-  packs: PackSlot[]
   moving: MovingSlot[]
   dropouts: DropoutSlot[]
   classes: number
@@ -88,8 +71,6 @@ export interface GraphOptions {
   batchNorm?: BatchNormMode
   /** onnxruntime's blocked depthwise kernels, when this CPU has them (nchwc.ts; default: standard Convs only). */
   nchwc?: Nchwc | null
-  /** Trainable weights of at most this many values share one flat pack (default PACKED_SIZE_LIMIT; 0 packs none). */
-  packLimit?: number
 }
 
 /**
@@ -100,15 +81,7 @@ export interface GraphOptions {
 export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSettings, options: GraphOptions = {}): TrainingGraph {
   const g = new OnnxGraph()
   const slots = stateSlots(optimizer)
-  const { forward, weights, moving, dropouts } = emitForward(
-    g,
-    suffix,
-    false,
-    options.batchNorm ?? 'frozen',
-    options.nchwc ?? null,
-    undefined,
-    options.packLimit ?? PACKED_SIZE_LIMIT
-  )
+  const { forward, weights, moving, dropouts } = emitForward(g, suffix, false, options.batchNorm ?? 'frozen', options.nchwc ?? null)
   const out = forward.out
   if (out.shape.length !== 1) throw new Error(`The trainable layers end in rank ${out.shape.length + 1} values; training needs [batch, classes] probabilities`)
   const last = suffix.nodes.at(-1)!.layer
@@ -140,48 +113,33 @@ export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSetti
 
   forward.backward(dz, true)
   const scalars = Object.fromEntries(SCALARS.map((name) => [name, g.input(name, [])])) as Record<(typeof SCALARS)[number], string>
-  for (const w of weights) if (!w.grad) throw new Error(`No gradient reached ${w.variable.name}: it does not affect the output`)
-  const packed = weights.filter((w) => w.offset !== null)
-  const packs = weights.filter((w) => w.offset === null).map((w) => ({ input: w.input, shape: w.shape, grad: w.grad! }))
-  if (packed.length > 0) {
-    // The packed weights' gradients, flat, one after another as their values lie in the pack.
-    const flat = packed.map((w) => g.node('Reshape', [w.grad!, g.int64([-1])]))
-    const shape = [packedSize(packed)]
-    packs.unshift({ input: g.input(PACK, shape), shape, grad: g.node('Concat', flat, { axis: 0 }) })
-  }
-  const packsOut: PackSlot[] = packs.map((pack, i) => {
-    const { shape } = pack
-    const state = slots.map((slot) => ({ slot, input: g.input(`s${i}_${slot}`, shape), output: `s${i}_${slot}_new` }))
+  const slotsOut: WeightSlot[] = weights.map((w, i) => {
+    if (!w.grad) throw new Error(`No gradient reached ${w.variable.name}: it does not affect the output`)
+    const state = slots.map((slot) => ({ slot, input: g.input(`s${i}_${slot}`, w.shape), output: `s${i}_${slot}_new` }))
     const updated = emitUpdate(
       g,
       optimizer,
-      pack.input,
-      pack.grad,
+      w.input,
+      w.grad,
       state.map((s) => s.input),
       scalars
     )
-    g.output(`p${i}_new`, updated.weight, shape)
-    state.forEach((s, k) => g.output(s.output, updated.state[k], shape))
-    return { shape, input: pack.input, output: `p${i}_new`, state }
+    g.output(`w${i}_new`, updated.weight, w.shape)
+    state.forEach((s, k) => g.output(s.output, updated.state[k], w.shape))
+    return { variable: w.variable, shape: w.shape, input: w.input, output: `w${i}_new`, state }
   })
-  const slotsOut: WeightSlot[] = weights.map((w) => ({
-    variable: w.variable,
-    shape: w.shape,
-    pack: packsOut.findIndex((p) => p.input === (w.offset === null ? w.input : PACK)),
-    offset: w.offset ?? 0
-  }))
   g.output(LOSS, loss, [])
   g.output(RIGHT, right, [])
   const movingOut = outputMoving(g, moving)
   const bytes = g.encodeScan('training_steps', {
     perStep: [FEATURES, LABELS, ...SCALARS, ...dropouts.map((d) => d.input)],
     carried: [
-      ...packsOut.flatMap((p) => [{ input: p.input, output: p.output }, ...p.state.map((s) => ({ input: s.input, output: s.output }))]),
+      ...slotsOut.flatMap((w) => [{ input: w.input, output: w.output }, ...w.state.map((s) => ({ input: s.input, output: s.output }))]),
       ...movingOut.map((m) => ({ input: m.input, output: m.output }))
     ],
     scanned: [LOSS, RIGHT]
   })
-  return { bytes, weights: slotsOut, packs: packsOut, moving: movingOut, dropouts, classes }
+  return { bytes, weights: slotsOut, moving: movingOut, dropouts, classes }
 }
 
 /** A graph from the suffix's input and the output's gradient to the output, the input's gradient and each weight's. */
@@ -219,22 +177,8 @@ interface MovingInput {
 interface WeightInput {
   variable: tf.LayerVariable
   shape: number[]
-  /** The graph input holding it: its own, or (offset not null) the flat pack's. */
   input: string
-  offset: number | null
   grad: string | null
-}
-
-/** The training step's input holding the small weights (PackSlot). */
-const PACK = 'packed'
-
-function packedSize(packed: readonly WeightInput[]): number {
-  const last = packed.at(-1)!
-  return last.offset! + size(last.shape)
-}
-
-function size(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1)
 }
 
 /**
@@ -242,16 +186,7 @@ function size(shape: readonly number[]): number {
  * reverse order, summing the gradients of values read by several layers, and returns the input's
  * gradient when `inputGradient` asked for it.
  */
-function emitForward(
-  g: OnnxGraph,
-  suffix: SuffixSpec,
-  inputGradient: boolean,
-  batchNorm: BatchNormMode,
-  nchwc: Nchwc | null,
-  scoring?: ScoringOptions,
-  packLimit = 0
-) {
-  let packed = 0
+function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, batchNorm: BatchNormMode, nchwc: Nchwc | null, scoring?: ScoringOptions) {
   const weights: WeightInput[] = []
   const moving: MovingInput[] = []
   const live: { variable: tf.LayerVariable; input: string }[] = []
@@ -294,19 +229,9 @@ function emitForward(
         const value = found.read()
         return { value: g.float(value.dataSync() as Float32Array, value.shape), shape: value.shape }
       }
-      const shape = found.shape as number[]
-      const n = size(shape)
-      if (n <= packLimit) {
-        // Read from the flat pack, which buildTrainingGraph declares once it knows its size.
-        const entry: WeightInput = { variable: found, shape, input: PACK, offset: packed, grad: null }
-        packed += n
-        weights.push(entry)
-        const flat = g.node('Slice', [PACK, g.int64([entry.offset!]), g.int64([packed]), g.int64([0])])
-        return { value: g.node('Reshape', [flat, g.int64(shape)]), shape, setGrad: (grad) => void (entry.grad = grad) }
-      }
-      const entry: WeightInput = { variable: found, shape, input: g.input(`w${weights.length}`, shape), offset: null, grad: null }
+      const entry: WeightInput = { variable: found, shape: found.shape as number[], input: g.input(`w${weights.length}`, found.shape), grad: null }
       weights.push(entry)
-      return { value: entry.input, shape, setGrad: (grad) => void (entry.grad = grad) }
+      return { value: entry.input, shape: entry.shape, setGrad: (grad) => void (entry.grad = grad) }
     }
   }
 

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs'
 import type { InferenceSession, Tensor } from 'onnxruntime-node'
 import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
-import { buildScoringGraph, buildTrainingGraph, FEATURES, LABELS, LOSS, RIGHT, SCORES, type SuffixSpec, type TrainingGraph, type WeightSlot } from './build'
+import { buildScoringGraph, buildTrainingGraph, FEATURES, LABELS, LOSS, RIGHT, SCORES, type SuffixSpec, type TrainingGraph } from './build'
 import type { BatchNormMode } from './layers'
 import { describeNchwc, probeNchwc, type Nchwc } from './nchwc'
 import { SCALARS, stepScalars, type OptimizerSettings } from './optimizer-graph'
@@ -31,8 +31,6 @@ export interface RunnerOptions {
    * on onnxruntime's blocked kernels where this CPU has them (nchwc.ts); larger batches are refused.
    */
   maxBatch?: number
-  /** Which weights share a flat pack (build.ts GraphOptions.packLimit); for the tests that compare packings. */
-  packLimit?: number
 }
 
 /** Dropout layer k's mask at optimizer step `iteration`: a function of the seed and those two alone. */
@@ -49,8 +47,7 @@ export interface NativeBatch {
 }
 
 interface Buffers {
-  /** One a pack (build.ts PackSlot): the weights' values, and each optimizer state slot's. */
-  packs: Float32Array[]
+  weights: Float32Array[]
   state: Float32Array[][]
   moving: Float32Array[]
 }
@@ -80,8 +77,8 @@ export class NativeTrainer {
   ) {
     this.lr = settings.learningRate
     const fresh = (): Buffers => ({
-      packs: graph.packs.map((p) => new Float32Array(size(p.shape))),
-      state: graph.packs.map((p) => p.state.map(() => new Float32Array(size(p.shape)))),
+      weights: graph.weights.map((w) => new Float32Array(size(w.shape))),
+      state: graph.weights.map((w) => w.state.map(() => new Float32Array(size(w.shape)))),
       moving: graph.moving.map((m) => new Float32Array(size(m.shape)))
     })
     this.current = fresh()
@@ -91,7 +88,7 @@ export class NativeTrainer {
 
   /** Takes the weights (and moving statistics) from the tfjs model: at the start, and after a run restores its best epoch there. */
   readFromModel(): void {
-    this.graph.weights.forEach((w) => this.current.packs[w.pack].set(w.variable.read().dataSync() as Float32Array, w.offset))
+    this.graph.weights.forEach((w, i) => this.current.weights[i].set(w.variable.read().dataSync() as Float32Array))
     this.graph.moving.forEach((m, j) => this.current.moving[j].set(m.variable.read().dataSync() as Float32Array))
   }
 
@@ -104,11 +101,11 @@ export class NativeTrainer {
     if (typeof runtime === 'string') return runtime
     const found = await probeNchwc(runtime)
     const nchwc = 'block' in found ? { block: found.block, maxBatch: options.maxBatch } : null
-    const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm, nchwc, packLimit: options.packLimit })
+    const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm, nchwc })
     const session = await runtime.InferenceSession.create(graph.bytes, sessionOptions(threads, 'training'))
     // onnxruntime ignores a fetch it does not know: a name the graph lacks would leave a buffer silently unwritten.
     const outputs = new Set(session.outputNames)
-    const missing = [LOSS, RIGHT, ...graph.packs.flatMap((p) => [p.output, ...p.state.map((st) => st.output)]), ...graph.moving.map((m) => m.output)].filter(
+    const missing = [LOSS, RIGHT, ...graph.weights.flatMap((w) => [w.output, ...w.state.map((st) => st.output)]), ...graph.moving.map((m) => m.output)].filter(
       (n) => !outputs.has(n)
     )
     if (missing.length > 0) throw new Error(`The training graph lacks outputs ${missing.join(', ')}`)
@@ -155,7 +152,7 @@ export class NativeTrainer {
    */
   async steps(batches: readonly NativeBatch[]): Promise<NativeStepResult[]> {
     const results: NativeStepResult[] = []
-    for (let start = 0; start < batches.length;) {
+    for (let start = 0; start < batches.length; ) {
       let end = start + 1
       while (end < batches.length && batches[end].labels.length === batches[start].labels.length) end++
       results.push(...(await this.run(batches.slice(start, end), batches.length)))
@@ -193,12 +190,7 @@ export class NativeTrainer {
       [LABELS]: new Tensor('float32', oneHot, [steps, count, classes])
     }
     const scalars = Array.from({ length: steps }, (_, k) => stepScalars(this.settings, this.lr, this.iteration + k))
-    for (const name of SCALARS)
-      feeds[name] = new Tensor(
-        'float32',
-        Float32Array.from(scalars, (s) => s[name]),
-        [steps]
-      )
+    for (const name of SCALARS) feeds[name] = new Tensor('float32', Float32Array.from(scalars, (s) => s[name]), [steps])
     this.graph.dropouts.forEach((d, j) => {
       const length = count * size(d.shape)
       const masks = new Float32Array(steps * length)
@@ -211,12 +203,12 @@ export class NativeTrainer {
       [LOSS]: new Tensor('float32', loss, [steps]),
       [RIGHT]: new Tensor('float32', right, [steps])
     }
-    this.graph.packs.forEach((p, i) => {
-      feeds[p.input] = new Tensor('float32', this.current.packs[i], p.shape)
-      fetches[p.output] = new Tensor('float32', this.spare.packs[i], p.shape)
-      p.state.forEach((s, k) => {
-        feeds[s.input] = new Tensor('float32', this.current.state[i][k], p.shape)
-        fetches[s.output] = new Tensor('float32', this.spare.state[i][k], p.shape)
+    this.graph.weights.forEach((w, i) => {
+      feeds[w.input] = new Tensor('float32', this.current.weights[i], w.shape)
+      fetches[w.output] = new Tensor('float32', this.spare.weights[i], w.shape)
+      w.state.forEach((s, k) => {
+        feeds[s.input] = new Tensor('float32', this.current.state[i][k], w.shape)
+        fetches[s.output] = new Tensor('float32', this.spare.state[i][k], w.shape)
       })
     })
     this.graph.moving.forEach((m, j) => {
@@ -230,9 +222,9 @@ export class NativeTrainer {
       const out = await this.session.run(feeds)
       loss.set(out[LOSS].data as Float32Array)
       right.set(out[RIGHT].data as Float32Array)
-      this.graph.packs.forEach((p, i) => {
-        this.spare.packs[i] = out[p.output].data as Float32Array
-        p.state.forEach((s, k) => (this.spare.state[i][k] = out[s.output].data as Float32Array))
+      this.graph.weights.forEach((w, i) => {
+        this.spare.weights[i] = out[w.output].data as Float32Array
+        w.state.forEach((s, k) => (this.spare.state[i][k] = out[s.output].data as Float32Array))
       })
       this.graph.moving.forEach((m, j) => (this.spare.moving[j] = out[m.output].data as Float32Array))
     }
@@ -263,7 +255,7 @@ export class NativeTrainer {
 
   private async openScoring(layer?: string) {
     // Each weight the scoring graph reads, found by its tfjs variable among the buffers training rewrites.
-    const trained = new Map(this.graph.weights.map((w) => [w.variable, () => this.values(this.current.packs[w.pack], w)]))
+    const trained = new Map(this.graph.weights.map((w, i) => [w.variable, () => this.current.weights[i]]))
     const moving = new Map(this.graph.moving.map((m, j) => [m.variable, () => this.current.moving[j]]))
     const built = buildScoringGraph(this.suffix, new Set(moving.keys()), layer, this.nchwc)
     const inputs = built.inputs.map(({ variable, input }) => {
@@ -277,12 +269,7 @@ export class NativeTrainer {
 
   /** The current weights, each with the tfjs variable it belongs to (copies: ours keep changing). */
   getWeights(): { variable: tf.LayerVariable; values: Float32Array }[] {
-    return this.graph.weights.map((w) => ({ variable: w.variable, values: this.values(this.current.packs[w.pack], w).slice() }))
-  }
-
-  /** A weight's part of a pack's buffer (a view). */
-  private values(pack: Float32Array, w: WeightSlot): Float32Array {
-    return pack.subarray(w.offset, w.offset + size(w.shape))
+    return this.graph.weights.map((w, i) => ({ variable: w.variable, values: this.current.weights[i].slice() }))
   }
 
   /** Writes the current weights (and moving statistics) into the tfjs model, so it can be evaluated or saved as usual. */
@@ -301,28 +288,26 @@ export class NativeTrainer {
    */
   optimizerWeights(): { name: string; tensor: tf.Tensor }[] {
     const list = [{ name: 'iter', tensor: tf.scalar(this.iteration, 'int32') }]
-    const slots = this.graph.packs[0]?.state.map((s) => s.slot) ?? []
+    const slots = this.graph.weights[0]?.state.map((s) => s.slot) ?? []
     slots.forEach((slot, k) => {
-      this.graph.weights.forEach((w) =>
-        list.push({ name: `${w.variable.name}/${slot}`, tensor: tf.tensor(this.values(this.current.state[w.pack][k], w).slice(), w.shape) })
-      )
+      this.graph.weights.forEach((w, i) => list.push({ name: `${w.variable.name}/${slot}`, tensor: tf.tensor(this.current.state[i][k].slice(), w.shape) }))
     })
     return list
   }
 
   /** Continues from a saved state (optimizerWeights()' or a tfjs optimizer's of the same kind). */
   setOptimizerWeights(list: readonly { name: string; tensor: tf.Tensor }[]): void {
-    const slots = this.graph.packs[0]?.state.map((s) => s.slot) ?? []
+    const slots = this.graph.weights[0]?.state.map((s) => s.slot) ?? []
     const expected = 1 + slots.length * this.graph.weights.length
     if (list.length !== expected) throw new Error(`The saved optimizer state has ${list.length} tensors; this optimizer needs ${expected}`)
     this.iteration = list[0].tensor.dataSync()[0]
     slots.forEach((slot, k) => {
       this.graph.weights.forEach((w, i) => {
         const { name, tensor } = list[1 + k * this.graph.weights.length + i]
-        if (tensor.size !== size(w.shape) || !name.endsWith(`/${slot}`)) {
+        if (tensor.size !== this.current.state[i][k].length || !name.endsWith(`/${slot}`)) {
           throw new Error(`Saved optimizer tensor ${name} (${tensor.shape.join('x')}) does not fit ${w.variable.name}/${slot} (${w.shape.join('x')})`)
         }
-        this.current.state[w.pack][k].set(tensor.dataSync() as Float32Array, w.offset)
+        this.current.state[i][k].set(tensor.dataSync() as Float32Array)
       })
     })
   }

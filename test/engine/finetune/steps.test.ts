@@ -168,41 +168,6 @@ describe('native training steps equal tfjs cpu steps', () => {
     })
   }
 
-  for (const setting of [settings[0], settings[1], settings[2]]) {
-    it(`${setting.optimizer}: small weights in one flat pack, each in its own, or some of each give the same steps, bit for bit`, async () => {
-      // With a limit of 50 values the depthwise (72) and pointwise (96) kernels keep their own buffers.
-      const limits = [0, 50, undefined]
-      const models = limits.map(() => smallModel())
-      models.forEach((m) => randomiseWeights(m, 37))
-      const trainers = await Promise.all(models.map((m, i) => NativeTrainer.create(suffixOfModel(m), setting, 2, { packLimit: limits[i] })))
-      const random = seededRandom(41)
-      const batches = [BATCH, BATCH, BATCH - 1].map((count) => ({
-        features: randomArray(count * SHAPE.reduce((x, y) => x * y), random, 3),
-        labels: Int32Array.from({ length: count }, () => Math.floor(random() * CLASSES))
-      }))
-      const results = []
-      for (const t of trainers) {
-        if (typeof t === 'string') throw new Error(t)
-        results.push({ steps: await t.steps(batches), weights: t.getWeights(), state: t.optimizerWeights() })
-      }
-      const [alone, ...others] = results
-      expect(alone.weights.map((w) => w.variable.originalName)).toEqual(models[0].trainableWeights.map((w) => w.originalName))
-      for (const other of others) {
-        expect(other.steps).toEqual(alone.steps)
-        other.weights.forEach(({ values }, i) => expect(values).toEqual(alone.weights[i].values))
-        expect(other.state.map((e) => e.name.split('/').slice(-2).join('/'))).toEqual(alone.state.map((e) => e.name.split('/').slice(-2).join('/')))
-        other.state.forEach((entry, i) => expect(entry.tensor.dataSync()).toEqual(alone.state[i].tensor.dataSync()))
-      }
-      // One packing's saved state continues in another's.
-      const mixed = trainers[1] as NativeTrainer
-      mixed.setOptimizerWeights(alone.state)
-      expect(mixed.optimizerWeights().map((e) => Array.from(e.tensor.dataSync()))).toEqual(alone.state.map((e) => Array.from(e.tensor.dataSync())))
-      tf.dispose(results.flatMap((r) => r.state.map((e) => e.tensor)))
-      for (const t of trainers) await (t as NativeTrainer).close()
-      models.forEach((m) => m.dispose())
-    })
-  }
-
   it('saves its optimizer state as tfjs does (names, order, values), and a resumed run equals an unbroken one', async () => {
     const setting = settings[0]
     const random = seededRandom(5)
