@@ -1,7 +1,8 @@
 // Runs the training-step graph on onnxruntime-node: one session.run takes the steps of one or more
 // batches. The weights and optimizer state live in two sets of float32 buffers that the graph reads
-// from one and writes into the other (pre-allocated outputs), swapped each run: no allocation on
-// our side. getWeights()/writeBack() hand the weights to the tfjs model, which stays the saved form.
+// from one and writes into the other (pre-allocated outputs), swapped each run: only the run's
+// small inputs (labels, scalars, dropout masks) are allocated on our side. getWeights()/writeBack()
+// hand the weights to the tfjs model, which stays the saved form.
 import * as tf from '@tensorflow/tfjs'
 import type { InferenceSession, Tensor } from 'onnxruntime-node'
 import { loadOnnxRuntime, onnxDescription, type Ort } from '../onnx-runtime'
@@ -57,7 +58,7 @@ export class NativeTrainer {
   private spare: Buffers
   private iteration = 0
   private lr: number
-  /** The batches of a run, one after another (grown to the largest run). */
+  /** The batches of a run, one after another (grown to the most batches one steps() call was given). */
   private stacked = new Float32Array(0)
   /** Scoring sessions by the layer they output ('' for the probabilities), opened when first asked for. */
   private readonly scoring = new Map<string, Promise<{ session: InferenceSession; inputs: { input: string; shape: number[]; values: () => Float32Array }[] }>>()
