@@ -1,7 +1,12 @@
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from '../../src/engine/backend'
-import { preprocess } from '../../src/engine/inference/preprocess'
+import path from 'node:path'
+import { augmentPixels } from '../../src/engine/train/augment'
+import { decodeImage } from '../../src/engine/images/decode'
+import { preprocess, preprocessPixels } from '../../src/engine/inference/preprocess'
+import { seededRandom } from '../../src/engine/util/random'
+import { PHOTOS } from '../helpers'
 
 beforeAll(initBackend)
 
@@ -34,5 +39,23 @@ describe('Keras preprocess_input modes', () => {
   it('"unit" scales to [0, 1] and "raw" leaves 0..255 as it is (imported Keras models of one\'s own)', async () => {
     expect(await values(preprocess(pixel(), 'unit'))).toEqual([1, 128 / 255, 0].map((v) => Math.fround(v)))
     expect(await values(preprocess(pixel(), 'raw'))).toEqual([255, 128, 0])
+  })
+})
+
+describe('preprocessPixels (one pass over the decoded bytes, for training batches)', () => {
+  const modes = ['tf', 'caffe', 'torch', 'unit', 'raw'] as const
+
+  it.each(modes)('gives the tensor ops\' float32 numbers bit for bit in mode "%s", on bytes and on augmented floats', async (mode) => {
+    const bytes = (await decodeImage(path.join(PHOTOS, 'chelsea.png'), 64)).data
+    const augment = { flipHorizontal: true, flipVertical: false, rotate: 20, zoom: 0.2, shear: 10, brightness: 0.2 }
+    const floats = augmentPixels(bytes, 1, 64, augment, seededRandom(3))
+    expect(floats.some((v) => !Number.isInteger(v))).toBe(true)
+    for (const pixels of [bytes, floats]) {
+      const reference = tf.tidy(() => preprocess(tf.tensor4d(pixels, [1, 64, 64, 3], pixels instanceof Uint8Array ? 'int32' : 'float32'), mode).dataSync())
+      const mine = preprocessPixels(pixels, mode)
+      expect(mine.length).toBe(reference.length)
+      const differing = mine.findIndex((v, i) => !Object.is(v, reference[i]))
+      expect(differing, `first differing value at ${differing}`).toBe(-1)
+    }
   })
 })

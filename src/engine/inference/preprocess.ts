@@ -25,3 +25,41 @@ export function preprocess(pixels: tf.Tensor, mode: PreprocessMode): tf.Tensor {
     }
   })
 }
+
+/**
+ * preprocess() on RGB values 0..255 (channels last) in one pass over the array, the same float32
+ * numbers bit for bit: each step is rounded to float32 as the tensor ops round it. The tensor ops
+ * on tfjs's cpu backend made a batch of 32 images at 224x224 take ~350 ms (3-4 s of an epoch
+ * that trains every layer on the native step, measured).
+ */
+export function preprocessPixels(pixels: Uint8Array | Float32Array, mode: PreprocessMode): Float32Array {
+  const out = new Float32Array(pixels.length)
+  const f = Math.fround
+  const channelwise = (at: (v: number, c: number) => number, bgr = false) => {
+    for (let i = 0; i < pixels.length; i += 3) {
+      for (let c = 0; c < 3; c++) out[i + c] = at(pixels[i + (bgr ? 2 - c : c)], c)
+    }
+  }
+  switch (mode) {
+    case 'tf':
+      for (let i = 0; i < pixels.length; i++) out[i] = f(pixels[i] / 127.5) - 1
+      break
+    case 'caffe': {
+      const mean = CAFFE_BGR_MEAN.map(f)
+      channelwise((v, c) => v - mean[c], true)
+      break
+    }
+    case 'torch': {
+      const [mean, std] = [TORCH_MEAN.map(f), TORCH_STD.map(f)]
+      channelwise((v, c) => f(f(v / 255) - mean[c]) / std[c])
+      break
+    }
+    case 'unit':
+      for (let i = 0; i < pixels.length; i++) out[i] = pixels[i] / 255
+      break
+    case 'raw':
+      out.set(pixels)
+      break
+  }
+  return out
+}

@@ -4,7 +4,7 @@ import type { PreprocessMode } from '../../shared/protocol'
 import { loadPixels } from '../datasets/pixels'
 import { describeRef, type LabelledImage } from '../datasets/types'
 import { ImageDecodeError } from '../images/decode'
-import { preprocess } from '../inference/preprocess'
+import { preprocessPixels } from '../inference/preprocess'
 import { mapLimit } from '../util/concurrency'
 
 /** sharp decodes on libuv's thread pool (4 threads by default): more in flight would only queue. */
@@ -47,7 +47,7 @@ export function joinImages(images: ReadonlyArray<Uint8Array | null>, size: numbe
 
 /** RGB values 0..255 to the preprocessed float batch the backbone expects. */
 export function modelInput(pixels: Uint8Array | Float32Array, count: number, size: number, mode: PreprocessMode): tf.Tensor {
-  return tf.tidy(() => preprocess(tf.tensor4d(pixels, [count, size, size, 3], pixels instanceof Uint8Array ? 'int32' : 'float32'), mode))
+  return tf.tensor4d(preprocessPixels(pixels, mode), [count, size, size, 3])
 }
 
 /** A tfjs model's outputs for `count` images of RGB values 0..255, as numbers. */
