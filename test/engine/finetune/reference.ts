@@ -70,3 +70,19 @@ export function relativeError(ours: ArrayLike<number>, reference: ArrayLike<numb
 export function blockedConvolutions(bytes: Uint8Array): number {
   return protos.onnx.ModelProto.decode(bytes).graph!.node!.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv').length
 }
+
+/**
+ * The graph with every Relu's output as a graph output too (in graph order), so a reference can
+ * take the same ReLU masks: where a pre-activation lies within float32 rounding of zero, two
+ * correct implementations may take different sides of the kink, and that one element then changes
+ * every gradient upstream of it.
+ */
+export function withReluOutputs(bytes: Uint8Array): { bytes: Uint8Array; relus: string[] } {
+  const model = protos.onnx.ModelProto.decode(bytes)
+  const graph = model.graph!
+  const relus = graph.node!.filter((n) => n.opType === 'Relu' && !n.domain).map((n) => n.output![0])
+  for (const name of relus) {
+    graph.output!.push(protos.onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: protos.onnx.TensorProto.DataType.FLOAT } } }))
+  }
+  return { bytes: protos.onnx.ModelProto.encode(model).finish(), relus }
+}

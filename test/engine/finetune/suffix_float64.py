@@ -2,7 +2,12 @@
 
 Reads from DIR what the test wrote: manifest.json (the trainable layers in call order with their
 Keras configs, every weight's name, shape and offset in weights.f32, the weights whose gradients
-are wanted), features.f32 (channels-last), output_grad.f32. Computes, in float64 with autograd, the
+are wanted), features.f32 (channels-last), output_grad.f32, and optionally the graph's own ReLU masks
+(masks.json: the ReLU activation layers in order; masks.u8: their NCHW masks one after another):
+float64 and float32 may take different sides of the kink where a pre-activation is within
+rounding of zero, and that one element changes every gradient upstream of it, so the reference
+takes the graph's decisions and reports in masks_checked.json how many differ from its own.
+Computes, in float64 with autograd, the
 gradient of sum(output * output_grad) with respect to each wanted weight (Keras layout) and to the
 features, and writes them as float32 to DIR/ref_<i>.f32 and DIR/ref_input.f32.
 BatchNormalization runs in inference mode (moving statistics), as the graph's 'frozen' mode.
@@ -49,6 +54,11 @@ def main(root):
     features = np.fromfile(os.path.join(root, "features.f32"), dtype=np.float32).astype(np.float64).reshape(batch, h, w_, c)
     x = torch.from_numpy(features).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
     values = {manifest["input"]: x}
+    masks, flipped, at = {}, 0, 0
+    if os.path.exists(os.path.join(root, "masks.json")):
+        names = json.load(open(os.path.join(root, "masks.json")))
+        given = np.fromfile(os.path.join(root, "masks.u8"), dtype=np.uint8)
+        masks = {name: None for name in names}
     out = None
     for layer in manifest["layers"]:
         kind, name, cfg = layer["class"], layer["name"], layer["config"]
@@ -65,6 +75,11 @@ def main(root):
         elif kind == "BatchNormalization":
             p = lambda n: params.get(f"{name}/{n}")  # noqa: E731
             out = F.batch_norm(a, p("moving_mean"), p("moving_variance"), p("gamma"), p("beta"), False, 0.0, cfg["epsilon"])
+        elif kind == "Activation" and name in masks:
+            mask = torch.from_numpy(given[at : at + a.numel()].reshape(a.shape).astype(np.float64))
+            at += a.numel()
+            flipped += int(((a > 0).double() != mask).sum())
+            out = a * mask
         elif kind == "Activation":
             out = activate(a, cfg["activation"])
         elif kind == "Add":
@@ -76,6 +91,9 @@ def main(root):
         else:
             raise ValueError(f"layer {name}: {kind} is not in this reference")
         values[name] = out
+    if masks:
+        assert at == len(given), f"{len(given)} mask values given, {at} used"
+        json.dump({"flipped": flipped}, open(os.path.join(root, "masks_checked.json"), "w"))
     r = torch.from_numpy(np.fromfile(os.path.join(root, "output_grad.f32"), dtype=np.float32).astype(np.float64).reshape(out.shape))
     wanted = [params[n] for n in manifest["wanted"]]
     grads = torch.autograd.grad((out * r).sum(), wanted + [x])
