@@ -189,7 +189,6 @@ interface WeightInput {
 function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, batchNorm: BatchNormMode, nchwc: Nchwc | null, scoring?: ScoringOptions) {
   const weights: WeightInput[] = []
   const moving: MovingInput[] = []
-  const live: { variable: tf.LayerVariable; input: string }[] = []
   const dropouts: DropoutSlot[] = []
   const layout = (rank: number) => rank === 3
   const toTfjs = (v: string, shape: number[]) => (layout(shape.length) ? g.node('Transpose', [v], { perm: [0, 2, 3, 1] }) : v)
@@ -219,12 +218,9 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
       const found = layer.weights.find((w) => w.originalName.split('/').at(-1) === name)
       if (!found) return null
       const trainable = layer.trainableWeights.includes(found)
-      if (scoring && (trainable || scoring.live.has(found))) {
-        // Scoring: whatever training changes comes in with its current value.
-        const input = g.input(`v${live.length}`, found.shape)
-        live.push({ variable: found, input })
-        return { value: input, shape: found.shape as number[] }
-      }
+      const current = scoring?.current.get(found)
+      if (current) return { value: g.float(current, found.shape as number[]), shape: found.shape as number[] }
+      if (scoring && trainable) throw new Error(`The scoring graph was not given the current value of ${found.name}`)
       if (!trainable) {
         const value = found.read()
         return { value: g.float(value.dataSync() as Float32Array, value.shape), shape: value.shape }
@@ -283,30 +279,35 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
     const atInput = grads.get(suffix.input.name)
     return atInput ? atInput.reduce((sum, part) => g.node('Add', [sum, part])) : null
   }
-  return { forward: { out: values.get(outputName)!, logits: last.logits?.name ?? null, backward }, values, weights, moving, live, dropouts, toTfjs, fromTfjs }
+  return { forward: { out: values.get(outputName)!, logits: last.logits?.name ?? null, backward }, values, weights, moving, dropouts, toTfjs, fromTfjs }
 }
 
 interface ScoringOptions {
-  /** Non-trainable weights that training rewrites (moving statistics in 'batch' mode): graph inputs, not constants. */
-  live: ReadonlySet<tf.LayerVariable>
+  /** What training changes (its weights and moving statistics) at their current values. */
+  current: ReadonlyMap<tf.LayerVariable, Float32Array>
 }
 
 export const SCORES = 'scores'
 
 /**
- * The suffix's forward pass in inference mode (moving statistics, no dropout), every weight that
- * training changes a graph input: the training step's current weights score the validation set
- * without being copied into tfjs first. Its output is the suffix's (class probabilities), or the
- * named layer's (the pooled features the unsure rule measures).
+ * The suffix's forward pass in inference mode (moving statistics, no dropout), with the training
+ * step's current weights as constants: the validation set is scored without copying them into
+ * tfjs first. Constants, not inputs, because onnxruntime then folds each BatchNorm into its
+ * convolution, fuses the activation, keeps the blocked layout from one convolution to the next and
+ * packs the kernels once: (a) of bench/finetune.ts scored a batch in 4.5 ms of kernels against 7.5
+ * as inputs. The graph is made again whenever the weights have changed (runner.ts). Its output is
+ * the suffix's (class probabilities), or the named layer's (the pooled features the unsure rule
+ * measures).
  */
-export function buildScoringGraph(suffix: SuffixSpec, live: ReadonlySet<tf.LayerVariable>, layer?: string, nchwc: Nchwc | null = null) {
+export function buildScoringGraph(suffix: SuffixSpec, current: ReadonlyMap<tf.LayerVariable, Float32Array>, layer?: string) {
   const g = new OnnxGraph()
-  const { forward, live: inputs, values } = emitForward(g, suffix, false, 'frozen', nchwc, { live })
+  // No blocked kernels of our own: onnxruntime blocks constant kernels itself.
+  const { forward, values } = emitForward(g, suffix, false, 'frozen', null, { current })
   const out = layer === undefined ? forward.out : values.get(layer)
   if (!out) throw new Error(`${layer} is not among the trainable layers`)
   if (out.shape.length !== 1) throw new Error(`${layer ?? 'The trainable layers'} end in rank ${out.shape.length + 1} values, not [batch, width]`)
   g.output(SCORES, out.name, [null, out.shape[0]])
-  return { bytes: g.encode('scoring'), inputs, width: out.shape[0] }
+  return { bytes: g.encode('scoring'), width: out.shape[0] }
 }
 
 /** The whole of a standalone model as a suffix (its first layer the input). */

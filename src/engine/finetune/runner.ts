@@ -60,8 +60,14 @@ export class NativeTrainer {
   private lr: number
   /** The batches of a run, one after another (grown to the most batches one steps() call was given). */
   private stacked = new Float32Array(0)
-  /** Scoring sessions by the layer they output ('' for the probabilities), opened when first asked for. */
-  private readonly scoring = new Map<string, Promise<{ session: InferenceSession; inputs: { input: string; shape: number[]; values: () => Float32Array }[] }>>()
+  /** Bumped whenever the weights change: scoring sessions hold the weights of one version. */
+  private version = 0
+  /**
+   * Scoring sessions by the layer they output ('' for the probabilities), opened when first asked
+   * for, with the weights of `scoredVersion`.
+   */
+  private readonly scoring = new Map<string, Promise<InferenceSession>>()
+  private scoredVersion = -1
 
   private constructor(
     private readonly runtime: Ort,
@@ -89,6 +95,7 @@ export class NativeTrainer {
 
   /** Takes the weights (and moving statistics) from the tfjs model: at the start, and after a run restores its best epoch there. */
   readFromModel(): void {
+    this.version++
     this.graph.weights.forEach((w, i) => this.current.weights[i].set(w.variable.read().dataSync() as Float32Array))
     this.graph.moving.forEach((m, j) => this.current.moving[j].set(m.variable.read().dataSync() as Float32Array))
   }
@@ -231,6 +238,7 @@ export class NativeTrainer {
     }
     ;[this.current, this.spare] = [this.spare, this.current]
     this.iteration += steps
+    this.version++
     return Array.from(loss, (value, k) => ({ loss: value, right: Math.round(right[k]) }))
   }
 
@@ -239,33 +247,37 @@ export class NativeTrainer {
    * mode (moving statistics, no dropout), as the tfjs model would give them after writeBack(): the
    * validation set is scored on native kernels instead of tfjs cpu (which took ~30 s an epoch of
    * MobileNet's last two blocks on 156 photos, against ~4 s of training). With `layer`, that
-   * layer's output instead (rank 1 a row: the pooled features).
+   * layer's output instead (rank 1 a row: the pooled features). The first call after the weights
+   * changed makes the scoring session again with the new ones (build.ts buildScoringGraph: ~7 ms
+   * for (a) of bench/finetune.ts, ~0.4 s for ResNet50's conv5).
    */
   async predict(features: Float32Array, count: number, layer?: string): Promise<Float32Array> {
     if (features.length !== count * size(this.featureShape))
       throw new Error(`A batch of ${count} needs ${count * size(this.featureShape)} feature values, got ${features.length}`)
+    if (this.scoredVersion !== this.version) {
+      await this.releaseScoring()
+      this.scoredVersion = this.version
+    }
     const key = layer ?? ''
     if (!this.scoring.has(key)) this.scoring.set(key, this.openScoring(layer))
-    const { session, inputs } = await this.scoring.get(key)!
-    const { Tensor } = this.runtime
-    const feeds: Record<string, Tensor> = { [FEATURES]: new Tensor('float32', features, [count, ...this.featureShape]) }
-    for (const { input, shape, values } of inputs) feeds[input] = new Tensor('float32', values(), shape)
-    const out = await session.run(feeds)
+    const session = await this.scoring.get(key)!
+    const out = await session.run({ [FEATURES]: new this.runtime.Tensor('float32', features, [count, ...this.featureShape]) })
     return out[SCORES].data as Float32Array
   }
 
-  private async openScoring(layer?: string) {
-    // Each weight the scoring graph reads, found by its tfjs variable among the buffers training rewrites.
-    const trained = new Map(this.graph.weights.map((w, i) => [w.variable, () => this.current.weights[i]]))
-    const moving = new Map(this.graph.moving.map((m, j) => [m.variable, () => this.current.moving[j]]))
-    const built = buildScoringGraph(this.suffix, new Set(moving.keys()), layer, this.nchwc)
-    const inputs = built.inputs.map(({ variable, input }) => {
-      const values = trained.get(variable) ?? moving.get(variable)
-      if (!values) throw new Error(`The scoring graph reads ${variable.name}, which the training step does not hold`)
-      return { input, shape: variable.shape as number[], values }
-    })
-    const session = await this.runtime.InferenceSession.create(built.bytes, sessionOptions(this.threads, 'scoring'))
-    return { session, inputs }
+  private async openScoring(layer?: string): Promise<InferenceSession> {
+    const current = new Map<tf.LayerVariable, Float32Array>([
+      ...this.graph.weights.map((w, i) => [w.variable, this.current.weights[i]] as const),
+      ...this.graph.moving.map((m, j) => [m.variable, this.current.moving[j]] as const)
+    ])
+    const built = buildScoringGraph(this.suffix, current, layer)
+    return this.runtime.InferenceSession.create(built.bytes, sessionOptions(this.threads, 'scoring'))
+  }
+
+  private async releaseScoring(): Promise<void> {
+    const opened = [...this.scoring.values()]
+    this.scoring.clear()
+    for (const session of opened) await (await session).release()
   }
 
   /** The current weights, each with the tfjs variable it belongs to (copies: ours keep changing). */
@@ -314,9 +326,7 @@ export class NativeTrainer {
   }
 
   async close(): Promise<void> {
-    const scoring = [...this.scoring.values()]
-    this.scoring.clear()
-    for (const opened of scoring) await (await opened).session.release()
+    await this.releaseScoring()
     await this.session.release()
   }
 }
