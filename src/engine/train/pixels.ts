@@ -6,6 +6,7 @@ import { describeRef, type LabelledImage } from '../datasets/types'
 import { ImageDecodeError } from '../images/decode'
 import { preprocessPixels } from '../inference/preprocess'
 import { mapLimit } from '../util/concurrency'
+import type { BatchBuffers } from './batch-buffers'
 
 /** sharp decodes on libuv's thread pool (4 threads by default): more in flight would only queue. */
 const DECODE_CONCURRENCY = 4
@@ -45,9 +46,12 @@ export function joinImages(images: ReadonlyArray<Uint8Array | null>, size: numbe
   return { pixels, kept }
 }
 
-/** RGB values 0..255 to the preprocessed float batch the backbone expects. */
-export function modelInput(pixels: Uint8Array | Float32Array, count: number, size: number, mode: PreprocessMode): tf.Tensor {
-  return tf.tensor4d(preprocessPixels(pixels, mode), [count, size, size, 3])
+/** RGB values 0..255 to the preprocessed float batch the backbone expects (in a buffer from `buffers` when given). */
+export function modelInput(pixels: Uint8Array | Float32Array, count: number, size: number, mode: PreprocessMode, buffers?: BatchBuffers): tf.Tensor {
+  const shape = [count, size, size, 3]
+  const values = buffers ? buffers.take(pixels.length) : new Float32Array(pixels.length)
+  preprocessPixels(pixels, mode, values)
+  return buffers ? buffers.tensor(values, shape) : tf.tensor(values, shape)
 }
 
 /** A tfjs model's outputs for `count` images of RGB values 0..255, as numbers. */

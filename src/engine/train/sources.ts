@@ -54,6 +54,7 @@ export interface StreamOptions {
 }
 
 export function streamingSource(items: readonly LabelledImage[], options: StreamOptions): BatchSource {
+  const buffers = new BatchBuffers()
   // Broken images are remembered too (as null): they are reported once and never decoded again.
   const decoded = new Map<number, Uint8Array | null>()
   let cachedBytes = 0
@@ -89,7 +90,7 @@ export function streamingSource(items: readonly LabelledImage[], options: Stream
         const values = kept.length > 0 ? await runner.run(input, kept.length) : new Float32Array(0)
         x = tf.tensor(values, [kept.length, ...options.featureShape])
       } else {
-        x = modelInput(input, kept.length, options.size, options.preprocess)
+        x = modelInput(input, kept.length, options.size, options.preprocess, buffers)
       }
       return {
         x,
