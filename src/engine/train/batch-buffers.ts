@@ -1,7 +1,8 @@
 // Float buffers for batches (cached features, preprocessed images), used again once tfjs has let
 // go of them. A fresh 3-26 MB array a batch (MobileNet's and ResNet50's cut features, batch 32)
-// cost more than the copy into it: zeroing, page faults, and garbage collection whose threads compete with the training
-// step's for the cores (measured: 0.5-20 ms a batch fresh against 0.1-1.2 ms reused).
+// cost more than the copy into it: zeroing, page faults, and garbage collection whose threads
+// compete with the training step's for the cores (measured: 0.5-20 ms a batch fresh against
+// 0.1-1.2 ms reused).
 import * as tf from '@tensorflow/tfjs'
 
 interface Lent {
