@@ -307,7 +307,7 @@ export function buildScoringGraph(suffix: SuffixSpec, current: ReadonlyMap<tf.La
   if (!out) throw new Error(`${layer} is not among the trainable layers`)
   if (out.shape.length !== 1) throw new Error(`${layer ?? 'The trainable layers'} end in rank ${out.shape.length + 1} values, not [batch, width]`)
   g.output(SCORES, out.name, [null, out.shape[0]])
-  return { bytes: g.encode('scoring'), width: out.shape[0] }
+  return g.encode('scoring')
 }
 
 /** The whole of a standalone model as a suffix (its first layer the input). */

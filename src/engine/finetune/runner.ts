@@ -270,8 +270,7 @@ export class NativeTrainer {
       ...this.graph.weights.map((w, i) => [w.variable, this.current.weights[i]] as const),
       ...this.graph.moving.map((m, j) => [m.variable, this.current.moving[j]] as const)
     ])
-    const built = buildScoringGraph(this.suffix, current, layer)
-    return this.runtime.InferenceSession.create(built.bytes, sessionOptions(this.threads, 'scoring'))
+    return this.runtime.InferenceSession.create(buildScoringGraph(this.suffix, current, layer), sessionOptions(this.threads, 'scoring'))
   }
 
   private async releaseScoring(): Promise<void> {
