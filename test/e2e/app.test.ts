@@ -91,9 +91,10 @@ describe('Transfer Studio in a browser', () => {
         .then((t) => Number(t.replace(/,/g, '')))
     // Frozen backbone: only the head (256 x 4 + 4) trains.
     await expect.poll(trainable).toBe(1028)
-    // Opening the dataset applies its remembered choices, which load the tree again: a toggle made
-    // before that answer arrives is replaced by the answer's frozen set (seen once in CI). Wait for
-    // the load, and click again should a reply still have replaced the toggle.
+    // Opening the dataset applies its remembered choices: a toggle made before they arrive (while
+    // they are read, before the tree reloads) is theirs to replace (seen once in CI). Toggles made
+    // during the reload itself are kept (stores.test.ts). Wait for the load, and click again
+    // should the remembered set still have replaced the toggle.
     await page.getByTestId('model-loading').waitFor({ state: 'hidden', timeout: 60_000 })
     const block = page.getByRole('row', { name: /block_13/ })
     const toggled = async () => {

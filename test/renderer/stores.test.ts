@@ -22,7 +22,7 @@ const { useTrainingStore } = await import('../../src/renderer/src/stores/trainin
 const { usePredictionsStore } = await import('../../src/renderer/src/stores/predictions')
 const { client } = await import('../../src/renderer/src/client')
 const { MAX_UPLOAD_BYTES, MAX_UPLOAD_CHARS, uploadBatches } = await import('../../src/renderer/src/upload-batches')
-const { ImageUpload } = await import('../../src/shared/protocol')
+const { HeadConfig, ImageUpload } = await import('../../src/shared/protocol')
 
 beforeEach(() => {
   setActivePinia(createPinia())
@@ -45,6 +45,45 @@ describe('model store', () => {
     model.freezeUpTo('conv_dw_1_bn')
     expect([...model.frozen]).toEqual(['conv_dw_1', 'conv_dw_1_bn'])
     expect(model.freezeSpec).toEqual({ kind: 'layers', frozen: ['conv_dw_1', 'conv_dw_1_bn'] })
+  })
+
+  it('keeps a toggle made while the tree reloads, on top of the reply or the remembered set', async () => {
+    const model = useModelStore()
+    await model.load()
+    // The reply is held back so the click lands between the request and its answer.
+    let answer: (summary: typeof SUMMARY) => void = () => {}
+    vi.mocked(client.request).mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)) as never)
+    const reloading = model.load()
+    model.setTrainable(['conv_pw_2'], true)
+    answer(SUMMARY)
+    await reloading
+    expect([...model.frozen].sort()).toEqual(['conv_dw_1', 'conv_dw_1_bn', 'conv_pw_2_bn'])
+
+    // Remembered choices (a reopened dataset) are the base; a "freeze up to here" made meanwhile wins.
+    vi.mocked(client.request).mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)) as never)
+    const applying = model.apply({ backbone: model.backbone, head: HeadConfig.parse({}), frozen: ['conv_pw_2', 'conv_pw_2_bn'] }, 2)
+    await Promise.resolve()
+    model.freezeUpTo('conv_dw_1')
+    answer(SUMMARY)
+    await applying
+    expect([...model.frozen]).toEqual(['conv_dw_1'])
+
+    // Without a click the remembered set is what shows.
+    await model.apply({ backbone: model.backbone, head: HeadConfig.parse({}), frozen: ['conv_pw_2', 'conv_pw_2_bn'] }, 2)
+    expect([...model.frozen]).toEqual(['conv_pw_2', 'conv_pw_2_bn'])
+  })
+
+  it('does not carry a toggle made on another model onto the one that loads', async () => {
+    const model = useModelStore()
+    await model.load()
+    let answer: (summary: typeof SUMMARY) => void = () => {}
+    vi.mocked(client.request).mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)) as never)
+    model.backbone = 'resnet50'
+    const switching = model.load()
+    model.setTrainable(['conv_pw_2'], true)
+    answer(SUMMARY)
+    await switching
+    expect([...model.frozen].sort()).toEqual(['conv_dw_1', 'conv_dw_1_bn', 'conv_pw_2', 'conv_pw_2_bn'])
   })
 })
 

@@ -57,9 +57,19 @@ export const useModelStore = defineStore('model', () => {
   /** Whether the tree shown is the chosen backbone's (false while another one loads). */
   const upToDate = computed(() => summary.value !== null && summaryBackbone.value === chosen.value)
 
-  async function load(classes = 2): Promise<void> {
+  // Toggles made while a tree loads, replayed onto the reply: the reply's frozen set (the model's
+  // default, or a remembered one) must not undo a click made after the request left.
+  type Edit = { model: string | null; change: (frozen: Set<string>) => void }
+  let editsSinceRequest: Edit[] = []
+
+  /**
+   * Loads the tree for the chosen model. `remembered` (a reopened dataset, a reload) is the frozen
+   * set to start from instead of the model's default, when it was made for that same model.
+   */
+  async function load(classes = 2, remembered?: { backbone: string; frozen: string[] }): Promise<void> {
     const asked = ++latest
     const wanted = chosen.value
+    editsSinceRequest = []
     loading.value = true
     error.value = null
     try {
@@ -74,11 +84,22 @@ export const useModelStore = defineStore('model', () => {
       if (asked !== latest) return
       summary.value = answer
       summaryBackbone.value = wanted
-      frozen.value = new Set(layers.value.filter((l) => !l.trainable).map((l) => l.name))
+      const known = new Set(layers.value.map((l) => l.name))
+      // Only onto the model it was made for: a tree that is another model's by now (a saved model
+      // chosen as the starting point meanwhile) keeps its own frozen set.
+      const next =
+        remembered && remembered.backbone === wanted
+          ? new Set(remembered.frozen.filter((name) => known.has(name)))
+          : new Set(layers.value.filter((l) => !l.trainable).map((l) => l.name))
+      for (const edit of editsSinceRequest) if (edit.model === wanted) edit.change(next)
+      frozen.value = new Set([...next].filter((name) => known.has(name)))
     } catch (e) {
       if (asked === latest) error.value = (e as Error).message
     } finally {
-      if (asked === latest) loading.value = false
+      if (asked === latest) {
+        loading.value = false
+        editsSinceRequest = []
+      }
     }
   }
 
@@ -91,29 +112,32 @@ export const useModelStore = defineStore('model', () => {
       backbone.value = choices.backbone
       head.value = structuredClone(choices.head)
     }
-    await load(classes)
-    // Only onto the model they were made for: a tree that is another model's by now (a saved model
-    // chosen as the starting point meanwhile) keeps its own frozen set.
-    if (choices?.frozen && summary.value && summaryBackbone.value === choices.backbone) {
-      const known = new Set(layers.value.map((l) => l.name))
-      frozen.value = new Set(choices.frozen.filter((name) => known.has(name)))
-    }
+    await load(classes, choices?.frozen ? { backbone: choices.backbone, frozen: choices.frozen } : undefined)
+  }
+
+  function edit(change: (frozen: Set<string>) => void): void {
+    const next = new Set(frozen.value)
+    change(next)
+    frozen.value = next
+    if (loading.value) editsSinceRequest.push({ model: summaryBackbone.value, change })
   }
 
   function setTrainable(names: string[], trainable: boolean): void {
-    const next = new Set(frozen.value)
-    for (const name of names) {
-      if (trainable) next.delete(name)
-      else next.add(name)
-    }
-    frozen.value = next
+    edit((set) => {
+      for (const name of names) {
+        if (trainable) set.delete(name)
+        else set.add(name)
+      }
+    })
   }
 
   /** Freeze every backbone layer up to and including `name`, train the rest ("freeze up to here"). */
   function freezeUpTo(name: string): void {
-    const names = backboneLayers.value.map((l) => l.name)
-    const index = names.indexOf(name)
-    frozen.value = new Set(names.slice(0, index + 1))
+    edit((set) => {
+      const names = backboneLayers.value.map((l) => l.name)
+      set.clear()
+      for (const frozenName of names.slice(0, names.indexOf(name) + 1)) set.add(frozenName)
+    })
   }
 
   return {
