@@ -5,7 +5,8 @@
 // - convolution input gradient: at stride 1 a Conv with the kernel flipped, its channels swapped
 //   and the padding mirrored; at larger strides a ConvTranspose with the same kernel and pads;
 // - Conv2D kernel gradient: one Gemm per kernel tap over all pixels of the batch (a 1x1 kernel has
-//   one tap: strided ones read every stride-th pixel, cut out first);
+//   one tap: strided ones read every stride-th pixel, cut out first; a strided larger kernel's taps
+//   are cut from the input split into its stride phases);
 // - DepthwiseConv2D kernel gradient: a grouped Conv over the input with batch and channels swapped,
 //   the output gradient as kernel, strides = the layer's dilation and dilation = its stride; where
 //   this CPU has onnxruntime's blocked kernels, a depthwise Conv over batch x channels planes
@@ -14,7 +15,7 @@
 //   gradient run on them (channels in whole blocks);
 // - frozen-statistics BatchNormalization: a per-channel affine map (onnxruntime's own
 //   BatchNormalization forward), so its gradients are products and sums with the normalised input;
-// - activations: the incoming gradient masked where tfjs's own gradient is zero.
+// - activations: the incoming gradient times a 0/1 mask of where tfjs's own gradient passes.
 // Every weight enters and leaves in tfjs's layout, so the optimizer state matches tfjs's too.
 import type * as tf from '@tensorflow/tfjs'
 import { pads as tfPads } from '../model/onnx-export'
@@ -260,19 +261,46 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
    */
   function tapKernelGradient(dy: string): string {
     const source = nhwc ? g.node('Transpose', [nhwc], { perm: [3, 0, 1, 2] }) : g.node('Transpose', [x.name], { perm: [1, 0, 2, 3] }) // [in, n, h, w]
-    const padded = pads.some((p) => p > 0) ? g.node('Pad', [source, g.int64([0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]])]) : source
     const dyRows = channelRows(dy, outChannels)
+    const seenThrough = strided && strides[0] === strides[1] && dilations.every((d) => d === 1) ? phaseTaps(source) : slicedTaps(source)
     const taps: string[] = []
     for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const start = [i * dilations[0], j * dilations[1]]
-        const end = [start[0] + (outH - 1) * strides[0] + 1, start[1] + (outW - 1) * strides[1] + 1]
-        const seen = g.node('Slice', [padded, g.int64(start), g.int64(end), g.int64([2, 3]), g.int64(strides)])
-        taps.push(g.node('Gemm', [g.node('Reshape', [seen, g.int64([channels, -1])]), dyRows], { transB: 1 })) // [in, out]
-      }
+      for (let j = 0; j < kw; j++) taps.push(g.node('Gemm', [g.node('Reshape', [seenThrough(i, j), g.int64([channels, -1])]), dyRows], { transB: 1 })) // [in, out]
     }
     const stacked = taps.length === 1 ? taps[0] : g.node('Concat', taps, { axis: 0 })
     return g.node('Reshape', [stacked, g.int64([kh, kw, channels, outChannels])], {}, 'dkernel')
+  }
+
+  /** Tap (i, j) of the padded input [in, n, h, w] as one Slice (with steps for a dilated strided kernel). */
+  function slicedTaps(source: string): (i: number, j: number) => string {
+    const padded = pads.some((p) => p > 0) ? g.node('Pad', [source, g.int64([0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]])]) : source
+    return (i, j) => {
+      const start = [i * dilations[0], j * dilations[1]]
+      const end = [start[0] + (outH - 1) * strides[0] + 1, start[1] + (outW - 1) * strides[1] + 1]
+      return g.node('Slice', [padded, g.int64(start), g.int64(end), g.int64([2, 3]), g.int64(strides)])
+    }
+  }
+
+  /**
+   * Strided taps from the input split once into its stride phases (SpaceToDepth): tap (i, j) is
+   * then a stride-1 Slice of phase (i mod s, j mod s). onnxruntime's Slice with steps took 3.3 ms a
+   * tap for MobileNet's first layer at batch 21 (nine a step, profiled); a Transpose in place of
+   * SpaceToDepth was moved past the Slices by onnxruntime's optimizer, and they got slower still.
+   */
+  function phaseTaps(source: string): (i: number, j: number) => string {
+    const s = strides[0]
+    // Padded up to whole phases; the rows added past TensorFlow's padding are never read.
+    const rows = Math.ceil((h + pads[0] + pads[2]) / s)
+    const cols = Math.ceil((w + pads[1] + pads[3]) / s)
+    const padding = [0, 0, pads[0], pads[1], 0, 0, rows * s - h - pads[0], cols * s - w - pads[1]]
+    const padded = g.node('Pad', [source, g.int64(padding)])
+    // [in, (row phase * s + column phase) * n + image, rows, cols], phases apart:
+    const phases = g.node('Reshape', [g.node('SpaceToDepth', [padded], { blocksize: s }), g.int64([channels, s * s, -1, rows, cols])])
+    return (i, j) => {
+      const start = [(i % s) * s + (j % s), Math.floor(i / s), Math.floor(j / s)]
+      const end = [start[0] + 1, start[1] + outH, start[2] + outW]
+      return g.node('Slice', [phases, g.int64(start), g.int64(end), g.int64([1, 3, 4])])
+    }
   }
 
   /**
