@@ -429,14 +429,16 @@ function batchNorm(ctx: Context, layer: tf.layers.Layer, x: Value, config: Confi
   const y = normalise(gamma?.value ?? ones(), beta?.value ?? zeros(), 'bn')
   const reduceAxes = x.shape.length === 3 ? [0, 2, 3] : [0]
   const backward: Backward = (dy, needed) => {
-    if (beta?.setGrad) beta.setGrad(g.node('ReduceSum', [dy, g.int64(reduceAxes)], { keepdims: 0 }, 'dbeta'))
+    const inv = g.node('Div', [g.scalar(1), g.node('Sqrt', [g.node('Add', [variance.value, g.scalar(epsilon)])])])
+    const sumDy = beta?.setGrad || gamma?.setGrad ? g.node('ReduceSum', [dy, g.int64(reduceAxes)], { keepdims: 0 }, 'dbeta') : null
+    if (beta?.setGrad) beta.setGrad(sumDy!)
     if (gamma?.setGrad) {
-      // The normalised input, recomputed here rather than kept from the forward: one pass either way.
-      const xhat = normalise(ones(), zeros(), 'xhat')
-      gamma.setGrad(g.node('ReduceSum', [g.node('Mul', [dy, xhat]), g.int64(reduceAxes)], { keepdims: 0 }, 'dgamma'))
+      // sum(dy * xhat) = inv * (sum(dy * x) - mean * sum(dy)): one pass over the activations fewer
+      // than normalising x again for the product.
+      const sumDyX = g.node('ReduceSum', [g.node('Mul', [dy, x.name]), g.int64(reduceAxes)], { keepdims: 0 })
+      gamma.setGrad(g.node('Mul', [inv, g.node('Sub', [sumDyX, g.node('Mul', [mean.value, sumDy!])])], {}, 'dgamma'))
     }
     if (!needed[0]) return [null]
-    const inv = g.node('Div', [g.scalar(1), g.node('Sqrt', [g.node('Add', [variance.value, g.scalar(epsilon)])])])
     const scale = gamma ? g.node('Mul', [gamma.value, inv]) : inv
     return [g.node('Mul', [dy, perChannel(scale)], {}, 'dx')]
   }
