@@ -14,7 +14,8 @@
 // - where this CPU has those blocked kernels, every convolution's forward and stride-1 input
 //   gradient run on them (channels in whole blocks);
 // - frozen-statistics BatchNormalization: a per-channel affine map (onnxruntime's own
-//   BatchNormalization forward), so its gradients are products and sums with the normalised input;
+//   BatchNormalization forward), so its gradients are products and sums (gamma's from the sums of
+//   dy * x and of dy, without normalising x again);
 // - activations: the incoming gradient times a 0/1 mask of where tfjs's own gradient passes.
 // Every weight enters and leaves in tfjs's layout, so the optimizer state matches tfjs's too.
 import type * as tf from '@tensorflow/tfjs'
@@ -429,6 +430,7 @@ function batchNorm(ctx: Context, layer: tf.layers.Layer, x: Value, config: Confi
   const y = normalise(gamma?.value ?? ones(), beta?.value ?? zeros(), 'bn')
   const reduceAxes = x.shape.length === 3 ? [0, 2, 3] : [0]
   const backward: Backward = (dy, needed) => {
+    if (!beta?.setGrad && !gamma?.setGrad && !needed[0]) return [null]
     const inv = g.node('Div', [g.scalar(1), g.node('Sqrt', [g.node('Add', [variance.value, g.scalar(epsilon)])])])
     const sumDy = beta?.setGrad || gamma?.setGrad ? g.node('ReduceSum', [dy, g.int64(reduceAxes)], { keepdims: 0 }, 'dbeta') : null
     if (beta?.setGrad) beta.setGrad(sumDy!)
