@@ -58,7 +58,7 @@ const SPEED: TrainingSpeed = {
 const { default: LayerTree } = await import('../../src/renderer/src/components/LayerTree.vue')
 const { default: FineTuneOptions } = await import('../../src/renderer/src/components/FineTuneOptions.vue')
 const { default: LineChart } = await import('../../src/renderer/src/components/LineChart.vue')
-const { estimateEpoch, epochImages, phaseTwoStart } = await import('../../src/renderer/src/fine-tune')
+const { estimateEpoch, epochImages, formatSeconds, phaseTwoStart } = await import('../../src/renderer/src/fine-tune')
 const { useModelStore } = await import('../../src/renderer/src/stores/model')
 const { useTrainingStore } = await import('../../src/renderer/src/stores/training')
 
@@ -112,6 +112,15 @@ describe('the layer tree while toggling', () => {
     expect(text).toContain('98 trainable parameters')
     expect(text).toContain('per epoch')
     expect(text).toContain('calibrated once this session')
+  })
+
+  it('words the time as a person reads it: "under a second", else "about" a rounded time', () => {
+    expect(formatSeconds(0.4)).toBe('under a second')
+    expect(formatSeconds(12.4)).toBe('about 12 s')
+    expect(formatSeconds(600)).toBe('about 10 min')
+    expect(formatSeconds(3 * 3600)).toBe('about 3.0 h')
+    const fast = { ...SPEED, flopsPerSecond: 1e15 }
+    expect(estimateEpoch(SUMMARY, new Set(['conv_dw_1', 'conv_dw_1_bn']), images, fast).text).toContain('98 trainable parameters · under a second per epoch')
   })
 
   it('says why there is no time yet: no dataset, speed still being measured', () => {

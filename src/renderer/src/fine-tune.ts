@@ -56,15 +56,16 @@ export function estimateEpoch(
   return {
     trainableParameters: cost.trainableParameters,
     seconds,
-    text: `${params} · about ${formatSeconds(seconds)} per epoch (${gflop} GFLOP from ${cost.firstTrainable} on, ${images.train} + ${images.val} photos, at ${(speed.flopsPerSecond / 1e9).toFixed(1)} GFLOP/s ${speed.method})`
+    text: `${params} · ${formatSeconds(seconds)} per epoch (${gflop} GFLOP from ${cost.firstTrainable} on, ${images.train} + ${images.val} photos, at ${(speed.flopsPerSecond / 1e9).toFixed(1)} GFLOP/s ${speed.method})`
   }
 }
 
+/** An estimate as a person reads it: "under a second", else "about" a rounded time. */
 export function formatSeconds(seconds: number): string {
   if (seconds < 1) return 'under a second'
-  if (seconds < 90) return `${Math.round(seconds)} s`
-  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min`
-  return `${(seconds / 3600).toFixed(1)} h`
+  if (seconds < 90) return `about ${Math.round(seconds)} s`
+  if (seconds < 90 * 60) return `about ${Math.round(seconds / 60)} min`
+  return `about ${(seconds / 3600).toFixed(1)} h`
 }
 
 /**
