@@ -84,14 +84,13 @@ export const useModelStore = defineStore('model', () => {
       if (asked !== latest) return
       summary.value = answer
       summaryBackbone.value = wanted
-      const known = new Set(layers.value.map((l) => l.name))
       // Only onto the model it was made for: a tree that is another model's by now (a saved model
       // chosen as the starting point meanwhile) keeps its own frozen set.
       const next =
-        remembered && remembered.backbone === wanted
-          ? new Set(remembered.frozen.filter((name) => known.has(name)))
-          : new Set(layers.value.filter((l) => !l.trainable).map((l) => l.name))
+        remembered && remembered.backbone === wanted ? new Set(remembered.frozen) : new Set(layers.value.filter((l) => !l.trainable).map((l) => l.name))
       for (const edit of editsSinceRequest) if (edit.model === wanted) edit.change(next)
+      // Names the tree no longer has (a remembered set from an older model version) are dropped.
+      const known = new Set(layers.value.map((l) => l.name))
       frozen.value = new Set([...next].filter((name) => known.has(name)))
     } catch (e) {
       if (asked === latest) error.value = (e as Error).message
