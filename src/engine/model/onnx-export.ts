@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs'
 import protos from 'onnx-proto'
 import type { PreprocessMode } from '../../shared/protocol'
 import type { GraphNode } from './graph'
+import { emitPreprocess } from './onnx-preprocess'
 
 const { onnx } = protos
 
@@ -44,7 +45,7 @@ export function exportOnnx(nodes: readonly GraphNode[], shapeOf: (layer: string)
   const inputShape = shapeOf(nodes[0].layer.name)
   const values = new Map<string, Value>()
   const nchw = g.node('Transpose', [ONNX_INPUT], { perm: [0, 3, 1, 2] })
-  values.set(nodes[0].layer.name, { name: g.preprocess(nchw, preprocess), rank: 4 })
+  values.set(nodes[0].layer.name, { name: emitPreprocess(g, nchw, preprocess, 1), rank: 4 })
 
   for (const { layer, inputs } of nodes.slice(1)) {
     const args = inputs.map((name) => values.get(name)!)
@@ -261,8 +262,8 @@ class GraphBuilder {
     return this.add(tensor.shape, tensor.dataSync() as Float32Array)
   }
 
-  float(values: number[]): string {
-    return this.add([values.length], Float32Array.from(values))
+  float(values: number[], dims: readonly number[] = [values.length]): string {
+    return this.add(dims, Float32Array.from(values))
   }
 
   int64(values: number[]): string {
@@ -273,27 +274,6 @@ class GraphBuilder {
 
   clip(x: string, min: number, max: number): string {
     return this.node('Clip', [x, this.add([], Float32Array.of(min)), this.add([], Float32Array.of(max))])
-  }
-
-  /** Keras' preprocess_input on channels-first values; the same operations, in the same order. */
-  preprocess(x: string, mode: PreprocessMode): string {
-    const channels = (values: number[]): string => this.add([1, 3, 1, 1], Float32Array.from(values))
-    switch (mode) {
-      case 'tf':
-        return this.node('Sub', [this.node('Div', [x, this.add([], Float32Array.of(127.5))]), this.add([], Float32Array.of(1))])
-      case 'caffe': {
-        const bgr = this.node('Gather', [x, this.int64([2, 1, 0])], { axis: 1 })
-        return this.node('Sub', [bgr, channels([103.939, 116.779, 123.68])])
-      }
-      case 'torch': {
-        const unit = this.node('Div', [x, this.add([], Float32Array.of(255))])
-        return this.node('Div', [this.node('Sub', [unit, channels([0.485, 0.456, 0.406])]), channels([0.229, 0.224, 0.225])])
-      }
-      case 'unit':
-        return this.node('Div', [x, this.add([], Float32Array.of(255))])
-      case 'raw':
-        return x
-    }
   }
 
   private add(dims: readonly number[], values: Float32Array): string {

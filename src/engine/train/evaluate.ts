@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs'
 import type { EvaluationReport, SkippedFile } from '../../shared/protocol'
 import { categoricalCrossentropy } from './loss'
 import type { BatchSource } from './sources'
+import type { TrainingStep } from './step'
 
 export interface Scored {
   loss: number
@@ -17,8 +18,16 @@ export interface Scored {
 /** Gives a batch's class probabilities (a new tensor the caller disposes). */
 export type Predictor = (x: tf.Tensor) => Promise<tf.Tensor>
 
-/** Runs every sample of `source` through `model` (or a predictor) in inference mode, in order. */
-export async function score(model: tf.LayersModel | Predictor, source: BatchSource, batchSize: number, classCount: number): Promise<Scored> {
+/** Scores the weights being trained: on the step's own engine when it has one, else the tfjs model. */
+export function scoreCurrent(step: TrainingStep, suffix: tf.LayersModel, source: BatchSource, batchSize: number, classCount: number): Promise<Scored> {
+  return step.predict ? score(step.predict, source, batchSize, classCount, step.takesPixels) : score(suffix, source, batchSize, classCount)
+}
+
+/**
+ * Runs every sample of `source` through `model` (or a predictor) in inference mode, in order.
+ * `pixels`: the predictor takes RGB values 0..255 (TrainingStep.takesPixels).
+ */
+export async function score(model: tf.LayersModel | Predictor, source: BatchSource, batchSize: number, classCount: number, pixels = false): Promise<Scored> {
   const labels: number[] = []
   const predicted: number[] = []
   const confidence: number[] = []
@@ -26,7 +35,7 @@ export async function score(model: tf.LayersModel | Predictor, source: BatchSour
   let lossSum = 0
   for (let start = 0; start < source.size; start += batchSize) {
     const indices = Array.from({ length: Math.min(batchSize, source.size - start) }, (_, i) => start + i)
-    const batch = await source.batch(indices, false)
+    const batch = await source.batch(indices, false, pixels)
     if (batch.labels.length > 0) {
       const given = typeof model === 'function' ? await model(batch.x) : null
       const [loss, best, top] = tf.tidy(() => {

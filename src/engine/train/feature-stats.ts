@@ -101,7 +101,7 @@ export async function measureFeatureStats(
   part: Partition,
   train: BatchSource,
   classes: number,
-  step?: Pick<TrainingStep, 'layerOutput'>
+  step?: Pick<TrainingStep, 'layerOutput' | 'takesPixels'>
 ): Promise<FeatureStats | null> {
   const layer = FEATURE_LAYERS.find((name) => name === part.cutLayer || part.suffix.layers.some((l) => l.name === name))
   if (!layer || train.size === 0) return null
@@ -115,7 +115,7 @@ export async function measureFeatureStats(
   const features: Float32Array[] = []
   const labels: number[] = []
   for (let start = 0; start < chosen.length; start += BATCH) {
-    const batch = await train.batch(chosen.slice(start, start + BATCH), false)
+    const batch = await train.batch(chosen.slice(start, start + BATCH), false, native !== undefined && step?.takesPixels)
     try {
       if (batch.labels.length === 0) continue
       const out = native ? await native(batch.x, layer) : null
@@ -145,7 +145,7 @@ export async function addFeatureStats(
   part: Partition,
   train: BatchSource,
   classes: number,
-  step?: Pick<TrainingStep, 'layerOutput'>
+  step?: Pick<TrainingStep, 'layerOutput' | 'takesPixels'>
 ): Promise<void> {
   const stats = await measureFeatureStats(part, train, classes, step)
   if (!stats) return

@@ -4,7 +4,7 @@
 import type * as tf from '@tensorflow/tfjs'
 import type { EpochMetrics } from '../../shared/protocol'
 import { seededRandom, shuffled } from '../util/random'
-import { score, type Scored } from './evaluate'
+import { scoreCurrent, type Scored } from './evaluate'
 import type { BatchSource } from './sources'
 import type { StepBatch, TrainingStep } from './step'
 
@@ -117,7 +117,7 @@ export async function fit(state: FitState, plan: FitPlan, callbacks: CallbackLis
         let results: { loss: number; right: number }[] = []
         try {
           for (; b < end; b++) {
-            const batch = await plan.train.batch(order.slice(b * plan.batchSize, (b + 1) * plan.batchSize), true)
+            const batch = await plan.train.batch(order.slice(b * plan.batchSize, (b + 1) * plan.batchSize), true, state.step.takesPixels)
             if (batch.labels.length === 0) {
               batch.x.dispose()
               continue
@@ -144,7 +144,7 @@ export async function fit(state: FitState, plan: FitPlan, callbacks: CallbackLis
       if (seen === 0) break // stopped before this epoch did anything
       state.step.sync()
 
-      const val = plan.val ? await score(state.step.predict ?? state.suffix, plan.val, plan.batchSize, plan.classCount) : null
+      const val = plan.val ? await scoreCurrent(state.step, state.suffix, plan.val, plan.batchSize, plan.classCount) : null
       state.lastVal = val
       state.changedSinceScore = false
       const metrics: EpochMetrics = {

@@ -74,7 +74,7 @@ export async function findLearningRate(config: TrainConfig, options: LrFinderOpt
             random
           )
         ]
-      const batch = await sources.train.batch(order.splice(0, config.batchSize), true)
+      const batch = await sources.train.batch(order.splice(0, config.batchSize), true, step.takesPixels)
       if (batch.labels.length === 0) {
         batch.x.dispose()
         continue

@@ -42,6 +42,10 @@ export class NativeStep implements TrainingStep {
     return this.trainer.description
   }
 
+  get takesPixels(): boolean {
+    return this.trainer.takesPixels
+  }
+
   async run(x: tf.Tensor, labels: Int32Array): Promise<{ loss: number; right: number }> {
     return (await this.runMany([{ x, labels }]))[0]
   }
@@ -118,7 +122,7 @@ export async function chooseTrainingStep(tm: TransferModel, part: Partition, con
     reason
   })
   if (only === 'tfjs') return tfjs(`${STEP_ENV}=tfjs`)
-  const suffix = suffixOf(tm, part)
+  const suffix = suffixOf(tm, part, tm.backbone.preprocess)
   if (only !== 'native') {
     if (options.trainingBackend !== 'cpu') return tfjs(`the ${options.trainingBackend} backend has native gradients`)
     if (!suffix.nodes.some((node) => CONVOLUTIONS.has(node.layer.getClassName())))

@@ -12,7 +12,7 @@ import { saveModel } from '../model/store'
 import { APP_VERSION } from '../version'
 import type { BestCheckpoint } from './callbacks'
 import type { TrainingData } from './data'
-import { evaluationReport, score } from './evaluate'
+import { evaluationReport, score, scoreCurrent } from './evaluate'
 import { addFeatureStats } from './feature-stats'
 import type { FitState } from './fit'
 import { runLayout } from './run-layout'
@@ -77,7 +77,7 @@ export async function finishRun({
   const val = made?.sources.val ?? null
   const finalVal =
     val && (state.changedSinceScore || !state.lastVal)
-      ? await score(state.step.predict ?? state.suffix, val, config.batchSize, classCount)
+      ? await scoreCurrent(state.step, state.suffix, val, config.batchSize, classCount)
       : made
         ? state.lastVal
         : null

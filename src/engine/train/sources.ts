@@ -19,7 +19,11 @@ export interface Batch {
 export interface BatchSource {
   /** Samples addressable by index (some may turn out broken when read). */
   readonly size: number
-  batch(indices: readonly number[], training: boolean): Promise<Batch>
+  /**
+   * With `pixels`, `x` holds the RGB values 0..255 (as floats) instead of the suffix's input: for a
+   * native step that preprocesses in its own graph (only where the suffix starts at the input).
+   */
+  batch(indices: readonly number[], training: boolean, pixels?: boolean): Promise<Batch>
   close(): void
 }
 
@@ -27,8 +31,10 @@ export function cachedSource(features: CachedFeatures, featureShape: number[]): 
   const buffers = new BatchBuffers()
   return {
     size: features.labels.length,
-    batch: async (indices) => ({
-      x: buffers.tensor(features.store.read(indices, buffers.take(indices.length * features.store.rowLength)), [indices.length, ...featureShape]),
+    batch: async (indices, _training, pixels) => ({
+      x: pixels
+        ? noPixels()
+        : buffers.tensor(features.store.read(indices, buffers.take(indices.length * features.store.rowLength)), [indices.length, ...featureShape]),
       labels: Int32Array.from(indices, (i) => features.labels[i]),
       files: indices.map((i) => features.files[i])
     }),
@@ -79,7 +85,8 @@ export function streamingSource(items: readonly LabelledImage[], options: Stream
   }
   return {
     size: items.length,
-    async batch(indices, training) {
+    async batch(indices, training, rgb) {
+      if (rgb && options.runner) noPixels()
       const chosen = indices.map((i) => items[i])
       const { pixels, kept } = await decode(indices)
       const input = training && options.augment ? augmentPixels(pixels, kept.length, options.size, options.augment, options.random) : pixels
@@ -90,7 +97,7 @@ export function streamingSource(items: readonly LabelledImage[], options: Stream
         const values = kept.length > 0 ? await runner.run(input, kept.length) : new Float32Array(0)
         x = tf.tensor(values, [kept.length, ...options.featureShape])
       } else {
-        x = modelInput(input, kept.length, options.size, options.preprocess, buffers)
+        x = modelInput(input, kept.length, options.size, rgb ? 'raw' : options.preprocess, buffers)
       }
       return {
         x,
@@ -100,4 +107,8 @@ export function streamingSource(items: readonly LabelledImage[], options: Stream
     },
     close: () => {}
   }
+}
+
+function noPixels(): never {
+  throw new Error('Only a source without frozen layers before the suffix gives pixels')
 }

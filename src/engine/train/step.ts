@@ -70,6 +70,11 @@ export interface TrainingStep {
   sync(): void
   /** Takes the tfjs model's weights, where something else wrote them (a restored best epoch); absent when the step trains them in place. */
   reload?(): void
+  /**
+   * Whether run(), runMany(), predict and layerOutput take RGB values 0..255 (a source's `pixels`
+   * batches) because the step's own graphs preprocess them; absent: the suffix's input.
+   */
+  readonly takesPixels?: boolean
   /** Scores with the current weights on the step's own engine, when it has one faster than the tfjs model (absent: score the tfjs model). */
   readonly predict?: (x: tf.Tensor) => Promise<tf.Tensor>
   /** A layer's output (rank 1 a row) with the current weights, on the step's own engine (absent: the tfjs model). */

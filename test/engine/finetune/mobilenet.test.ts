@@ -45,7 +45,7 @@ afterAll(() => {
 
 describe('native training on MobileNet v1 0.25, last two blocks', () => {
   it('gradients of every trainable weight and of the features equal tf.grads on cpu', { timeout: 600_000 }, async () => {
-    const probe = buildProbeGraph(suffixOf(tm, part))
+    const probe = buildProbeGraph(suffixOf(tm, part, tm.backbone.preprocess))
     const runtime = await loadOnnxRuntime()
     if (typeof runtime === 'string') throw new Error(runtime)
     const count = labels.length
@@ -87,7 +87,7 @@ describe('native training on MobileNet v1 0.25, last two blocks', () => {
 
     const settings = { optimizer: 'adam', learningRate: 1e-3, momentum: 0 } as const
     // maxBatch: where this CPU has onnxruntime's blocked kernels, the depthwise layers' kernel gradients run on them too.
-    const trainer = await NativeTrainer.create(suffixOf(tm, part), settings, 2, { maxBatch: labels.length })
+    const trainer = await NativeTrainer.create(suffixOf(tm, part, tm.backbone.preprocess), settings, 2, { maxBatch: labels.length })
     if (typeof trainer === 'string') throw new Error(trainer)
     if (process.arch === 'x64') expect(trainer.description).toMatch(/blocked kernels/)
     expect(trainer.getWeights().map((w) => w.variable.originalName)).toEqual(names)

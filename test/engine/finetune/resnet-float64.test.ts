@@ -36,7 +36,7 @@ beforeAll(async () => {
   tm = buildTransferModel(loaded, { classes: ['ants', 'bees'], head: { pooling: 'avg', dropout: 0, dense: [], init: 'keras' }, inputSize: 224, seed: 1 })
   applyFreeze(tm, { kind: 'upTo', layer: 'activation_39' })
   part = partition(tm)
-  suffix = suffixOf(tm, part)
+  suffix = suffixOf(tm, part, tm.backbone.preprocess)
   ;({ features } = await realFeatures(tm, part, PER_CLASS))
 }, 600_000)
 

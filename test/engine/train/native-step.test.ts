@@ -4,10 +4,17 @@
 // the unbroken run's.
 import fs from 'node:fs'
 import path from 'node:path'
+import * as tf from '@tensorflow/tfjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { EpochMetrics, TrainConfigInput, TrainEvent } from '../../../src/shared/protocol'
 import { STEP_ENV } from '../../../src/engine/train/native-step'
-import { readMetadata } from '../../../src/engine/model/store'
+import { evaluateModel } from '../../../src/engine/inference/saved-model'
+import { loadModel, readMetadata } from '../../../src/engine/model/store'
+import { loadDataset } from '../../../src/engine/datasets/scan'
+import { computeFeatureStats } from '../../../src/engine/train/feature-stats'
+import { decodeBatch, modelInput } from '../../../src/engine/train/pixels'
+import { findLearningRate } from '../../../src/engine/train/lr-finder'
+import { relativeError } from '../finetune/reference'
 import { runLayout } from '../../../src/engine/train/run-layout'
 import { resumeRun, train, type TrainOptions } from '../../../src/engine/train/trainer'
 import { DATA, trainConfig, trainingSetup } from '../../helpers'
@@ -29,11 +36,11 @@ const config: TrainConfigInput = {
   head: { pooling: 'avg', dropout: 0, dense: [], init: 'keras' }
 }
 
-async function run(kind: 'tfjs' | 'native' | undefined, extra: Partial<TrainOptions> = {}) {
+async function run(kind: 'tfjs' | 'native' | undefined, extra: Partial<TrainOptions> = {}, changed: Partial<TrainConfigInput> = {}) {
   if (kind) process.env[STEP_ENV] = kind
   else delete process.env[STEP_ENV]
   const notices: string[] = []
-  const result = await train(trainConfig(config), {
+  const result = await train(trainConfig({ ...config, ...changed }), {
     home: env.home,
     mirror: env.mirror,
     ...extra,
@@ -100,6 +107,43 @@ describe('the training step behind the trainer', () => {
     expect(Math.abs(metadata.metrics!.val_loss! - saved.val_loss!)).toBeLessThan(1e-5)
     expect(restored.valAcc).toBe(saved.val_acc)
     expect(metadata.featureStats?.layer).toBe('head_pool')
+  })
+
+  it("with nothing frozen the native graphs preprocess the pixels: the losses it reports are the saved model's, scored apart", async () => {
+    // At this rate the weights do not move (Adam steps by about the rate), so epoch 1's training
+    // loss (frozen BatchNorm statistics, no dropout) is the saved model's loss on the training photos.
+    const { result, engine } = await run(undefined, {}, { freeze: { kind: 'none' }, epochs: 1, learningRate: 1e-10 })
+    expect(engine).toMatch(/native training step/)
+    const onTrain = await evaluateModel(result.modelDir, path.join(config.data, 'train'))
+    const onVal = await evaluateModel(result.modelDir, config.data)
+    // Preprocessed twice or not at all, the photos would give other losses by 1e-2 or more.
+    expect(Math.abs(result.history[0].loss - onTrain.loss)).toBeLessThan(1e-4)
+    expect(Math.abs(result.history[0].val_loss! - onVal.loss)).toBeLessThan(1e-4)
+    expect(result.valAcc).toBe(onVal.accuracy)
+    // The learning-rate finder on the same (seeded) model: its first step's loss, all 40 training photos in one batch.
+    const photos40 = await findLearningRate(trainConfig({ ...config, freeze: { kind: 'none' }, batchSize: 40 }), {
+      home: env.home,
+      mirror: env.mirror,
+      minLr: 1e-10,
+      maxLr: 1e-10,
+      steps: 2
+    })
+    expect(Math.abs(photos40.losses[0] - onTrain.loss)).toBeLessThan(1e-4)
+    // The unsure rule's centroids came through the native scoring graph too: tfjs's own, on the saved model.
+    const { model, metadata } = await loadModel(result.modelDir)
+    const pooled = tf.model({ inputs: model.inputs, outputs: model.getLayer('head_pool').output as tf.SymbolicTensor })
+    const { train: photos, classes } = await loadDataset(config.data)
+    const { pixels, kept } = await decodeBatch(photos, metadata.inputSize, () => {})
+    const rows = tf.tidy(() => pooled.predict(modelInput(pixels, kept.length, metadata.inputSize, metadata.preprocess)) as tf.Tensor).arraySync() as number[][]
+    const expected = computeFeatureStats(
+      rows,
+      kept.map((k) => photos[k].label),
+      classes.length,
+      'head_pool'
+    )!
+    expect(metadata.featureStats!.images).toBe(kept.length)
+    expect(relativeError(metadata.featureStats!.centroids.flat(), expected.centroids.flat())).toBeLessThan(1e-4)
+    model.dispose()
   })
 
   it('a head of Dense layers alone trains on tfjs, and a wrong forced value is refused', async () => {
