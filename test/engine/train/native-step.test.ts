@@ -1,7 +1,8 @@
 // A real fine-tune through the trainer on both training steps: MobileNet v1 0.25 with its last
 // block (after conv_pw_12_relu) and the head trainable, on the mini hymenoptera photos. The native
 // (onnxruntime) step must give tfjs cpu's history, and a run stopped and resumed on it must give
-// the unbroken run's.
+// the unbroken run's. With nothing frozen, its graphs take pixels and preprocess them: every
+// caller must ask its batches for that form.
 import fs from 'node:fs'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
