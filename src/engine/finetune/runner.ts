@@ -165,7 +165,7 @@ export class NativeTrainer {
    */
   async steps(batches: readonly NativeBatch[]): Promise<NativeStepResult[]> {
     const results: NativeStepResult[] = []
-    for (let start = 0; start < batches.length;) {
+    for (let start = 0; start < batches.length; ) {
       let end = start + 1
       while (end < batches.length && batches[end].labels.length === batches[start].labels.length) end++
       results.push(...(await this.run(batches.slice(start, end), batches.length)))
@@ -203,12 +203,7 @@ export class NativeTrainer {
       [LABELS]: new Tensor('float32', oneHot, [steps, count, classes])
     }
     const scalars = Array.from({ length: steps }, (_, k) => stepScalars(this.settings, this.lr, this.iteration + k))
-    for (const name of SCALARS)
-      feeds[name] = new Tensor(
-        'float32',
-        Float32Array.from(scalars, (s) => s[name]),
-        [steps]
-      )
+    for (const name of SCALARS) feeds[name] = new Tensor('float32', Float32Array.from(scalars, (s) => s[name]), [steps])
     this.graph.dropouts.forEach((d, j) => {
       const length = count * size(d.shape)
       const masks = new Float32Array(steps * length)
