@@ -154,7 +154,7 @@ export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSetti
 /** A graph from the suffix's input and the output's gradient to the output, the input's gradient and each weight's. */
 export function buildProbeGraph(suffix: SuffixSpec, options: GraphOptions = {}) {
   // Its input gradient would be the preprocessed input's, read as the pixels'.
-  if (suffix.preprocess) throw new Error('A probe graph takes preprocessed input')
+  if (suffix.preprocess) throw new Error('A probe graph cannot be built for a suffix that preprocesses its input: it is fed preprocessed values')
   const g = new OnnxGraph()
   const { forward, weights, moving, dropouts, toTfjs, fromTfjs } = emitForward(g, suffix, true, options.batchNorm ?? 'frozen', options.nchwc ?? null)
   const outShape = forward.out.shape

@@ -15,19 +15,25 @@ export interface Scored {
   files: string[]
 }
 
-/** Gives a batch's class probabilities (a new tensor the caller disposes). */
-export type Predictor = (x: tf.Tensor) => Promise<tf.Tensor>
+/**
+ * Gives a batch's class probabilities (a new tensor the caller disposes). `takesPixels`: it is fed
+ * RGB values 0..255, not preprocessed ones (TrainingStep.takesPixels); only a step's own engine
+ * can be, so the flag travels with its predictor and a tfjs model is always fed preprocessed values.
+ */
+export interface Predictor {
+  predict: (x: tf.Tensor) => Promise<tf.Tensor>
+  takesPixels: boolean
+}
 
 /** Scores the weights being trained: on the step's own engine when it has one, else the tfjs model. */
 export function scoreCurrent(step: TrainingStep, suffix: tf.LayersModel, source: BatchSource, batchSize: number, classCount: number): Promise<Scored> {
-  return step.predict ? score(step.predict, source, batchSize, classCount, step.takesPixels) : score(suffix, source, batchSize, classCount)
+  const model = step.predict ? { predict: step.predict, takesPixels: step.takesPixels ?? false } : suffix
+  return score(model, source, batchSize, classCount)
 }
 
-/**
- * Runs every sample of `source` through `model` (or a predictor) in inference mode, in order.
- * `pixels`: the predictor takes RGB values 0..255 (TrainingStep.takesPixels).
- */
-export async function score(model: tf.LayersModel | Predictor, source: BatchSource, batchSize: number, classCount: number, pixels = false): Promise<Scored> {
+/** Runs every sample of `source` through `model` (or a predictor) in inference mode, in order. */
+export async function score(model: tf.LayersModel | Predictor, source: BatchSource, batchSize: number, classCount: number): Promise<Scored> {
+  const predictor = 'takesPixels' in model ? model : null
   const labels: number[] = []
   const predicted: number[] = []
   const confidence: number[] = []
@@ -35,9 +41,9 @@ export async function score(model: tf.LayersModel | Predictor, source: BatchSour
   let lossSum = 0
   for (let start = 0; start < source.size; start += batchSize) {
     const indices = Array.from({ length: Math.min(batchSize, source.size - start) }, (_, i) => start + i)
-    const batch = await source.batch(indices, false, pixels)
+    const batch = await source.batch(indices, false, predictor?.takesPixels ?? false)
     if (batch.labels.length > 0) {
-      const given = typeof model === 'function' ? await model(batch.x) : null
+      const given = predictor ? await predictor.predict(batch.x) : null
       const [loss, best, top] = tf.tidy(() => {
         const probabilities = given ?? ((model as tf.LayersModel).predict(batch.x) as tf.Tensor)
         const oneHot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), classCount)

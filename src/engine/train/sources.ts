@@ -10,7 +10,7 @@ import { decodeEach, joinImages, modelInput, type DecodedBatch, type OnBroken } 
 import type { PrefixRunner } from '../prefix/runner'
 
 export interface Batch {
-  /** Input of the trainable suffix, on the current (training) backend. */
+  /** Input of the trainable suffix (or RGB values 0..255 when the batch was asked for pixels), on the current (training) backend. */
   x: tf.Tensor
   labels: Int32Array
   files: string[]
@@ -85,8 +85,8 @@ export function streamingSource(items: readonly LabelledImage[], options: Stream
   }
   return {
     size: items.length,
-    async batch(indices, training, rgb) {
-      if (rgb && options.runner) noPixels()
+    async batch(indices, training, asPixels) {
+      if (asPixels && options.runner) noPixels()
       const chosen = indices.map((i) => items[i])
       const { pixels, kept } = await decode(indices)
       const input = training && options.augment ? augmentPixels(pixels, kept.length, options.size, options.augment, options.random) : pixels
@@ -97,7 +97,7 @@ export function streamingSource(items: readonly LabelledImage[], options: Stream
         const values = kept.length > 0 ? await runner.run(input, kept.length) : new Float32Array(0)
         x = tf.tensor(values, [kept.length, ...options.featureShape])
       } else {
-        x = modelInput(input, kept.length, options.size, rgb ? 'raw' : options.preprocess, buffers)
+        x = modelInput(input, kept.length, options.size, asPixels ? 'raw' : options.preprocess, buffers)
       }
       return {
         x,

@@ -18,22 +18,29 @@ beforeAll(async () => {
   await tf.setBackend('cpu')
 })
 
-/** A depthwise first layer reads the channels-last input directly (layers.ts); a Conv2D one after a transpose. */
-function model(first: 'depthwise' | 'conv'): tf.LayersModel {
+/**
+ * The preprocessed input reaches the layers in two forms (build.ts): channels-first through a
+ * Transpose for the forward passes, and channels-last as it is for a Conv2D's kernel gradient that
+ * reads the input directly (layers.ts, as VGG16's block1_conv1 does). A depthwise first layer and a
+ * Conv2D behind ZeroPadding2D read the first form only; a Conv2D on the input reads both.
+ */
+function model(first: 'depthwise' | 'padded conv' | 'conv on input'): tf.LayersModel {
   const x = tf.input({ shape: SHAPE })
   let y =
     first === 'depthwise'
       ? (tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor)
-      : (tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'valid', useBias: false }).apply(
-          tf.layers
-            .zeroPadding2d({
-              padding: [
-                [0, 1],
-                [0, 1]
-              ]
-            })
-            .apply(x) as tf.SymbolicTensor
-        ) as tf.SymbolicTensor)
+      : first === 'conv on input'
+        ? (tf.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor)
+        : (tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'valid', useBias: false }).apply(
+            tf.layers
+              .zeroPadding2d({
+                padding: [
+                  [0, 1],
+                  [0, 1]
+                ]
+              })
+              .apply(x) as tf.SymbolicTensor
+          ) as tf.SymbolicTensor)
   y = tf.layers.batchNormalization({ epsilon: 1e-3 }).apply(y) as tf.SymbolicTensor
   y = tf.layers.reLU({ maxValue: 6 }).apply(y) as tf.SymbolicTensor
   y = tf.layers.globalAveragePooling2d({}).apply(y) as tf.SymbolicTensor
@@ -44,7 +51,7 @@ function model(first: 'depthwise' | 'conv'): tf.LayersModel {
 }
 
 describe('preprocess_input inside the native graphs', () => {
-  for (const first of ['depthwise', 'conv'] as const) {
+  for (const first of ['depthwise', 'padded conv', 'conv on input'] as const) {
     for (const mode of ['tf', 'caffe', 'torch', 'unit'] as const satisfies readonly PreprocessMode[]) {
       it(`${first} first, '${mode}': three steps and the scores fed pixels equal them fed preprocessPixels()`, async () => {
         const m = model(first)

@@ -113,13 +113,16 @@ describe('the training step behind the trainer', () => {
   it("with nothing frozen the native graphs preprocess the pixels: the losses it reports are the saved model's, scored apart", async () => {
     // At this rate the weights do not move (Adam steps by about the rate), so epoch 1's training
     // loss (frozen BatchNorm statistics, no dropout) is the saved model's loss on the training photos.
-    const { result, engine } = await run(undefined, {}, { freeze: { kind: 'none' }, epochs: 1, learningRate: 1e-10 })
+    // Restoring the best epoch's weights makes the run score its validation photos once more at the end (run-end.ts).
+    const earlyStopping = { monitor: 'val_loss', patience: 5, restoreBest: true } as const
+    const { result, engine } = await run(undefined, {}, { freeze: { kind: 'none' }, epochs: 1, learningRate: 1e-10, earlyStopping })
     expect(engine).toMatch(/native training step/)
     const onTrain = await evaluateModel(result.modelDir, path.join(config.data, 'train'))
     const onVal = await evaluateModel(result.modelDir, config.data)
     // Preprocessed twice or not at all, the photos would give other losses by 1e-2 or more.
     expect(Math.abs(result.history[0].loss - onTrain.loss)).toBeLessThan(1e-4)
     expect(Math.abs(result.history[0].val_loss! - onVal.loss)).toBeLessThan(1e-4)
+    expect(Math.abs((await readMetadata(result.modelDir)).metrics!.val_loss! - onVal.loss)).toBeLessThan(1e-4)
     expect(result.valAcc).toBe(onVal.accuracy)
     // The learning-rate finder on the same (seeded) model: its first step's loss, all 40 training photos in one batch.
     const photos40 = await findLearningRate(trainConfig({ ...config, freeze: { kind: 'none' }, batchSize: 40 }), {

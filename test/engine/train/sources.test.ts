@@ -4,7 +4,10 @@ import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from '../../../src/engine/backend'
 import { loadDataset } from '../../../src/engine/datasets/scan'
+import { Augmentation, type PreprocessMode } from '../../../src/shared/protocol'
+import { preprocessPixels } from '../../../src/engine/inference/preprocess'
 import { streamingSource } from '../../../src/engine/train/sources'
+import { seededRandom } from '../../../src/engine/util/random'
 import { DATA, linkTree, tempDir } from '../../helpers'
 
 beforeAll(initBackend)
@@ -25,14 +28,19 @@ async function smallSet() {
   return { root, items: [...train, ...val] }
 }
 
-function source(items: Awaited<ReturnType<typeof smallSet>>['items'], pixelCacheBytes: number, broken: string[]) {
+function source(
+  items: Awaited<ReturnType<typeof smallSet>>['items'],
+  pixelCacheBytes: number,
+  broken: string[],
+  { preprocess = 'tf', augment = null, random = Math.random }: { preprocess?: PreprocessMode; augment?: Augmentation | null; random?: () => number } = {}
+) {
   return streamingSource(items, {
     runner: null,
     featureShape: [],
     size: 32,
-    preprocess: 'tf',
-    augment: null,
-    random: Math.random,
+    preprocess,
+    augment,
+    random,
     onBroken: (file) => broken.push(file),
     pixelCacheBytes
   })
@@ -90,5 +98,21 @@ describe('streaming source', () => {
     expect(again.labels.length).toBe(1)
     expect(broken.length).toBe(4)
     tf.dispose(again.x)
+  })
+
+  it('asked for pixels, gives the augmented RGB values that preprocessing would have turned into its batch', async () => {
+    // A native step with nothing frozen preprocesses in its graph (TrainingStep.takesPixels).
+    const { items } = await smallSet()
+    const all = items.map((_, i) => i)
+    const augment = Augmentation.parse({ flipHorizontal: true, rotate: 20, zoom: 0.2, brightness: 0.2 })
+    for (const preprocess of ['caffe', 'torch'] as const) {
+      // The same seed on both sides: the same draws of the augmentation.
+      const pixels = await source(items, 1 << 20, [], { preprocess, augment, random: seededRandom(7) }).batch(all, true, true)
+      const values = await source(items, 1 << 20, [], { preprocess, augment, random: seededRandom(7) }).batch(all, true)
+      const rgb = pixels.x.dataSync() as Float32Array
+      expect(Math.max(...rgb)).toBeGreaterThan(1)
+      expect(Array.from(preprocessPixels(rgb, preprocess))).toEqual(Array.from(values.x.dataSync()))
+      tf.dispose([pixels.x, values.x])
+    }
   })
 })
