@@ -31,13 +31,14 @@ export function cachedSource(features: CachedFeatures, featureShape: number[]): 
   const buffers = new BatchBuffers()
   return {
     size: features.labels.length,
-    batch: async (indices, _training, pixels) => ({
-      x: pixels
-        ? noPixels()
-        : buffers.tensor(features.store.read(indices, buffers.take(indices.length * features.store.rowLength)), [indices.length, ...featureShape]),
-      labels: Int32Array.from(indices, (i) => features.labels[i]),
-      files: indices.map((i) => features.files[i])
-    }),
+    batch: async (indices, _training, pixels) => {
+      if (pixels) noPixels()
+      return {
+        x: buffers.tensor(features.store.read(indices, buffers.take(indices.length * features.store.rowLength)), [indices.length, ...featureShape]),
+        labels: Int32Array.from(indices, (i) => features.labels[i]),
+        files: indices.map((i) => features.files[i])
+      }
+    },
     close: () => features.store.close()
   }
 }
