@@ -229,9 +229,9 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
       const found = layer.weights.find((w) => w.originalName.split('/').at(-1) === name)
       if (!found) return null
       const trainable = layer.trainableWeights.includes(found)
-      const current = scoring?.current.get(found)
-      if (current) return { value: g.float(current, found.shape as number[]), shape: found.shape as number[] }
-      if (scoring && trainable) throw new Error(`The scoring graph was not given the current value of ${found.name}`)
+      const fed = scoring?.inputs.get(found)
+      if (fed) return { value: g.input(fed, found.shape as number[]), shape: found.shape as number[] }
+      if (scoring && trainable) throw new Error(`The scoring graph was not given an input for ${found.name}`)
       if (!trainable) {
         const value = found.read()
         return { value: g.float(value.dataSync() as Float32Array, value.shape), shape: value.shape }
@@ -295,26 +295,26 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
 }
 
 interface ScoringOptions {
-  /** What training changes (its weights and moving statistics) at their current values. */
-  current: ReadonlyMap<tf.LayerVariable, Float32Array>
+  /** The graph input each value training changes (its weights, moving statistics) is fed as. */
+  inputs: ReadonlyMap<tf.LayerVariable, string>
 }
 
 export const SCORES = 'scores'
 
 /**
- * The suffix's forward pass in inference mode (moving statistics, no dropout), with the training
- * step's current weights as constants: the validation set is scored without copying them into
- * tfjs first. Constants, not inputs, because onnxruntime then folds each BatchNorm into its
- * convolution, fuses the activation, keeps the blocked layout from one convolution to the next and
- * packs the kernels once: (a) of bench/finetune.ts scored a batch in 4.5 ms of kernels against 7.5
- * as inputs. The graph is made again whenever the weights have changed (runner.ts). Its output is
- * the suffix's (class probabilities), or the named layer's (the pooled features the unsure rule
- * measures).
+ * The suffix's forward pass in inference mode (moving statistics, no dropout), fed the training
+ * step's current weights each run, on the training graph's blocked kernels: the validation set is
+ * scored without copying them into tfjs first, by one session for the whole run. A graph with the
+ * weights as constants, made again each epoch, let onnxruntime fold the BatchNorms and pack the
+ * kernels (runs of 1.8 against 2.8 ms for a batch of (a) of bench/finetune.ts), but every new
+ * session wrote its activations into memory the process had not touched, and first writes cost
+ * page faults: 1,000-3,000 a validation in (a) (10-20 ms of 20-55), 31,000 in (b), and ~4 ms (a)
+ * to 0.7 s (c) of making the session (docs/adr/0005). Its output is the suffix's (class
+ * probabilities), or the named layer's (the pooled features the unsure rule measures).
  */
-export function buildScoringGraph(suffix: SuffixSpec, current: ReadonlyMap<tf.LayerVariable, Float32Array>, layer?: string) {
+export function buildScoringGraph(suffix: SuffixSpec, inputs: ReadonlyMap<tf.LayerVariable, string>, nchwc: Nchwc | null, layer?: string) {
   const g = new OnnxGraph()
-  // No blocked kernels of our own: onnxruntime blocks constant kernels itself.
-  const { forward, values } = emitForward(g, suffix, false, 'frozen', null, { current })
+  const { forward, values } = emitForward(g, suffix, false, 'frozen', nchwc, { inputs })
   const out = layer === undefined ? forward.out : values.get(layer)
   if (!out) throw new Error(`${layer} is not among the trainable layers`)
   if (out.shape.length !== 1) throw new Error(`${layer ?? 'The trainable layers'} end in rank ${out.shape.length + 1} values, not [batch, width]`)

@@ -60,14 +60,8 @@ export class NativeTrainer {
   private lr: number
   /** The batches of a run, one after another (grown to the most batches one steps() call was given). */
   private stacked = new Float32Array(0)
-  /** Bumped whenever the weights change: scoring sessions hold the weights of one version. */
-  private version = 0
-  /**
-   * Scoring sessions by the layer they output ('' for the probabilities), opened when first asked
-   * for, with the weights of `scoredVersion`.
-   */
+  /** Scoring sessions by the layer they output ('' for the probabilities), opened when first asked for. */
   private readonly scoring = new Map<string, Promise<InferenceSession>>()
-  private scoredVersion = -1
 
   private constructor(
     private readonly runtime: Ort,
@@ -95,7 +89,6 @@ export class NativeTrainer {
 
   /** Takes the weights (and moving statistics) from the tfjs model: at the start, and after a run restores its best epoch there. */
   readFromModel(): void {
-    this.version++
     this.graph.weights.forEach((w, i) => this.current.weights[i].set(w.variable.read().dataSync() as Float32Array))
     this.graph.moving.forEach((m, j) => this.current.moving[j].set(m.variable.read().dataSync() as Float32Array))
   }
@@ -243,7 +236,6 @@ export class NativeTrainer {
     }
     ;[this.current, this.spare] = [this.spare, this.current]
     this.iteration += steps
-    this.version++
     return Array.from(loss, (value, k) => ({ loss: value, right: Math.round(right[k]) }))
   }
 
@@ -252,30 +244,29 @@ export class NativeTrainer {
    * mode (moving statistics, no dropout), as the tfjs model would give them after writeBack(): the
    * validation set is scored on native kernels instead of tfjs cpu (which took ~30 s an epoch of
    * MobileNet's last two blocks on 156 photos, against ~4 s of training). With `layer`, that
-   * layer's output instead (rank 1 a row: the pooled features). The first call after the weights
-   * changed makes the scoring session again with the new ones (build.ts buildScoringGraph: ~7 ms
-   * for (a) of bench/finetune.ts, ~0.4 s for ResNet50's conv5).
+   * layer's output instead (rank 1 a row: the pooled features). Each kind of output has one session
+   * for the trainer's life, fed the weights of the moment (build.ts buildScoringGraph).
    */
   async predict(features: Float32Array, count: number, layer?: string): Promise<Float32Array> {
     if (features.length !== count * size(this.featureShape))
       throw new Error(`A batch of ${count} needs ${count * size(this.featureShape)} feature values, got ${features.length}`)
-    if (this.scoredVersion !== this.version) {
-      await this.releaseScoring()
-      this.scoredVersion = this.version
-    }
     const key = layer ?? ''
     if (!this.scoring.has(key)) this.scoring.set(key, this.openScoring(layer))
     const session = await this.scoring.get(key)!
-    const out = await session.run({ [FEATURES]: new this.runtime.Tensor('float32', features, [count, ...this.featureShape]) })
+    const { Tensor } = this.runtime
+    const feeds: Record<string, Tensor> = { [FEATURES]: new Tensor('float32', features, [count, ...this.featureShape]) }
+    this.graph.weights.forEach((w, i) => (feeds[scoringInput('w', i)] = new Tensor('float32', this.current.weights[i], w.shape)))
+    this.graph.moving.forEach((m, j) => (feeds[scoringInput('m', j)] = new Tensor('float32', this.current.moving[j], m.shape)))
+    const out = await session.run(feeds)
     return out[SCORES].data as Float32Array
   }
 
   private async openScoring(layer?: string): Promise<InferenceSession> {
-    const current = new Map<tf.LayerVariable, Float32Array>([
-      ...this.graph.weights.map((w, i) => [w.variable, this.current.weights[i]] as const),
-      ...this.graph.moving.map((m, j) => [m.variable, this.current.moving[j]] as const)
+    const inputs = new Map<tf.LayerVariable, string>([
+      ...this.graph.weights.map((w, i) => [w.variable, scoringInput('w', i)] as const),
+      ...this.graph.moving.map((m, j) => [m.variable, scoringInput('m', j)] as const)
     ])
-    return this.runtime.InferenceSession.create(buildScoringGraph(this.suffix, current, layer), sessionOptions(this.threads, 'scoring'))
+    return this.runtime.InferenceSession.create(buildScoringGraph(this.suffix, inputs, this.nchwc, layer), sessionOptions(this.threads, 'scoring'))
   }
 
   private async releaseScoring(): Promise<void> {
@@ -355,6 +346,11 @@ function sessionOptions(threads: number, use: 'training' | 'scoring'): Inference
     logSeverityLevel: 3,
     extra: { session: { set_denormal_as_zero: '1', ...(use === 'scoring' ? { 'intra_op.allow_spinning': '0' } : {}) } }
   }
+}
+
+/** A scoring graph's input for the training graph's weight (`w`) or moving statistic (`m`) number `index`. */
+function scoringInput(kind: 'w' | 'm', index: number): string {
+  return `score_${kind}${index}`
 }
 
 function size(shape: readonly number[]): number {

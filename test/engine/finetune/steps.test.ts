@@ -276,7 +276,7 @@ describe('native training steps equal tfjs cpu steps', () => {
     const x = tf.tensor(features, [BATCH, ...SHAPE])
     const before = model.getWeights().map((w) => w.clone())
     const pooledBefore = (upToPool.predict(x) as tf.Tensor).dataSync()
-    // Scored before the step: the scoring graph holds these weights until they change.
+    // Scored before the step, then after it: the scoring session is fed the weights of the moment.
     expect(relativeError(await trainer.predict(features, BATCH, pool.name), pooledBefore)).toBeLessThan(1e-5)
     await trainer.step(
       features,
