@@ -79,7 +79,10 @@ export interface TrainingStep {
   readonly predict?: (x: tf.Tensor) => Promise<tf.Tensor>
   /** A layer's output (rank 1 a row) with the current weights, on the step's own engine (absent: the tfjs model). */
   readonly layerOutput?: (x: tf.Tensor, layer: string) => Promise<tf.Tensor>
-  /** The optimizer state as new tensors the caller disposes. */
+  /**
+   * The optimizer state as new tensors the caller disposes. They may share memory with the step's
+   * own state (the native step's do): read them before the next step.
+   */
   optimizerWeights(): Promise<NamedTensor[]>
   /** Continues from a saved state (the caller still owns `list`). */
   setOptimizerWeights(list: readonly NamedTensor[]): Promise<void>
