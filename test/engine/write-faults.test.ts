@@ -17,7 +17,11 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       if (failure) throw Object.assign(new Error(`${failure.code}: injected failure, write '${target}'`), { code: failure.code })
       return fn(...args)
     }
-  const patched = { ...actual, writeFile: guard(actual.writeFile), rename: guard(actual.rename) }
+  // Weights and run states are written through a file handle (util/atomic.ts writeParts): opening one
+  // for writing fails as writeFile does.
+  const open = (file: Parameters<typeof actual.open>[0], flags?: Parameters<typeof actual.open>[1], mode?: Parameters<typeof actual.open>[2]) =>
+    /[wa+]/.test(String(flags ?? 'r')) ? guard(actual.open)(file, flags, mode) : actual.open(file, flags, mode)
+  const patched = { ...actual, writeFile: guard(actual.writeFile), rename: guard(actual.rename), open }
   return { ...patched, default: patched }
 })
 

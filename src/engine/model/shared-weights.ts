@@ -7,11 +7,12 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type * as tf from '@tensorflow/tfjs'
-import { writeFileAtomic } from '../util/atomic'
+import { writeFileAtomic, writeParts } from '../util/atomic'
 
 export interface WeightGroup {
   specs: tf.io.WeightsManifestEntry[]
-  bytes: Uint8Array
+  /** The weights' bytes in order, as views of the encoded weights (not copied). */
+  parts: Uint8Array[]
 }
 
 const BYTES_PER_VALUE = 4
@@ -37,8 +38,8 @@ export function splitFrozenWeights(
   data: Uint8Array
 ): { frozen: WeightGroup; rest: WeightGroup } | null {
   const frozenNames = frozenWeightNames(model)
-  const frozen: { specs: tf.io.WeightsManifestEntry[]; parts: Uint8Array[] } = { specs: [], parts: [] }
-  const rest: { specs: tf.io.WeightsManifestEntry[]; parts: Uint8Array[] } = { specs: [], parts: [] }
+  const frozen: WeightGroup = { specs: [], parts: [] }
+  const rest: WeightGroup = { specs: [], parts: [] }
   let offset = 0
   for (const spec of specs) {
     if (spec.dtype !== 'float32' && spec.dtype !== 'int32') return null
@@ -49,24 +50,22 @@ export function splitFrozenWeights(
     offset += length
   }
   if (offset !== data.byteLength || frozen.specs.length === 0 || rest.specs.length === 0) return null
-  return {
-    frozen: { specs: frozen.specs, bytes: Buffer.concat(frozen.parts) },
-    rest: { specs: rest.specs, bytes: Buffer.concat(rest.parts) }
-  }
+  return { frozen, rest }
 }
 
 /**
- * Puts `bytes` (whose SHA-256 is `digest`) at `target` as a hard link to `<store>/<digest>.bin`,
- * writing that file first when the store lacks it; a copy where linking fails.
+ * Puts `parts` (whose bytes' SHA-256 is `digest`) at `target` as a hard link to
+ * `<store>/<digest>.bin`, writing that file first when the store lacks it; a copy where linking fails.
  */
-export async function shareFrozenWeights(bytes: Uint8Array, digest: string, store: string, target: string): Promise<void> {
+export async function shareFrozenWeights(parts: readonly Uint8Array[], digest: string, store: string, target: string): Promise<void> {
+  const byteLength = parts.reduce((n, part) => n + part.byteLength, 0)
   const shared = path.join(store, `${digest}.bin`)
   try {
     await fs.mkdir(store, { recursive: true })
     const stat = await fs.lstat(shared).catch(() => null)
     // Anything else under that name (a link, a short file) is not ours to trust: written anew.
-    if (!stat || !stat.isFile() || stat.size !== bytes.byteLength) {
-      await writeFileAtomic(shared, bytes)
+    if (!stat || !stat.isFile() || stat.size !== byteLength) {
+      await writeFileAtomic(shared, parts)
       // Read-only: an edit through one model folder would change every folder linking to it.
       await fs.chmod(shared, 0o444)
     }
@@ -74,7 +73,7 @@ export async function shareFrozenWeights(bytes: Uint8Array, digest: string, stor
   } catch {
     // No store, or no hard links between the store and the model folder: a copy of its own.
     await fs.rm(target, { force: true })
-    await fs.writeFile(target, bytes)
+    await writeParts(target, parts)
   }
 }
 

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { describeSchemaError, ModelMetadata, type FileRecord } from '../../shared/protocol'
-import { NotOursError, refusalToReplace, replaceDir, stagingDir, unexpectedEntries } from '../util/atomic'
+import { NotOursError, refusalToReplace, replaceDir, stagingDir, unexpectedEntries, writeParts } from '../util/atomic'
 import { shareFrozenWeights, splitFrozenWeights } from './shared-weights'
 import { readJsonFile, readRegularFile, UnsafeFileError } from '../util/safe-read'
 import { applyKerasBatchNormSemantics } from './batchnorm'
@@ -54,7 +54,11 @@ export async function checkModelDestination(dir: string): Promise<void> {
   }
 }
 
-const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex')
+const sha256 = (data: Uint8Array | readonly Uint8Array[]): string => {
+  const hash = createHash('sha256')
+  for (const part of data instanceof Uint8Array ? [data] : data) hash.update(part)
+  return hash.digest('hex')
+}
 
 export interface WriteOptions {
   /**
@@ -79,7 +83,9 @@ export async function writeLayersModel(
   let files: FileRecord[] = []
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      const all = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData ?? new ArrayBuffer(0)))
+      // One buffer as tfjs encodes it (join() would copy even that one).
+      const weightData = artifacts.weightData ?? new ArrayBuffer(0)
+      const all = new Uint8Array(weightData instanceof ArrayBuffer ? weightData : tf.io.CompositeArrayBuffer.join(weightData))
       const specs = artifacts.weightSpecs ?? []
       const split = options.sharedWeights ? splitFrozenWeights(model, specs, all) : null
       // tf.loadLayersModel reads the groups in order and matches weights by name.
@@ -88,7 +94,7 @@ export async function writeLayersModel(
             { file: FROZEN_FILE, ...split.frozen },
             { file: WEIGHTS_FILE, ...split.rest }
           ]
-        : [{ file: WEIGHTS_FILE, specs, bytes: all }]
+        : [{ file: WEIGHTS_FILE, specs, parts: [all] }]
       const modelJson = new TextEncoder().encode(
         JSON.stringify({
           format: 'layers-model',
@@ -101,10 +107,11 @@ export async function writeLayersModel(
       await fs.writeFile(path.join(dir, MODEL_FILE), modelJson)
       files = [{ name: MODEL_FILE, bytes: modelJson.byteLength, sha256: sha256(modelJson) }]
       for (const group of groups) {
-        const digest = sha256(group.bytes)
-        if (group.file === FROZEN_FILE) await shareFrozenWeights(group.bytes, digest, options.sharedWeights!, path.join(dir, FROZEN_FILE))
-        else await fs.writeFile(path.join(dir, group.file), group.bytes)
-        files.push({ name: group.file, bytes: group.bytes.byteLength, sha256: digest })
+        // Written and hashed part by part: joining the parts copied the whole model again.
+        const digest = sha256(group.parts)
+        if (group.file === FROZEN_FILE) await shareFrozenWeights(group.parts, digest, options.sharedWeights!, path.join(dir, FROZEN_FILE))
+        else await writeParts(path.join(dir, group.file), group.parts)
+        files.push({ name: group.file, bytes: group.parts.reduce((n, part) => n + part.byteLength, 0), sha256: digest })
       }
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: all.byteLength } }
     })

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { describeSchemaError, MAX_PARAMETERS, RunStateRecord, TensorIndex } from '../../shared/protocol'
-import { replaceDir, stagingDir, unexpectedEntries } from '../util/atomic'
+import { replaceDir, stagingDir, unexpectedEntries, writeParts } from '../util/atomic'
 import { readJsonFile, readRegularFile, UnsafeFileError } from '../util/safe-read'
 import { runLayout, STATE_FILE } from './run-layout'
 
@@ -37,12 +37,7 @@ async function writeTensors(dir: string, name: string, tensors: Array<{ name: st
     return new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
   })
   const index: TensorIndex = { names: tensors.map((t) => t.name), shapes: tensors.map((t) => t.tensor.shape) }
-  const file = await fs.open(path.join(dir, `${name}.bin`), 'w')
-  try {
-    await file.writev(chunks)
-  } finally {
-    await file.close()
-  }
+  await writeParts(path.join(dir, `${name}.bin`), chunks)
   await fs.writeFile(path.join(dir, `${name}.json`), JSON.stringify(index))
 }
 

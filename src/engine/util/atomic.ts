@@ -4,14 +4,30 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
   try {
-    await fs.writeFile(tmp, data)
+    await (typeof data === 'string' || data instanceof Uint8Array ? fs.writeFile(tmp, data) : writeParts(tmp, data))
     await fs.rename(tmp, file)
   } catch (error) {
     await fs.rm(tmp, { force: true })
     throw error
+  }
+}
+
+/**
+ * Writes `parts` one after another into `file`, each from where it is: large saves (a model's
+ * weights, a run's state) are lists of arrays that one concatenated copy would double.
+ */
+export async function writeParts(file: string, parts: readonly Uint8Array[]): Promise<void> {
+  const handle = await fs.open(file, 'w')
+  try {
+    const expected = parts.reduce((n, part) => n + part.byteLength, 0)
+    // libuv goes on after a short write, but returns what it wrote before an error (a full disk) as success.
+    const { bytesWritten } = await handle.writev([...parts])
+    if (bytesWritten !== expected) throw new Error(`Wrote ${bytesWritten} of ${expected} bytes to ${file} (is the disk full?)`)
+  } finally {
+    await handle.close()
   }
 }
 
