@@ -339,7 +339,7 @@ export class NativeTrainer {
  * batches, alternating processes: 115-127 ms of steps and 21-30 ms of scoring with every pool
  * spinning, 94-103 and 15-16 ms without the scoring pool's; ResNet50's conv5 (c) unchanged.
  */
-function sessionOptions(threads: number, use: 'training' | 'scoring'): InferenceSession.SessionOptions {
+export function sessionOptions(threads: number, use: 'training' | 'scoring'): InferenceSession.SessionOptions {
   return {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
