@@ -13,6 +13,7 @@ import { emitLayer, UnsupportedTrainingLayerError, type Backward, type BatchNorm
 import type { Nchwc } from './nchwc'
 import { OnnxGraph } from './onnx-graph'
 import { emitUpdate, SCALARS, stateSlots, type OptimizerSettings } from './optimizer-graph'
+import { foldPlans, type FoldPlan } from './scoring-fold'
 
 export const FEATURES = 'features'
 export const LABELS = 'labels'
@@ -207,12 +208,23 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
 
   const features = g.input(FEATURES, [null, ...suffix.input.shape])
   const channelsLast = new Map<string, string>()
+  // Scoring: the layers folded into the convolution before them (scoring-fold.ts).
+  const folds = scoring ? foldPlans(suffix.nodes, new Set(scoring.keep === undefined ? [] : [scoring.keep])) : new Map<string, FoldPlan>()
+  const absorbed = new Set<string>()
   const ctx: Context = {
     g,
     channelsLast: (name) => channelsLast.get(name),
     batchNorm,
     nchwc,
     training: !scoring,
+    ...(scoring && {
+      blocked: new Map<string, string>(),
+      fold(layer) {
+        const plan = folds.get(layer.name)
+        for (const name of plan?.absorbed ?? []) absorbed.add(name)
+        return plan
+      }
+    }),
     dropoutMask(_layer, shape, rate) {
       const input = g.input(`dropout_mask_${dropouts.length}`, [null, ...shape])
       dropouts.push({ input, shape, rate })
@@ -253,6 +265,11 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
       if (!value) throw new Error(`Layer ${layer.name} reads ${name}, which is not among the trainable layers or their input`)
       return value
     })
+    if (absorbed.has(layer.name)) {
+      values.set(layer.name, args[0])
+      steps.push({ inputs, backward: (dy) => [dy], output: layer.name })
+      continue
+    }
     const emitted = emitLayer(ctx, layer, args)
     values.set(layer.name, emitted.out)
     steps.push({ inputs, backward: emitted.backward, output: layer.name, logits: emitted.logits })
@@ -297,6 +314,8 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
 interface ScoringOptions {
   /** The graph input each value training changes (its weights, moving statistics) is fed as. */
   inputs: ReadonlyMap<tf.LayerVariable, string>
+  /** The layer whose output the graph gives, when not the last one's: never folded into another. */
+  keep?: string
 }
 
 export const SCORES = 'scores'
@@ -314,7 +333,7 @@ export const SCORES = 'scores'
  */
 export function buildScoringGraph(suffix: SuffixSpec, inputs: ReadonlyMap<tf.LayerVariable, string>, nchwc: Nchwc | null, layer?: string) {
   const g = new OnnxGraph()
-  const { forward, values } = emitForward(g, suffix, false, 'frozen', nchwc, { inputs })
+  const { forward, values } = emitForward(g, suffix, false, 'frozen', nchwc, { inputs, keep: layer })
   const out = layer === undefined ? forward.out : values.get(layer)
   if (!out) throw new Error(`${layer} is not among the trainable layers`)
   if (out.shape.length !== 1) throw new Error(`${layer ?? 'The trainable layers'} end in rank ${out.shape.length + 1} values, not [batch, width]`)

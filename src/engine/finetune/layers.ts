@@ -20,7 +20,8 @@
 // Every weight enters and leaves in tfjs's layout, so the optimizer state matches tfjs's too.
 import type * as tf from '@tensorflow/tfjs'
 import { pads as tfPads } from '../model/onnx-export'
-import { blockedConv, blockedDepthwiseConv, blockedDepthwiseKernelGradient, toBlocked, type Nchwc } from './nchwc'
+import { blockedConv, blockedDepthwiseConv, blockedDepthwiseKernelGradient, NCHWC_DOMAIN, toBlocked, type Nchwc } from './nchwc'
+import type { FoldPlan } from './scoring-fold'
 import type { OnnxGraph } from './onnx-graph'
 
 export class UnsupportedTrainingLayerError extends Error {
@@ -69,6 +70,13 @@ export interface Context {
   dropoutMask(layer: tf.layers.Layer, shape: number[], rate: number): string
   /** A non-trainable weight the step updates (moving statistics): its graph input, and where its new value goes. */
   updated(layer: tf.layers.Layer, name: string): { value: string; setNew: (value: string) => void }
+  /**
+   * Scoring graphs only: the BatchNormalization (and ReLU) a blocked convolution computes as well
+   * (scoring-fold.ts). Asking takes the fold: those layers then pass the convolution's output on.
+   */
+  fold?(layer: tf.layers.Layer): FoldPlan | undefined
+  /** Scoring graphs only: values a folded convolution also left in the blocked layout, by their NCHW name. */
+  blocked?: Map<string, string>
 }
 
 /** What a layer's backward gives back: the gradient of each input (null where nobody needs it). */
@@ -179,10 +187,36 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
   const block = ctx.nchwc?.block ?? 0
   const blocked = block > 0 && channels % block === 0 && (depthwise ? last === 1 : last % block === 0) ? ctx.nchwc : null
   const shape = { kh, kw, in: channels, out: outChannels }
-  // In the blocked layout once, for the forward and the depthwise kernel gradient.
-  const xBlocked = blocked ? (sampledLast ? toBlocked(g, sampledLast, true) : toBlocked(g, sampled)) : null
+  // In the blocked layout once, for the forward and the depthwise kernel gradient (already, when a folded convolution made it).
+  const alias = sampled === x.name ? ctx.blocked?.get(x.name) : undefined
+  const xBlocked = blocked ? (alias ?? (sampledLast ? toBlocked(g, sampledLast, true) : toBlocked(g, sampled))) : null
   const blockedAttributes =
     sampled === x.name ? { kernel_shape: [kh, kw], strides, dilations, pads } : { kernel_shape: [1, 1], strides: [1, 1], dilations: [1, 1], pads: [0, 0, 0, 0] }
+  const plan = xBlocked && !ctx.training ? ctx.fold?.(layer) : undefined
+  if (xBlocked && plan) {
+    // The normalisation's scale multiplies each output channel's kernel; its shift is the bias.
+    const { scale, shift } = foldedAffine(ctx, plan.batchNorm, bias?.value)
+    const fused = { activation: plan.activation }
+    const yBlocked = depthwise
+      ? blockedDepthwiseConv(
+          g,
+          block,
+          xBlocked,
+          g.node('Mul', [W, g.node('Reshape', [scale, g.int64([outChannels, 1, 1, 1])])]),
+          channels,
+          blockedAttributes,
+          shift,
+          fused
+        )
+      : blockedConv(g, block, xBlocked, g.node('Mul', [kernel.value, scale]), shape, blockedAttributes, { bias: shift, fused })
+    // Left unused (and dropped) when only blocked convolutions read it.
+    const y = g.node('ReorderOutput', [yBlocked], { channels: outChannels }, 'nchwc_out', NCHWC_DOMAIN)
+    ctx.blocked?.set(y, yBlocked)
+    const backward: Backward = () => {
+      throw new Error(`${layer.name} is folded for scoring and has no backward`)
+    }
+    return { out: { name: y, shape: [outH, outW, outChannels] }, backward }
+  }
   const y = xBlocked
     ? depthwise
       ? blockedDepthwiseConv(g, block, xBlocked, W, channels, blockedAttributes, bias?.value)
@@ -445,6 +479,22 @@ function batchNorm(ctx: Context, layer: tf.layers.Layer, x: Value, config: Confi
     return [g.node('Mul', [dy, perChannel(scale)], {}, 'dx')]
   }
   return { out: { ...x, name: y }, backward }
+}
+
+/**
+ * A frozen-statistics BatchNormalization as scale and shift per channel, with a bias before it
+ * (a convolution's) folded in: y = scale * (x + bias) + shift.
+ */
+function foldedAffine(ctx: Context, layer: tf.layers.Layer, bias?: string): { scale: string; shift: string } {
+  const { g } = ctx
+  const mean = ctx.param(layer, 'moving_mean')!
+  const variance = ctx.param(layer, 'moving_variance')!
+  const gamma = ctx.param(layer, 'gamma')
+  const beta = ctx.param(layer, 'beta')
+  const inv = g.node('Div', [g.scalar(1), g.node('Sqrt', [g.node('Add', [variance.value, g.scalar(layer.getConfig().epsilon as number)])])])
+  const scale = gamma ? g.node('Mul', [gamma.value, inv]) : inv
+  const shifted = g.node('Sub', [beta?.value ?? g.scalar(0), g.node('Mul', [mean.value, scale])])
+  return { scale, shift: bias ? g.node('Add', [shifted, g.node('Mul', [bias, scale])]) : shifted }
 }
 
 /**

@@ -29,6 +29,20 @@ export interface DepthwiseAttributes {
   pads: number[]
 }
 
+/**
+ * What a scoring graph fuses into a blocked Conv: its activation (ReLU, or ReLU capped at `max`),
+ * and its output left in the blocked layout for the next blocked Conv (the caller reorders it).
+ */
+export interface Fused {
+  activation: { max: number | null } | null
+}
+
+function fusedAttributes(fused: Fused | undefined): Record<string, string | number[]> {
+  const activation = fused?.activation
+  if (!activation) return {}
+  return activation.max === null ? { activation: 'Relu' } : { activation: 'Clip', activation_params: [0, activation.max] }
+}
+
 /** What the probe found: this CPU's block, or why the convolutions stay standard. */
 export type NchwcProbe = { block: number } | { unavailable: string }
 
@@ -64,7 +78,7 @@ export function toBlocked(g: OnnxGraph, value: string, channelsLast = false): st
   return g.node('ReorderInput', [value], channelsLast ? { channels_last: 1 } : {}, 'nchwc_in', NCHWC_DOMAIN)
 }
 
-/** A depthwise Conv (one channel a group, multiplier 1) of a toBlocked() value on the blocked kernels; NCHW out. */
+/** A depthwise Conv (one channel a group, multiplier 1) of a toBlocked() value on the blocked kernels; NCHW out (blocked when `fused`). */
 export function blockedDepthwiseConv(
   g: OnnxGraph,
   block: number,
@@ -72,19 +86,20 @@ export function blockedDepthwiseConv(
   kernel: string,
   channels: number,
   attributes: DepthwiseAttributes,
-  bias?: string
+  bias?: string,
+  fused?: Fused
 ): string {
   const [kh, kw] = attributes.kernel_shape
   const k = blockedKernel(g, block, kernel, kh, kw)
-  const y = g.node('Conv', bias ? [x, k, bias] : [x, k], { ...attributes, group: channels }, 'nchwc_conv', NCHWC_DOMAIN)
-  return g.node('ReorderOutput', [y], { channels }, 'nchwc_out', NCHWC_DOMAIN)
+  const y = g.node('Conv', bias ? [x, k, bias] : [x, k], { ...attributes, group: channels, ...fusedAttributes(fused) }, 'nchwc_conv', NCHWC_DOMAIN)
+  return fused ? y : g.node('ReorderOutput', [y], { channels }, 'nchwc_out', NCHWC_DOMAIN)
 }
 
 /**
  * A Conv2D (one group) of a toBlocked() value on the blocked kernels, from tfjs's [kh, kw, in, out]
  * kernel, both channel counts whole blocks; NCHW out. `inputGradient` turns it into the stride-1
  * input gradient's convolution of a toBlocked() output gradient: the kernel turned by 180 degrees,
- * input and output channels swapped (the caller mirrors the padding).
+ * input and output channels swapped (the caller mirrors the padding). Blocked out when `fused`.
  */
 export function blockedConv(
   g: OnnxGraph,
@@ -93,14 +108,20 @@ export function blockedConv(
   kernel: string,
   shape: { kh: number; kw: number; in: number; out: number },
   attributes: DepthwiseAttributes,
-  options: { bias?: string; inputGradient?: boolean } = {}
+  options: { bias?: string; inputGradient?: boolean; fused?: Fused } = {}
 ): string {
   const { kh, kw } = shape
   const k = options.inputGradient ? flippedSwappedBlockedKernel(g, block, kernel, shape) : blockedKernelOf(g, block, kernel, shape)
   const [convIn, convOut] = options.inputGradient ? [shape.out, shape.in] : [shape.in, shape.out]
   const w = g.node('Reshape', [k, g.int64([convOut, convIn, kh, kw])])
-  const y = g.node('Conv', options.bias ? [x, w, options.bias] : [x, w], { ...attributes, group: 1 }, 'nchwc_conv', NCHWC_DOMAIN)
-  return g.node('ReorderOutput', [y], { channels: convOut }, 'nchwc_out', NCHWC_DOMAIN)
+  const y = g.node(
+    'Conv',
+    options.bias ? [x, w, options.bias] : [x, w],
+    { ...attributes, group: 1, ...fusedAttributes(options.fused) },
+    'nchwc_conv',
+    NCHWC_DOMAIN
+  )
+  return options.fused ? y : g.node('ReorderOutput', [y], { channels: convOut }, 'nchwc_out', NCHWC_DOMAIN)
 }
 
 /**

@@ -135,7 +135,10 @@ export class OnnxGraph {
    * is 180 MB a step. A scan pays it once a run. Other inputs are read by every step unchanged;
    * `scanned` outputs come out stacked, one row a step.
    */
-  encodeScan(graphName: string, spec: { perStep: readonly string[]; carried: readonly { input: string; output: string }[]; scanned: readonly string[] }): Uint8Array {
+  encodeScan(
+    graphName: string,
+    spec: { perStep: readonly string[]; carried: readonly { input: string; output: string }[]; scanned: readonly string[] }
+  ): Uint8Array {
     // The body's values must not shadow the outer graph's names.
     const rename = new Map<string, string>()
     for (const p of spec.perStep) rename.set(p, `${p}@step`)
@@ -206,10 +209,12 @@ function valueInfo(name: string, dims: Dims, elemType: number): ValueInfoProto {
 
 /** Float attributes are named here: an integral epsilon or alpha must still be written as a float. */
 const FLOAT_ATTRIBUTES = new Set(['epsilon', 'alpha', 'beta', 'ratio'])
+const FLOAT_LIST_ATTRIBUTES = new Set(['activation_params'])
 
 function attributeProto(name: string, value: Attribute) {
   const { AttributeType } = onnx.AttributeProto
   if (typeof value === 'string') return onnx.AttributeProto.create({ name, type: AttributeType.STRING, s: new TextEncoder().encode(value) })
+  if (Array.isArray(value) && FLOAT_LIST_ATTRIBUTES.has(name)) return onnx.AttributeProto.create({ name, type: AttributeType.FLOATS, floats: value })
   if (Array.isArray(value)) return onnx.AttributeProto.create({ name, type: AttributeType.INTS, ints: value })
   if (Number.isInteger(value) && !FLOAT_ATTRIBUTES.has(name)) return onnx.AttributeProto.create({ name, type: AttributeType.INT, i: value })
   return onnx.AttributeProto.create({ name, type: AttributeType.FLOAT, f: value })
