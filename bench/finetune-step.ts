@@ -9,7 +9,8 @@
 //   - the trainer's own scoring session, fed the weights each batch (what a run validates with);
 //   - the same graph with the weights as constants: once with our blocked convolutions, once with
 //     standard ones that onnxruntime's optimizer rewrites itself (BatchNorm and activation folded
-//     into blocked convolutions that pass the blocked layout on), which a fed graph cannot get;
+//     into blocked convolutions that pass the blocked layout on: what scoring-fold.ts has the fed
+//     graph do since 2026-12-02);
 // PyTorch's own validation batch is timed by the epoch benchmark's peer (bench/finetune_peer.py):
 // this file's PyTorch model, with its own initialisation, took 3-5 ms or 20-45 ms a batch depending
 // on the process, so it is no yardstick for a few milliseconds.

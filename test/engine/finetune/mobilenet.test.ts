@@ -94,6 +94,9 @@ describe('native training on MobileNet v1 0.25, last two blocks', () => {
     const initial = variables.map((v) => v.dataSync().slice())
     const optimizer = makeOptimizer(settings)
     const x = tf.tensor(features, [labels.length, ...part.featureShape])
+    // Validation's scoring graph (each BatchNormalization and ReLU6 folded into its convolution where the kernels are blocked).
+    const probabilities = tf.tidy(() => (part.suffix.apply(x, { training: false }) as tf.Tensor).dataSync())
+    expect(relativeError(await trainer.predict(features, labels.length), probabilities)).toBeLessThan(1e-5)
     let worst = 0
     for (let step = 0; step < STEPS; step++) {
       let right = 0
