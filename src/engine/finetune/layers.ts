@@ -465,7 +465,7 @@ function batchNorm(ctx: Context, layer: tf.layers.Layer, x: Value, config: Confi
   const reduceAxes = x.shape.length === 3 ? [0, 2, 3] : [0]
   const backward: Backward = (dy, needed) => {
     if (!beta?.setGrad && !gamma?.setGrad && !needed[0]) return [null]
-    const inv = g.node('Div', [g.scalar(1), g.node('Sqrt', [g.node('Add', [variance.value, g.scalar(epsilon)])])])
+    const inv = inverseDeviation(g, variance.value, epsilon)
     const sumDy = beta?.setGrad || gamma?.setGrad ? g.node('ReduceSum', [dy, g.int64(reduceAxes)], { keepdims: 0 }, 'dbeta') : null
     if (beta?.setGrad) beta.setGrad(sumDy!)
     if (gamma?.setGrad) {
@@ -481,6 +481,11 @@ function batchNorm(ctx: Context, layer: tf.layers.Layer, x: Value, config: Confi
   return { out: { ...x, name: y }, backward }
 }
 
+/** 1 / sqrt(variance + epsilon): BatchNormalization's per-channel factor. */
+function inverseDeviation(g: OnnxGraph, variance: string, epsilon: number): string {
+  return g.node('Div', [g.scalar(1), g.node('Sqrt', [g.node('Add', [variance, g.scalar(epsilon)])])])
+}
+
 /**
  * A frozen-statistics BatchNormalization as scale and shift per channel, with a bias before it
  * (a convolution's) folded in: y = scale * (x + bias) + shift.
@@ -491,7 +496,7 @@ function foldedAffine(ctx: Context, layer: tf.layers.Layer, bias?: string): { sc
   const variance = ctx.param(layer, 'moving_variance')!
   const gamma = ctx.param(layer, 'gamma')
   const beta = ctx.param(layer, 'beta')
-  const inv = g.node('Div', [g.scalar(1), g.node('Sqrt', [g.node('Add', [variance.value, g.scalar(layer.getConfig().epsilon as number)])])])
+  const inv = inverseDeviation(g, variance.value, layer.getConfig().epsilon as number)
   const scale = gamma ? g.node('Mul', [gamma.value, inv]) : inv
   const shifted = g.node('Sub', [beta?.value ?? g.scalar(0), g.node('Mul', [mean.value, scale])])
   return { scale, shift: bias ? g.node('Add', [shifted, g.node('Mul', [bias, scale])]) : shifted }
@@ -513,7 +518,7 @@ function batchStatistics(ctx: Context, layer: tf.layers.Layer, x: Value, config:
   const mu = mean(x.name)
   const centred = g.node('Sub', [x.name, mu])
   const variance = mean(g.node('Mul', [centred, centred]))
-  const inv = g.node('Div', [g.scalar(1), g.node('Sqrt', [g.node('Add', [variance, g.scalar(config.epsilon as number)])])])
+  const inv = inverseDeviation(g, variance, config.epsilon as number)
   const xhat = g.node('Mul', [centred, inv], {}, 'xhat')
   const y = g.node('Add', [g.node('Mul', [xhat, perChannel(gamma.value)]), perChannel(beta.value)], {}, 'bn')
 
