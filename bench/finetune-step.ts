@@ -9,7 +9,7 @@
 //   - the trainer's own scoring session, fed the weights each batch (what a run validates with);
 //   - the same graph with the weights as constants: once with our blocked convolutions, once with
 //     standard ones that onnxruntime's optimizer rewrites itself (BatchNorm and activation folded
-//     into blocked convolutions that pass the blocked layout on: what scoring-fold.ts has the fed
+//     into blocked convolutions that pass the blocked layout on: what batchnorm-fold.ts has the fed
 //     graph do since 2026-12-02);
 // PyTorch's own validation batch is timed by the epoch benchmark's peer (bench/finetune_peer.py):
 // this file's PyTorch model, with its own initialisation, took 3-5 ms or 20-45 ms a batch depending
@@ -63,13 +63,16 @@ async function main(): Promise<void> {
   const labels = Int32Array.from({ length: BATCH }, (_, i) => i % 2)
   const rows: Row[] = []
 
+  // maxBatch as the trainer passes it (the depthwise kernel gradients on the blocked kernels too).
   const variants = [
-    { preallocate: true, batchNorm: 'frozen' },
-    { preallocate: false, batchNorm: 'frozen' },
-    { preallocate: true, batchNorm: 'batch' }
+    { preallocate: true, batchNorm: 'frozen', fold: true },
+    { preallocate: false, batchNorm: 'frozen', fold: true },
+    { preallocate: true, batchNorm: 'frozen', fold: false },
+    { preallocate: true, batchNorm: 'batch', fold: true }
   ] as const
-  for (const { preallocate, batchNorm } of variants) {
-    const trainer = await NativeTrainer.create(suffixOf(tm, part, tm.backbone.preprocess), SETTINGS, THREADS, { preallocate, batchNorm })
+  for (const { preallocate, batchNorm, fold } of variants) {
+    const options = { preallocate, batchNorm, maxBatch: BATCH, foldBatchNorm: fold }
+    const trainer = await NativeTrainer.create(suffixOf(tm, part, tm.backbone.preprocess), SETTINGS, THREADS, options)
     if (typeof trainer === 'string') throw new Error(trainer)
     for (let i = 0; i < 3; i++) await trainer.step(features, labels)
     const seconds: number[] = []
@@ -80,7 +83,7 @@ async function main(): Promise<void> {
     }
     await trainer.close()
     rows.push({
-      engine: `onnxruntime-node, ${THREADS} threads, BN ${batchNorm}, outputs ${preallocate ? 'pre-allocated' : 'allocated by onnxruntime'}`,
+      engine: `onnxruntime-node, ${THREADS} threads, BN ${batchNorm}${batchNorm === 'frozen' && !fold ? ' (not folded into the convolutions)' : ''}, outputs ${preallocate ? 'pre-allocated' : 'allocated by onnxruntime'}`,
       seconds
     })
   }

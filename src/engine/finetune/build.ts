@@ -13,7 +13,7 @@ import { emitLayer, UnsupportedTrainingLayerError, type Backward, type BatchNorm
 import type { Nchwc } from './nchwc'
 import { OnnxGraph } from './onnx-graph'
 import { emitUpdate, SCALARS, stateSlots, type OptimizerSettings } from './optimizer-graph'
-import { foldPlans, type FoldPlan } from './scoring-fold'
+import { foldPlans, type FoldPlan } from './batchnorm-fold'
 
 export const FEATURES = 'features'
 export const LABELS = 'labels'
@@ -81,6 +81,12 @@ export interface GraphOptions {
   batchNorm?: BatchNormMode
   /** onnxruntime's blocked depthwise kernels, when this CPU has them (nchwc.ts; default: standard Convs only). */
   nchwc?: Nchwc | null
+  /**
+   * Fold each frozen-statistics BatchNormalization (and the ReLU after it) into the blocked
+   * convolution before it (batchnorm-fold.ts; default true). False keeps every layer its own
+   * nodes: the same function, rounded differently, for measuring and checking the fold.
+   */
+  foldBatchNorm?: boolean
 }
 
 /**
@@ -91,7 +97,14 @@ export interface GraphOptions {
 export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSettings, options: GraphOptions = {}): TrainingGraph {
   const g = new OnnxGraph()
   const slots = stateSlots(optimizer)
-  const { forward, weights, moving, dropouts } = emitForward(g, suffix, false, options.batchNorm ?? 'frozen', options.nchwc ?? null)
+  const { forward, weights, moving, dropouts } = emitForward(
+    g,
+    suffix,
+    false,
+    options.batchNorm ?? 'frozen',
+    options.nchwc ?? null,
+    options.foldBatchNorm ?? true
+  )
   const out = forward.out
   if (out.shape.length !== 1) throw new Error(`The trainable layers end in rank ${out.shape.length + 1} values; training needs [batch, classes] probabilities`)
   const last = suffix.nodes.at(-1)!.layer
@@ -157,7 +170,14 @@ export function buildProbeGraph(suffix: SuffixSpec, options: GraphOptions = {}) 
   // Its input gradient would be the preprocessed input's, read as the pixels'.
   if (suffix.preprocess) throw new Error('A probe graph cannot be built for a suffix that preprocesses its input: it is fed preprocessed values')
   const g = new OnnxGraph()
-  const { forward, weights, moving, dropouts, toTfjs, fromTfjs } = emitForward(g, suffix, true, options.batchNorm ?? 'frozen', options.nchwc ?? null)
+  const { forward, weights, moving, dropouts, toTfjs, fromTfjs } = emitForward(
+    g,
+    suffix,
+    true,
+    options.batchNorm ?? 'frozen',
+    options.nchwc ?? null,
+    options.foldBatchNorm ?? true
+  )
   const outShape = forward.out.shape
   const dy = fromTfjs(g.input(OUTPUT_GRAD, [null, ...outShape]), outShape)
   const dx = forward.backward(dy)!
@@ -198,7 +218,15 @@ interface WeightInput {
  * reverse order, summing the gradients of values read by several layers, and returns the input's
  * gradient when `inputGradient` asked for it.
  */
-function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, batchNorm: BatchNormMode, nchwc: Nchwc | null, scoring?: ScoringOptions) {
+function emitForward(
+  g: OnnxGraph,
+  suffix: SuffixSpec,
+  inputGradient: boolean,
+  batchNorm: BatchNormMode,
+  nchwc: Nchwc | null,
+  fold: boolean,
+  scoring?: ScoringOptions
+) {
   const weights: WeightInput[] = []
   const moving: MovingInput[] = []
   const dropouts: DropoutSlot[] = []
@@ -208,8 +236,11 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
 
   const features = g.input(FEATURES, [null, ...suffix.input.shape])
   const channelsLast = new Map<string, string>()
-  // Scoring: the layers folded into the convolution before them (scoring-fold.ts).
-  const folds = scoring ? foldPlans(suffix.nodes, new Set(scoring.keep === undefined ? [] : [scoring.keep])) : new Map<string, FoldPlan>()
+  // The layers folded into the convolution before them (batchnorm-fold.ts): only normalisations
+  // with moving statistics, which a training graph's are unless they train in batch mode.
+  const keep = new Set(scoring?.keep === undefined ? [] : [scoring.keep])
+  const movingStatistics = (norm: tf.layers.Layer) => scoring !== undefined || batchNorm === 'frozen' || !norm.trainable
+  const folds = fold ? foldPlans(suffix.nodes, keep, movingStatistics) : new Map<string, FoldPlan>()
   const absorbed = new Set<string>()
   const ctx: Context = {
     g,
@@ -217,14 +248,12 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
     batchNorm,
     nchwc,
     training: !scoring,
-    ...(scoring && {
-      blocked: new Map<string, string>(),
-      fold(layer) {
-        const plan = folds.get(layer.name)
-        for (const name of plan?.absorbed ?? []) absorbed.add(name)
-        return plan
-      }
-    }),
+    blocked: new Map<string, string>(),
+    fold(layer) {
+      const plan = folds.get(layer.name)
+      for (const name of plan?.absorbed ?? []) absorbed.add(name)
+      return plan
+    },
     dropoutMask(_layer, shape, rate) {
       const input = g.input(`dropout_mask_${dropouts.length}`, [null, ...shape])
       dropouts.push({ input, shape, rate })
@@ -275,6 +304,11 @@ function emitForward(g: OnnxGraph, suffix: SuffixSpec, inputGradient: boolean, b
     steps.push({ inputs, backward: emitted.backward, output: layer.name, logits: emitted.logits })
   }
   const outputName = suffix.nodes.at(-1)!.layer.name
+  // In the model's order, however the layers were emitted (a fold makes the normalisation's weights
+  // with the convolution's, before a shortcut's kernel in between): the optimizer state is saved
+  // and handed between engines in this order (runner.ts optimizerWeights).
+  const order = new Map(suffix.nodes.flatMap(({ layer }) => layer.weights).map((w, i) => [w, i] as const))
+  weights.sort((a, b) => order.get(a.variable)! - order.get(b.variable)!)
 
   // Which values need a gradient: those that trainable weights or (probe) the input flow into.
   const needs = new Set<string>()
@@ -333,7 +367,7 @@ export const SCORES = 'scores'
  */
 export function buildScoringGraph(suffix: SuffixSpec, inputs: ReadonlyMap<tf.LayerVariable, string>, nchwc: Nchwc | null, layer?: string) {
   const g = new OnnxGraph()
-  const { forward, values } = emitForward(g, suffix, false, 'frozen', nchwc, { inputs, keep: layer })
+  const { forward, values } = emitForward(g, suffix, false, 'frozen', nchwc, true, { inputs, keep: layer })
   const out = layer === undefined ? forward.out : values.get(layer)
   if (!out) throw new Error(`${layer} is not among the trainable layers`)
   if (out.shape.length !== 1) throw new Error(`${layer ?? 'The trainable layers'} end in rank ${out.shape.length + 1} values, not [batch, width]`)

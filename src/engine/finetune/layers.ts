@@ -21,7 +21,7 @@
 import type * as tf from '@tensorflow/tfjs'
 import { pads as tfPads } from '../model/onnx-export'
 import { blockedConv, blockedDepthwiseConv, blockedDepthwiseKernelGradient, NCHWC_DOMAIN, toBlocked, type Nchwc } from './nchwc'
-import type { FoldPlan } from './scoring-fold'
+import type { FoldPlan } from './batchnorm-fold'
 import type { OnnxGraph } from './onnx-graph'
 
 export class UnsupportedTrainingLayerError extends Error {
@@ -71,11 +71,12 @@ export interface Context {
   /** A non-trainable weight the step updates (moving statistics): its graph input, and where its new value goes. */
   updated(layer: tf.layers.Layer, name: string): { value: string; setNew: (value: string) => void }
   /**
-   * Scoring graphs only: the BatchNormalization (and ReLU) a blocked convolution computes as well
-   * (scoring-fold.ts). Asking takes the fold: those layers then pass the convolution's output on.
+   * The BatchNormalization (and ReLU) a blocked convolution computes as well (batchnorm-fold.ts).
+   * Asking takes the fold: those layers then pass the convolution's output on, and their gradients
+   * are the convolution's to write.
    */
   fold?(layer: tf.layers.Layer): FoldPlan | undefined
-  /** Scoring graphs only: values a folded convolution also left in the blocked layout, by their NCHW name. */
+  /** Values a folded convolution also left in the blocked layout, by their NCHW name. */
   blocked?: Map<string, string>
 }
 
@@ -148,8 +149,8 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
   const { g } = ctx
   const depthwise = layer.getClassName() === 'DepthwiseConv2D'
   const [h, w, channels] = spatial(layer, x)
-  const kernel = ctx.param(layer, depthwise ? 'depthwise_kernel' : 'kernel')!
-  const [kh, kw, , last] = kernel.shape
+  const ownKernel = ctx.param(layer, depthwise ? 'depthwise_kernel' : 'kernel')!
+  const [kh, kw, , last] = ownKernel.shape
   const strides = config.strides as number[]
   const dilations = config.dilationRate as number[]
   // Dilation: checked against tf.grads of the same convolution with its kernel spread out by zeros
@@ -175,13 +176,6 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
   const nhwc = ctx.channelsLast(x.name)
   const sampledLast = nhwc && pointwise && strided ? sample(nhwc, [1, 2]) : nhwc
 
-  // tfjs kernels: Conv2D [kh, kw, in, out]; DepthwiseConv2D [kh, kw, in, multiplier] with output
-  // channel i * multiplier + m. ONNX wants [out, in / group, kh, kw].
-  const W = depthwise
-    ? g.node('Reshape', [g.node('Transpose', [kernel.value], { perm: [2, 3, 0, 1] }), g.int64([outChannels, 1, kh, kw])])
-    : g.node('Transpose', [kernel.value], { perm: [3, 2, 0, 1] })
-  const bias = ctx.param(layer, 'bias')
-  const attributes = { kernel_shape: [kh, kw], strides, dilations, pads, group }
   // onnxruntime's blocked kernels (nchwc.ts) take channels in whole blocks, and a depthwise kernel
   // with one output a channel.
   const block = ctx.nchwc?.block ?? 0
@@ -192,42 +186,44 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
   const xBlocked = blocked ? (alias ?? (sampledLast ? toBlocked(g, sampledLast, true) : toBlocked(g, sampled))) : null
   const blockedAttributes =
     sampled === x.name ? { kernel_shape: [kh, kw], strides, dilations, pads } : { kernel_shape: [1, 1], strides: [1, 1], dilations: [1, 1], pads: [0, 0, 0, 0] }
-  const plan = xBlocked && !ctx.training ? ctx.fold?.(layer) : undefined
+  // Training folds only into a kernel that trains: the normalisation's gamma gradient comes from the folded kernel's.
+  const plan = xBlocked && (!ctx.training || ownKernel.setGrad) ? ctx.fold?.(layer) : undefined
+  const ownBias = ctx.param(layer, 'bias')
+  const folded = plan ? foldedParams(ctx, plan, ownKernel, ownBias, depthwise ? [channels, last] : [outChannels]) : null
+  // From here on the kernel and bias are the folded ones where there is a fold: the backward below
+  // writes their gradients, and folded.finish() turns those into the layers' own.
+  const kernel = folded?.kernel ?? ownKernel
+  const bias = folded ? folded.bias : ownBias
+
+  // tfjs kernels: Conv2D [kh, kw, in, out]; DepthwiseConv2D [kh, kw, in, multiplier] with output
+  // channel i * multiplier + m. ONNX wants [out, in / group, kh, kw].
+  const W = depthwise
+    ? g.node('Reshape', [g.node('Transpose', [kernel.value], { perm: [2, 3, 0, 1] }), g.int64([outChannels, 1, kh, kw])])
+    : g.node('Transpose', [kernel.value], { perm: [3, 2, 0, 1] })
+  const attributes = { kernel_shape: [kh, kw], strides, dilations, pads, group }
+  let y: string
   if (xBlocked && plan) {
-    // The normalisation's scale multiplies each output channel's kernel; its shift is the bias.
-    const { scale, shift } = foldedAffine(ctx, plan.batchNorm, bias?.value)
+    // The normalisation's scale is in the kernel, its shift is the bias, the ReLU the convolution's activation.
     const fused = { activation: plan.activation }
     const yBlocked = depthwise
-      ? blockedDepthwiseConv(
-          g,
-          block,
-          xBlocked,
-          g.node('Mul', [W, g.node('Reshape', [scale, g.int64([outChannels, 1, 1, 1])])]),
-          channels,
-          blockedAttributes,
-          shift,
-          fused
-        )
-      : blockedConv(g, block, xBlocked, g.node('Mul', [kernel.value, scale]), shape, blockedAttributes, { bias: shift, fused })
-    // Left unused (and dropped) when only blocked convolutions read it.
-    const y = g.node('ReorderOutput', [yBlocked], { channels: outChannels }, 'nchwc_out', NCHWC_DOMAIN)
+      ? blockedDepthwiseConv(g, block, xBlocked, W, channels, blockedAttributes, bias!.value, fused)
+      : blockedConv(g, block, xBlocked, kernel.value, shape, blockedAttributes, { bias: bias!.value, fused })
+    // Left unused (and dropped) when only blocked convolutions read it and nothing trains.
+    y = g.node('ReorderOutput', [yBlocked], { channels: outChannels }, 'nchwc_out', NCHWC_DOMAIN)
     ctx.blocked?.set(y, yBlocked)
-    const backward: Backward = () => {
-      throw new Error(`${layer.name} is folded for scoring and has no backward`)
-    }
-    return { out: { name: y, shape: [outH, outW, outChannels] }, backward }
+  } else {
+    y = xBlocked
+      ? depthwise
+        ? blockedDepthwiseConv(g, block, xBlocked, W, channels, blockedAttributes, bias?.value)
+        : blockedConv(g, block, xBlocked, kernel.value, shape, blockedAttributes, { bias: bias?.value })
+      : sampled === x.name
+        ? g.node('Conv', bias ? [x.name, W, bias.value] : [x.name, W], attributes, 'conv')
+        : g.node('Conv', bias ? [sampled, W, bias.value] : [sampled, W], { kernel_shape: [1, 1] }, 'conv')
   }
-  const y = xBlocked
-    ? depthwise
-      ? blockedDepthwiseConv(g, block, xBlocked, W, channels, blockedAttributes, bias?.value)
-      : blockedConv(g, block, xBlocked, kernel.value, shape, blockedAttributes, { bias: bias?.value })
-    : sampled === x.name
-      ? g.node('Conv', bias ? [x.name, W, bias.value] : [x.name, W], attributes, 'conv')
-      : g.node('Conv', bias ? [sampled, W, bias.value] : [sampled, W], { kernel_shape: [1, 1] }, 'conv')
 
   // Values as channelRows(), made once for every product that reads them.
   const rowsOf = new Map<string, string>()
-  const backward: Backward = (dy, needed) => {
+  const convolutionBackward: Backward = (dy, needed) => {
     if (bias?.setGrad) bias.setGrad(g.node('ReduceSum', [dy, g.int64([0, 2, 3])], { keepdims: 0 }))
     // The output gradient in the blocked layout, for the kernel gradient and the input gradient, when both run blocked.
     let dyBlockedValue: string | null = null
@@ -262,6 +258,16 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
     const outputPadding = [h + pads[0] + pads[2] - reach(outH, kh, strides[0], dilations[0]), w + pads[1] + pads[3] - reach(outW, kw, strides[1], dilations[1])]
     return [g.node('ConvTranspose', [dy, W], { ...attributes, output_padding: outputPadding }, 'dx')]
   }
+  const backward: Backward = !folded
+    ? convolutionBackward
+    : (dy, needed) => {
+        if (!ctx.training) throw new Error(`${layer.name} is folded for scoring and has no backward`)
+        // The ReLU's mask from its output: the same as from its input (tfjs's), but where the input was exactly the cap.
+        const dz = plan!.activation ? g.node('Mul', [dy, reluMask(g, y, plan!.activation.max, 'output')], {}, 'drelu') : dy
+        const dxs = convolutionBackward(dz, needed)
+        folded.finish()
+        return dxs
+      }
   return { out: { name: y, shape: [outH, outW, outChannels] }, backward }
 
   /**
@@ -428,13 +434,7 @@ function activation(ctx: Context, layer: tf.layers.Layer, x: Value, name: string
 function relu(ctx: Context, x: Value, max: number | null): Emitted {
   const { g } = ctx
   const y = max === null ? g.node('Relu', [x.name]) : g.node('Clip', [x.name, g.scalar(0), g.scalar(max)], {}, 'relu6')
-  const backward: Backward = (dy) => {
-    const positive = g.node('Greater', [x.name, g.scalar(0)])
-    const mask = max === null ? positive : g.node('And', [positive, g.node('LessOrEqual', [x.name, g.scalar(max)])])
-    // A product with the mask as 0/1 floats: onnxruntime's Where took 3-5x as long as a Mul of
-    // the same shape (MobileNet's 32x16x112x112: 8.4 ms against 2.1, profiled).
-    return [g.node('Mul', [dy, g.node('Cast', [mask], { to: 1 })], {}, 'drelu')]
-  }
+  const backward: Backward = (dy) => [g.node('Mul', [dy, reluMask(g, x.name, max, 'input')], {}, 'drelu')]
   return { out: { ...x, name: y }, backward }
 }
 
@@ -486,20 +486,71 @@ function inverseDeviation(g: OnnxGraph, variance: string, epsilon: number): stri
   return g.node('Div', [g.scalar(1), g.node('Sqrt', [g.node('Add', [variance, g.scalar(epsilon)])])])
 }
 
+/** A convolution's kernel and bias with the normalisation after it folded in (batchnorm-fold.ts). */
+interface FoldedParams {
+  kernel: Param
+  bias: Param
+  /** After the convolution's backward: the gradients of the layers' own weights from the folded ones'. */
+  finish(): void
+}
+
 /**
- * A frozen-statistics BatchNormalization as scale and shift per channel, with a bias before it
- * (a convolution's) folded in: y = scale * (x + bias) + shift.
+ * W' = W s and b' = s (b - mean) + beta per output channel, s = gamma / sqrt(var + eps): the
+ * convolution then computes the frozen-statistics normalisation as well. Training, the folded
+ * weights' gradients give the layers' own: dW = dW' s, db = db' s, dbeta = db', and
+ * dgamma = (sum over each channel's kernel of dW' W + db' (b - mean)) / sqrt(var + eps), products
+ * over kernels and channels where the normalisation's own backward took three passes over the
+ * activations. `perOutput`: the kernel's last axes that hold its output channels.
  */
-function foldedAffine(ctx: Context, layer: tf.layers.Layer, bias?: string): { scale: string; shift: string } {
+function foldedParams(ctx: Context, plan: FoldPlan, kernel: Param, bias: Param | null, perOutput: number[]): FoldedParams {
   const { g } = ctx
-  const mean = ctx.param(layer, 'moving_mean')!
-  const variance = ctx.param(layer, 'moving_variance')!
-  const gamma = ctx.param(layer, 'gamma')
-  const beta = ctx.param(layer, 'beta')
-  const inv = inverseDeviation(g, variance.value, layer.getConfig().epsilon as number)
+  const norm = plan.batchNorm
+  const mean = ctx.param(norm, 'moving_mean')!
+  const variance = ctx.param(norm, 'moving_variance')!
+  const gamma = ctx.param(norm, 'gamma')
+  const beta = ctx.param(norm, 'beta')
+  const inv = inverseDeviation(g, variance.value, norm.getConfig().epsilon as number)
   const scale = gamma ? g.node('Mul', [gamma.value, inv]) : inv
-  const shifted = g.node('Sub', [beta?.value ?? g.scalar(0), g.node('Mul', [mean.value, scale])])
-  return { scale, shift: bias ? g.node('Add', [shifted, g.node('Mul', [bias, scale])]) : shifted }
+  const outChannels = perOutput.reduce((a, b) => a * b)
+  const byOutput = (v: string) => (perOutput.length === 1 ? v : g.node('Reshape', [v, g.int64(perOutput)]))
+  const centred = bias ? g.node('Sub', [bias.value, mean.value]) : g.node('Neg', [mean.value])
+  const shift = g.node('Add', [g.node('Mul', [centred, scale]), beta?.value ?? g.scalar(0)])
+  const folded: FoldedParams = {
+    kernel: { value: g.node('Mul', [kernel.value, byOutput(scale)]), shape: kernel.shape },
+    bias: { value: shift, shape: [outChannels] },
+    finish() {}
+  }
+  if (!ctx.training) return folded
+  let dKernel: string | null = null
+  let dBias: string | null = null
+  folded.kernel.setGrad = (grad) => void (dKernel = grad)
+  if (gamma?.setGrad || beta?.setGrad || bias?.setGrad) folded.bias.setGrad = (grad) => void (dBias = grad)
+  folded.finish = () => {
+    if (dKernel === null) throw new Error(`${norm.name} is folded into a convolution whose backward gave no kernel gradient`)
+    kernel.setGrad?.(g.node('Mul', [dKernel, byOutput(scale)], {}, 'dkernel'))
+    if (dBias === null) return
+    if (beta?.setGrad) beta.setGrad(dBias)
+    if (bias?.setGrad) bias.setGrad(g.node('Mul', [dBias, scale], {}, 'dbias'))
+    if (gamma?.setGrad) {
+      const axes = perOutput.length === 1 ? [0, 1, 2] : [0, 1]
+      const overKernel = g.node('ReduceSum', [g.node('Mul', [dKernel, kernel.value]), g.int64(axes)], { keepdims: 0 })
+      const flat = perOutput.length === 1 ? overKernel : g.node('Reshape', [overKernel, g.int64([outChannels])])
+      gamma.setGrad(g.node('Mul', [g.node('Add', [flat, g.node('Mul', [dBias, centred])]), inv], {}, 'dgamma'))
+    }
+  }
+  return folded
+}
+
+/**
+ * Where a ReLU (capped at `max`) passes the gradient, as 0/1 floats: tfjs's mask is 0 < x <= max
+ * on its input. From its output y (a folded convolution's) it is 0 < y < max, which differs only
+ * where the input was exactly the cap. A product with this mask: onnxruntime's Where took 3-5x as
+ * long as a Mul of the same shape (MobileNet's 32x16x112x112: 8.4 ms against 2.1, profiled).
+ */
+function reluMask(g: OnnxGraph, v: string, max: number | null, of: 'input' | 'output'): string {
+  const positive = g.node('Greater', [v, g.scalar(0)])
+  const mask = max === null ? positive : g.node('And', [positive, g.node(of === 'input' ? 'LessOrEqual' : 'Less', [v, g.scalar(max)])])
+  return g.node('Cast', [mask], { to: 1 })
 }
 
 /**

@@ -32,6 +32,8 @@ export interface RunnerOptions {
    * on onnxruntime's blocked kernels where this CPU has them (nchwc.ts); larger batches are refused.
    */
   maxBatch?: number
+  /** Fold frozen-statistics BatchNorms into their convolutions (build.ts GraphOptions; default true). */
+  foldBatchNorm?: boolean
 }
 
 /** Dropout layer k's mask at optimizer step `iteration`: a function of the seed and those two alone. */
@@ -102,7 +104,7 @@ export class NativeTrainer {
     if (typeof runtime === 'string') return runtime
     const found = await probeNchwc(runtime)
     const nchwc = 'block' in found ? { block: found.block, maxBatch: options.maxBatch } : null
-    const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm, nchwc })
+    const graph = buildTrainingGraph(suffix, settings, { batchNorm: options.batchNorm, nchwc, foldBatchNorm: options.foldBatchNorm })
     const session = await runtime.InferenceSession.create(graph.bytes, sessionOptions(threads, 'training'))
     // onnxruntime ignores a fetch it does not know: a name the graph lacks would leave a buffer silently unwritten.
     const outputs = new Set(session.outputNames)

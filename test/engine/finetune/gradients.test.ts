@@ -597,6 +597,105 @@ describe("convolutions on onnxruntime's blocked (NCHWc) kernels equal tf.grads o
     })
   }
 
+  // A convolution with the frozen-statistics BatchNormalization (and ReLU) after it folded in
+  // (batchnorm-fold.ts): the gradients of the kernel, the bias, gamma and beta come from the folded
+  // kernel's and bias's. A ReLU6's mask is then read from its output; the random inputs never put
+  // a pre-activation exactly on the cap, where that differs from tfjs's.
+  const foldCases = [
+    { label: 'depthwise 3x3 s1 same, BatchNorm, ReLU6', depthwise: true, kernel: 3, stride: 1, padding: 'same', size: 11, bias: false, act: 'relu6' },
+    { label: 'depthwise 3x3 s2 valid, BatchNorm, ReLU', depthwise: true, kernel: 3, stride: 2, padding: 'valid', size: 13, bias: false, act: 'relu' },
+    { label: 'conv 3x3 s1 same with bias, BatchNorm, ReLU', depthwise: false, kernel: 3, stride: 1, padding: 'same', size: 9, bias: true, act: 'relu' },
+    { label: 'conv 1x1 with bias, BatchNorm, no activation', depthwise: false, kernel: 1, stride: 1, padding: 'valid', size: 7, bias: true, act: null },
+    { label: 'conv 1x1 s2 with bias, BatchNorm, ReLU', depthwise: false, kernel: 1, stride: 2, padding: 'valid', size: 9, bias: true, act: 'relu' },
+    { label: 'conv 3x3 s2 same, BatchNorm, ReLU6', depthwise: false, kernel: 3, stride: 2, padding: 'same', size: 10, bias: false, act: 'relu6' },
+    {
+      label: 'conv 3x3 s1 same, frozen BatchNorm, ReLU',
+      depthwise: false,
+      kernel: 3,
+      stride: 1,
+      padding: 'same',
+      size: 9,
+      bias: false,
+      act: 'relu',
+      frozenNorm: true
+    }
+  ] as const
+  for (const c of foldCases) {
+    it(`folded: ${c.label}`, async (context) => {
+      if (block === null) return context.skip()
+      const make = (x: tf.SymbolicTensor) => {
+        const options = { kernelSize: c.kernel, strides: c.stride, padding: c.padding, useBias: c.bias }
+        const conv = c.depthwise ? tf.layers.depthwiseConv2d(options) : tf.layers.conv2d({ ...options, filters: block! })
+        const norm = tf.layers.batchNormalization()
+        if ('frozenNorm' in c) norm.trainable = false
+        const y = norm.apply(conv.apply(x)) as tf.SymbolicTensor
+        if (c.act === null) return y
+        return (c.act === 'relu6' ? tf.layers.reLU({ maxValue: 6 }) : tf.layers.activation({ activation: 'relu' })).apply(y) as tf.SymbolicTensor
+      }
+      const model = modelOf([c.size, c.size, 2 * block], make)
+      const nodes = protos.onnx.ModelProto.decode(buildProbeGraph(suffixOfModel(model), { nchwc: { block, maxBatch: BATCH } }).bytes).graph!.node!
+      expect(
+        nodes.filter((n) => n.opType === 'BatchNormalization'),
+        'the normalisation folded'
+      ).toEqual([])
+      expect(
+        nodes.filter((n) => (n.opType === 'Relu' || n.opType === 'Clip') && !n.domain),
+        'the activation fused'
+      ).toEqual([])
+      await expectSameGradients(`folded ${c.label}`, model, 1, false, undefined, { block, maxBatch: BATCH })
+    })
+  }
+
+  // tfjs cannot differentiate a BatchNormalization without gamma or beta (its cpu backend fails
+  // saving tensors for the backward), so these are checked against the same graph unfolded, whose
+  // normalisation backward the cases above check against tfjs.
+  for (const missing of ['scale', 'center'] as const) {
+    it(`folded: a BatchNormalization without ${missing} gives the unfolded graph's gradients`, async (context) => {
+      if (block === null) return context.skip()
+      const model = modelOf([9, 9, 2 * block], (x) => {
+        const conv = tf.layers.conv2d({ filters: block!, kernelSize: 3, padding: 'same', useBias: missing === 'scale' })
+        const norm = tf.layers.batchNormalization({ [missing]: false })
+        return tf.layers.reLU({ maxValue: 6 }).apply(norm.apply(conv.apply(x))) as tf.SymbolicTensor
+      })
+      randomiseWeights(model, 3)
+      const random = seededRandom(4)
+      const xData = randomArray(BATCH * 9 * 9 * 2 * block, random, 2)
+      const rData = randomArray(BATCH * 9 * 9 * block, random)
+      const runtime = await ort()
+      const run = async (foldBatchNorm: boolean) => {
+        const probe = buildProbeGraph(suffixOfModel(model), { nchwc: { block: block!, maxBatch: BATCH }, foldBatchNorm })
+        const ops = protos.onnx.ModelProto.decode(probe.bytes).graph!.node!.map((n) => n.opType)
+        expect(ops.includes('BatchNormalization')).toBe(!foldBatchNorm)
+        const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 })
+        const feeds: Record<string, InstanceType<typeof runtime.Tensor>> = {
+          features: new runtime.Tensor('float32', xData, [BATCH, 9, 9, 2 * block!]),
+          [OUTPUT_GRAD]: new runtime.Tensor('float32', rData, [BATCH, 9, 9, block!])
+        }
+        for (const w of probe.weights)
+          feeds[w.input] = new runtime.Tensor('float32', w.variable.read().dataSync() as Float32Array, w.variable.shape as number[])
+        const out = await session.run(feeds)
+        await session.release()
+        return new Map([OUTPUT, INPUT_GRAD, ...probe.weights.map((w) => w.output)].map((name, i) => [i, out[name].data as Float32Array]))
+      }
+      const [unfolded, folded] = [await run(false), await run(true)]
+      expect(folded.size).toBe(2 + model.trainableWeights.length)
+      for (const [i, values] of folded) expect(relativeError(values, unfolded.get(i)!), `output ${i}`).toBeLessThan(TOLERANCE)
+      model.dispose()
+    })
+  }
+
+  it('a frozen kernel keeps its BatchNormalization unfolded: the gamma gradient would need the kernel one', async (context) => {
+    if (block === null) return context.skip()
+    const model = modelOf([9, 9, 2 * block], (x) => {
+      const conv = tf.layers.conv2d({ filters: block!, kernelSize: 3, padding: 'same', useBias: false })
+      conv.trainable = false
+      return tf.layers.activation({ activation: 'relu' }).apply(tf.layers.batchNormalization().apply(conv.apply(x))) as tf.SymbolicTensor
+    })
+    const nodes = protos.onnx.ModelProto.decode(buildProbeGraph(suffixOfModel(model), { nchwc: { block } }).bytes).graph!.node!
+    expect(nodes.filter((n) => n.opType === 'BatchNormalization').length).toBe(1)
+    await expectSameGradients('unfolded under a frozen kernel', model, 1, false, undefined, { block })
+  })
+
   it('dilated Conv2D 3x3, dilation 2, same and valid', async (context) => {
     if (block === null) return context.skip()
     await expectDilatedGradients(false, 2, 'same', { block })

@@ -72,15 +72,26 @@ export function blockedConvolutions(bytes: Uint8Array): number {
 }
 
 /**
- * The graph with every Relu's output as a graph output too (in graph order), so a reference can
+ * The graph with every ReLU's output as a graph output too (in graph order), so a reference can
  * take the same ReLU masks: where a pre-activation lies within float32 rounding of zero, two
  * correct implementations may take different sides of the kink, and that one element then changes
- * every gradient upstream of it.
+ * every gradient upstream of it. A ReLU folded into a blocked convolution (its `activation`
+ * attribute, batchnorm-fold.ts) is that convolution's output back in NCHW.
  */
 export function withReluOutputs(bytes: Uint8Array): { bytes: Uint8Array; relus: string[] } {
   const model = protos.onnx.ModelProto.decode(bytes)
   const graph = model.graph!
-  const relus = graph.node!.filter((n) => n.opType === 'Relu' && !n.domain).map((n) => n.output![0])
+  const nodes = graph.node!
+  const fusedRelu = (n: (typeof nodes)[number]) =>
+    n.domain === NCHWC_DOMAIN && n.opType === 'Conv' && n.attribute!.some((a) => a.name === 'activation' && new TextDecoder().decode(a.s!) === 'Relu')
+  const relus = nodes
+    .filter((n) => (n.opType === 'Relu' && !n.domain) || fusedRelu(n))
+    .map((n) => {
+      if (!n.domain) return n.output![0]
+      const back = nodes.find((m) => m.opType === 'ReorderOutput' && m.input![0] === n.output![0])
+      if (!back) throw new Error(`the fused convolution ${n.name} has no NCHW output`)
+      return back.output![0]
+    })
   for (const name of relus) {
     graph.output!.push(protos.onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: protos.onnx.TensorProto.DataType.FLOAT } } }))
   }

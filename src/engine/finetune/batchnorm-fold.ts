@@ -1,10 +1,11 @@
-// A scoring graph folds each BatchNormalization that directly follows a convolution (and a ReLU
-// after it) into that convolution, as onnxruntime's optimizer does to a graph whose weights are
-// constants. Ours are fed (one session a run, docs/adr/0005), which its optimizer leaves alone:
-// there the normalisation and the activation were two more passes over the activations, and each
-// convolution's output went back to NCHW and into the blocked layout again for the next one. In
-// inference mode the normalisation is a per-channel affine map, so the convolution's kernel times
-// the scale and a bias of shift compute both in one pass.
+// Each BatchNormalization that directly follows a convolution (and a ReLU after it) is folded
+// into that convolution, as onnxruntime's optimizer does to a graph whose weights are constants.
+// Ours are fed or trained (docs/adr/0005), which its optimizer leaves alone: there the
+// normalisation and the activation were two more passes over the activations forward, three
+// more backward, and each convolution's output went back to NCHW and into the blocked layout again
+// for the next one. With its moving statistics the normalisation is a per-channel affine map, so
+// the convolution's kernel times the scale and a bias of shift compute both in one pass; in a
+// training graph the folded kernel's and bias's gradients give the layers' own (layers.ts).
 import type * as tf from '@tensorflow/tfjs'
 import type { GraphNode } from '../model/graph'
 
@@ -17,12 +18,17 @@ export interface FoldPlan {
 }
 
 /**
- * The folds a scoring graph of `nodes` can make, by convolution layer name: a Conv2D or
- * DepthwiseConv2D without an activation of its own whose output only a channels-last
- * BatchNormalization reads, then a plain ReLU (capped or not) when it alone reads that. `keep`
- * names layers whose own outputs the graph must give, which nothing may absorb.
+ * The folds a graph of `nodes` can make, by convolution layer name: a Conv2D or DepthwiseConv2D
+ * without an activation of its own whose output only a channels-last BatchNormalization reads
+ * (one that `movingStatistics` says normalises with its moving statistics), then a plain ReLU
+ * (capped or not) when it alone reads that. `keep` names layers whose own outputs the graph must
+ * give, which nothing may absorb.
  */
-export function foldPlans(nodes: readonly GraphNode[], keep: ReadonlySet<string>): Map<string, FoldPlan> {
+export function foldPlans(
+  nodes: readonly GraphNode[],
+  keep: ReadonlySet<string>,
+  movingStatistics: (batchNorm: tf.layers.Layer) => boolean = () => true
+): Map<string, FoldPlan> {
   const readers = new Map<string, GraphNode[]>()
   for (const node of nodes) for (const name of node.inputs) readers.set(name, [...(readers.get(name) ?? []), node])
   const onlyReader = (name: string) => {
@@ -34,7 +40,7 @@ export function foldPlans(nodes: readonly GraphNode[], keep: ReadonlySet<string>
     const config = layer.getConfig()
     if (!['Conv2D', 'DepthwiseConv2D'].includes(layer.getClassName()) || ((config.activation as string | undefined) ?? 'linear') !== 'linear') continue
     const norm = onlyReader(layer.name)
-    if (!norm || norm.layer.getClassName() !== 'BatchNormalization' || !lastAxis(norm.layer.getConfig().axis)) continue
+    if (!norm || norm.layer.getClassName() !== 'BatchNormalization' || !lastAxis(norm.layer.getConfig().axis) || !movingStatistics(norm.layer)) continue
     const next = onlyReader(norm.layer.name)
     const activation = next ? reluOf(next.layer) : null
     plans.set(layer.name, { batchNorm: norm.layer, activation, absorbed: activation ? [norm.layer.name, next!.layer.name] : [norm.layer.name] })

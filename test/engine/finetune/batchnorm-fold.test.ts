@@ -1,5 +1,5 @@
 // Scoring graphs fold BatchNormalization (and the ReLU after it) into the blocked convolution
-// before it (scoring-fold.ts): the probabilities and pooled features must stay the tfjs model's,
+// before it (batchnorm-fold.ts): the probabilities and pooled features must stay the tfjs model's,
 // whatever the fold takes (a bias, a missing gamma or beta, a capped or plain ReLU, no activation
 // before an Add, a normalisation two layers read) and wherever it must not fold (a convolution two
 // layers read).
@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { buildScoringGraph, suffixOfModel } from '../../../src/engine/finetune/build'
 import { nchwcBlock } from '../../../src/engine/finetune/nchwc'
 import { NativeTrainer } from '../../../src/engine/finetune/runner'
-import { foldPlans } from '../../../src/engine/finetune/scoring-fold'
+import { foldPlans } from '../../../src/engine/finetune/batchnorm-fold'
 import { seededRandom } from '../../../src/engine/util/random'
 import { ort, randomArray, randomiseWeights, relativeError } from './reference'
 
