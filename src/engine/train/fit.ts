@@ -133,6 +133,8 @@ export async function fit(state: FitState, plan: FitPlan, callbacks: CallbackLis
           for (const batch of group) batch.x.dispose()
         }
         state.changedSinceScore = true
+        // As many batch buffers as a run will hold, before the next epoch first needs them.
+        if (state.step.runMany) plan.train.reserve?.(Math.min(state.step.batchesPerRun ?? 1, batches), plan.batchSize)
         results.forEach(({ loss, right }, i) => {
           const count = group[i].labels.length
           lossSum += loss * count

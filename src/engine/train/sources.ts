@@ -24,6 +24,8 @@ export interface BatchSource {
    * native step that preprocesses in its own graph (only where the suffix starts at the input).
    */
   batch(indices: readonly number[], training: boolean, pixels?: boolean): Promise<Batch>
+  /** Readies buffers for `batches` batches of `batchSize` held at once, where the source reuses buffers. */
+  reserve?(batches: number, batchSize: number): void
   close(): void
 }
 
@@ -39,6 +41,7 @@ export function cachedSource(features: CachedFeatures, featureShape: number[]): 
         files: indices.map((i) => features.files[i])
       }
     },
+    reserve: (batches, batchSize) => void buffers.reserve(batches, batchSize * features.store.rowLength),
     close: () => features.store.close()
   }
 }
@@ -105,6 +108,10 @@ export function streamingSource(items: readonly LabelledImage[], options: Stream
         labels: Int32Array.from(kept, (k) => chosen[k].label),
         files: kept.map((k) => describeRef(chosen[k].ref))
       }
+    },
+    // Only images go through the buffers (modelInput); a prefix's outputs are its runner's own arrays.
+    reserve(batches, batchSize) {
+      if (!options.runner) void buffers.reserve(batches, batchSize * options.size * options.size * 3)
     },
     close: () => {}
   }

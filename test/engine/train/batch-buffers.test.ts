@@ -36,4 +36,21 @@ describe('batch buffers', () => {
     const next = [buffers.take(2), buffers.take(2), buffers.take(2)]
     expect(new Set(next)).toEqual(new Set(held))
   })
+
+  it('reserves buffers a step will hold at once: written through, handed out, and kept beside a shorter batch', () => {
+    const buffers = new BatchBuffers(1)
+    const lent = buffers.take(6)
+    const x = buffers.tensor(lent, [6])
+    expect(buffers.reserve(3, 6)).toBe(2) // one lent already: two more
+    expect(buffers.reserve(3, 6)).toBe(0)
+    const taken = [buffers.take(6), buffers.take(6)]
+    expect(taken.every((b) => b !== lent && b.length === 6 && b.every((v) => v === 0))).toBe(true)
+    expect(buffers.take(6)).not.toBe(taken[0]) // a fourth is new
+    // Released, all three and a shorter last batch's stay idle for the next epoch.
+    const short = buffers.take(2)
+    tf.dispose([x, ...taken.map((b) => buffers.tensor(b, [6])), buffers.tensor(short, [2])])
+    const again = new Set([buffers.take(6), buffers.take(6), buffers.take(6)])
+    expect(again).toEqual(new Set([lent, ...taken]))
+    expect(buffers.take(2)).toBe(short)
+  })
 })
