@@ -97,14 +97,7 @@ export interface GraphOptions {
 export function buildTrainingGraph(suffix: SuffixSpec, optimizer: OptimizerSettings, options: GraphOptions = {}): TrainingGraph {
   const g = new OnnxGraph()
   const slots = stateSlots(optimizer)
-  const { forward, weights, moving, dropouts } = emitForward(
-    g,
-    suffix,
-    false,
-    options.batchNorm ?? 'frozen',
-    options.nchwc ?? null,
-    options.foldBatchNorm ?? true
-  )
+  const { forward, weights, moving, dropouts } = emitForward(g, suffix, { ...options, inputGradient: false })
   const out = forward.out
   if (out.shape.length !== 1) throw new Error(`The trainable layers end in rank ${out.shape.length + 1} values; training needs [batch, classes] probabilities`)
   const last = suffix.nodes.at(-1)!.layer
@@ -170,14 +163,7 @@ export function buildProbeGraph(suffix: SuffixSpec, options: GraphOptions = {}) 
   // Its input gradient would be the preprocessed input's, read as the pixels'.
   if (suffix.preprocess) throw new Error('A probe graph cannot be built for a suffix that preprocesses its input: it is fed preprocessed values')
   const g = new OnnxGraph()
-  const { forward, weights, moving, dropouts, toTfjs, fromTfjs } = emitForward(
-    g,
-    suffix,
-    true,
-    options.batchNorm ?? 'frozen',
-    options.nchwc ?? null,
-    options.foldBatchNorm ?? true
-  )
+  const { forward, weights, moving, dropouts, toTfjs, fromTfjs } = emitForward(g, suffix, { ...options, inputGradient: true })
   const outShape = forward.out.shape
   const dy = fromTfjs(g.input(OUTPUT_GRAD, [null, ...outShape]), outShape)
   const dx = forward.backward(dy)!
@@ -218,15 +204,10 @@ interface WeightInput {
  * reverse order, summing the gradients of values read by several layers, and returns the input's
  * gradient when `inputGradient` asked for it.
  */
-function emitForward(
-  g: OnnxGraph,
-  suffix: SuffixSpec,
-  inputGradient: boolean,
-  batchNorm: BatchNormMode,
-  nchwc: Nchwc | null,
-  fold: boolean,
-  scoring?: ScoringOptions
-) {
+function emitForward(g: OnnxGraph, suffix: SuffixSpec, options: GraphOptions & { inputGradient: boolean; scoring?: ScoringOptions }) {
+  const { inputGradient, scoring } = options
+  const batchNorm = options.batchNorm ?? 'frozen'
+  const nchwc = options.nchwc ?? null
   const weights: WeightInput[] = []
   const moving: MovingInput[] = []
   const dropouts: DropoutSlot[] = []
@@ -240,7 +221,7 @@ function emitForward(
   // with moving statistics, which a training graph's are unless they train in batch mode.
   const keep = new Set(scoring?.keep === undefined ? [] : [scoring.keep])
   const movingStatistics = (norm: tf.layers.Layer) => scoring !== undefined || batchNorm === 'frozen' || !norm.trainable
-  const folds = fold ? foldPlans(suffix.nodes, keep, movingStatistics) : new Map<string, FoldPlan>()
+  const folds = (options.foldBatchNorm ?? true) ? foldPlans(suffix.nodes, keep, movingStatistics) : new Map<string, FoldPlan>()
   const absorbed = new Set<string>()
   const ctx: Context = {
     g,
@@ -367,7 +348,7 @@ export const SCORES = 'scores'
  */
 export function buildScoringGraph(suffix: SuffixSpec, inputs: ReadonlyMap<tf.LayerVariable, string>, nchwc: Nchwc | null, layer?: string) {
   const g = new OnnxGraph()
-  const { forward, values } = emitForward(g, suffix, false, 'frozen', nchwc, true, { inputs, keep: layer })
+  const { forward, values } = emitForward(g, suffix, { nchwc, inputGradient: false, scoring: { inputs, keep: layer } })
   const out = layer === undefined ? forward.out : values.get(layer)
   if (!out) throw new Error(`${layer} is not among the trainable layers`)
   if (out.shape.length !== 1) throw new Error(`${layer ?? 'The trainable layers'} end in rank ${out.shape.length + 1} values, not [batch, width]`)

@@ -202,21 +202,22 @@ function convolution(ctx: Context, layer: tf.layers.Layer, x: Value, config: Con
     : g.node('Transpose', [kernel.value], { perm: [3, 2, 0, 1] })
   const attributes = { kernel_shape: [kh, kw], strides, dilations, pads, group }
   let y: string
-  if (xBlocked && plan) {
-    // The normalisation's scale is in the kernel, its shift is the bias, the ReLU the convolution's activation.
-    const fused = { activation: plan.activation }
-    const yBlocked = depthwise
-      ? blockedDepthwiseConv(g, block, xBlocked, W, channels, blockedAttributes, bias!.value, fused)
-      : blockedConv(g, block, xBlocked, kernel.value, shape, blockedAttributes, { bias: bias!.value, fused })
-    // Left unused (and dropped) when only blocked convolutions read it and nothing trains.
-    y = g.node('ReorderOutput', [yBlocked], { channels: outChannels }, 'nchwc_out', NCHWC_DOMAIN)
-    ctx.blocked?.set(y, yBlocked)
+  if (xBlocked) {
+    // Folded: the normalisation's scale is in the kernel, its shift is the bias, the ReLU the
+    // convolution's activation, and the output stays blocked for the next blocked convolution too.
+    const fused = plan ? { activation: plan.activation } : undefined
+    y = depthwise
+      ? blockedDepthwiseConv(g, block, xBlocked, W, channels, blockedAttributes, bias?.value, fused)
+      : blockedConv(g, block, xBlocked, kernel.value, shape, blockedAttributes, { bias: bias?.value, fused })
+    if (fused) {
+      const yBlocked = y
+      // Left unused (and dropped) when only blocked convolutions read it and nothing trains.
+      y = g.node('ReorderOutput', [yBlocked], { channels: outChannels }, 'nchwc_out', NCHWC_DOMAIN)
+      ctx.blocked?.set(y, yBlocked)
+    }
   } else {
-    y = xBlocked
-      ? depthwise
-        ? blockedDepthwiseConv(g, block, xBlocked, W, channels, blockedAttributes, bias?.value)
-        : blockedConv(g, block, xBlocked, kernel.value, shape, blockedAttributes, { bias: bias?.value })
-      : sampled === x.name
+    y =
+      sampled === x.name
         ? g.node('Conv', bias ? [x.name, W, bias.value] : [x.name, W], attributes, 'conv')
         : g.node('Conv', bias ? [sampled, W, bias.value] : [sampled, W], { kernel_shape: [1, 1] }, 'conv')
   }

@@ -30,8 +30,9 @@ export interface DepthwiseAttributes {
 }
 
 /**
- * What a scoring graph fuses into a blocked Conv: its activation (ReLU, or ReLU capped at `max`),
- * and its output left in the blocked layout for the next blocked Conv (the caller reorders it).
+ * What a folded convolution (batchnorm-fold.ts) fuses into a blocked Conv: its activation (ReLU, or
+ * ReLU capped at `max`), and its output left in the blocked layout for the next blocked Conv (the
+ * caller reorders it).
  */
 export interface Fused {
   activation: { max: number | null } | null
