@@ -558,6 +558,9 @@ function reluMask(g: OnnxGraph, v: string, max: number | null, of: 'input' | 'ou
  * Batch statistics, as tfjs's BatchNormalization in training: mean and biased variance over the
  * batch (and pixels), and the moving statistics moved towards them by 1 - momentum. Backward:
  * dx = inv * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), with dxhat = dy * gamma.
+ * Every pass over the activations counts (they are memory-bound): onnxruntime's inference-mode
+ * BatchNormalization, fed the batch's own mean and variance, normalises in one pass, and the
+ * backward's terms in x are a second per-channel affine map of x done the same way.
  */
 function batchStatistics(ctx: Context, layer: tf.layers.Layer, x: Value, config: Config, perChannel: (v: string) => string): Emitted {
   const { g } = ctx
@@ -566,37 +569,41 @@ function batchStatistics(ctx: Context, layer: tf.layers.Layer, x: Value, config:
   if (!gamma || !beta) throw new UnsupportedTrainingLayerError(layer, 'batch statistics without scale or centre (tfjs cannot train that either)')
   const images = x.shape.length === 3
   const axes = images ? [0, 2, 3] : [0]
-  const mean = (v: string) => g.node('ReduceMean', [v], { axes, keepdims: 1 })
-  const mu = mean(x.name)
-  const centred = g.node('Sub', [x.name, mu])
-  const variance = mean(g.node('Mul', [centred, centred]))
-  const inv = inverseDeviation(g, variance, config.epsilon as number)
-  const xhat = g.node('Mul', [centred, inv], {}, 'xhat')
-  const y = g.node('Add', [g.node('Mul', [xhat, perChannel(gamma.value)]), perChannel(beta.value)], {}, 'bn')
+  const epsilon = config.epsilon as number
+  const flat = (v: string) => g.node('Reshape', [v, g.int64([-1])])
+  const count = g.node('Div', [g.node('Cast', [g.node('Size', [x.name])], { to: 1 }), g.scalar(x.shape.at(-1)!)])
+  const mu = g.node('ReduceMean', [x.name], { axes, keepdims: 1 })
+  // Centred before squaring: E[x^2] - mean^2 loses the variance to rounding where the mean is large.
+  const variance = g.node('Div', [g.node('ReduceSumSquare', [g.node('Sub', [x.name, mu])], { axes, keepdims: 0 }), count])
+  const mean = flat(mu)
+  const y = g.node('BatchNormalization', [x.name, gamma.value, beta.value, mean, variance], { epsilon }, 'bn')
 
   const decay = g.scalar(1 - (config.momentum as number))
-  const flat = (v: string) => g.node('Reshape', [v, g.int64([-1])])
   for (const [name, batchValue] of [
-    ['moving_mean', mu],
+    ['moving_mean', mean],
     ['moving_variance', variance]
   ] as const) {
     const moving = ctx.updated(layer, name)
-    moving.setNew(g.node('Sub', [moving.value, g.node('Mul', [g.node('Sub', [moving.value, flat(batchValue)]), decay])], {}, name))
+    moving.setNew(g.node('Sub', [moving.value, g.node('Mul', [g.node('Sub', [moving.value, batchValue]), decay])], {}, name))
   }
 
   const backward: Backward = (dy, needed) => {
+    const inv = inverseDeviation(g, variance, epsilon)
     const sumDy = g.node('ReduceSum', [dy, g.int64(axes)], { keepdims: 0 }, 'dbeta')
-    const sumDyXhat = g.node('ReduceSum', [g.node('Mul', [dy, xhat]), g.int64(axes)], { keepdims: 0 }, 'dgamma')
+    // sum(dy * xhat) = inv * (sum(dy * x) - mean * sum(dy)): xhat is never written out.
+    const sumDyX = g.node('ReduceSum', [g.node('Mul', [dy, x.name]), g.int64(axes)], { keepdims: 0 })
+    const sumDyXhat = g.node('Mul', [inv, g.node('Sub', [sumDyX, g.node('Mul', [mean, sumDy])])], {}, 'dgamma')
     beta.setGrad?.(sumDy)
     gamma.setGrad?.(sumDyXhat)
     if (!needed[0]) return [null]
-    // The means of dxhat and dxhat * xhat are gamma times these two sums over the values a channel
-    // has: dx = gamma * inv * (dy - mean(dy) - xhat * mean(dy * xhat)), four passes over the
-    // activations where spelling out dxhat took eight (ResNet50's conv5 has ten such layers).
-    const count = g.node('Div', [g.node('Cast', [g.node('Size', [dy])], { to: 1 }), g.scalar(x.shape.at(-1)!)])
-    const meanOf = (sum: string) => perChannel(g.node('Div', [sum, count]))
-    const deviation = g.node('Sub', [g.node('Sub', [dy, meanOf(sumDy)]), g.node('Mul', [xhat, meanOf(sumDyXhat)])])
-    return [g.node('Mul', [deviation, g.node('Mul', [perChannel(gamma.value), inv])], {}, 'dx')]
+    // dx = a dy + (b (x - mean) / sqrt(var + eps) + c) per channel, with a = gamma inv,
+    // b = -a mean(dy xhat) and c = -a mean(dy): the bracket is the forward's normalisation of x
+    // with scale b and shift c, one pass; a Mul and an Add make three where xhat's form took four.
+    const a = g.node('Mul', [gamma.value, inv])
+    const b = g.node('Neg', [g.node('Div', [g.node('Mul', [a, sumDyXhat]), count])])
+    const c = g.node('Neg', [g.node('Div', [g.node('Mul', [a, sumDy]), count])])
+    const inX = g.node('BatchNormalization', [x.name, b, c, mean, variance], { epsilon })
+    return [g.node('Add', [g.node('Mul', [dy, perChannel(a)]), inX], {}, 'dx')]
   }
   return { out: { ...x, name: y }, backward }
 }
