@@ -208,7 +208,7 @@ function valueInfo(name: string, dims: Dims, elemType: number): ValueInfoProto {
 }
 
 /** Float attributes are named here: an integral epsilon or alpha must still be written as a float. */
-const FLOAT_ATTRIBUTES = new Set(['epsilon', 'alpha', 'beta', 'ratio'])
+const FLOAT_ATTRIBUTES = new Set(['epsilon', 'alpha', 'beta', 'ratio', 'momentum'])
 const FLOAT_LIST_ATTRIBUTES = new Set(['activation_params'])
 
 function attributeProto(name: string, value: Attribute) {
