@@ -571,10 +571,9 @@ function batchStatistics(ctx: Context, layer: tf.layers.Layer, x: Value, config:
   const images = x.shape.length === 3
   const axes = images ? [0, 2, 3] : [0]
   const epsilon = config.epsilon as number
-  const count = g.node('Div', [g.node('Cast', [g.node('Size', [x.name])], { to: 1 }), g.scalar(x.shape.at(-1)!)])
+  const channels = x.shape.at(-1)!
   // onnxruntime's own training mode: the batch's mean and biased variance come out as the "running"
   // statistics when their momentum is 0 (the moving ones are updated below, as tfjs does).
-  const channels = x.shape.at(-1)!
   const [y, mean, variance] = g.nodeN(
     'BatchNormalization',
     [x.name, gamma.value, beta.value, g.float(new Float32Array(channels)), g.float(new Float32Array(channels).fill(1))],
@@ -603,6 +602,7 @@ function batchStatistics(ctx: Context, layer: tf.layers.Layer, x: Value, config:
     // dx = a dy + (b (x - mean) / sqrt(var + eps) + c) per channel, with a = gamma inv,
     // b = -a mean(dy xhat) and c = -a mean(dy): the bracket is the forward's normalisation of x
     // with scale b and shift c, one pass; a Mul and an Add make three where xhat's form took four.
+    const count = g.node('Div', [g.node('Cast', [g.node('Size', [x.name])], { to: 1 }), g.scalar(channels)])
     const a = g.node('Mul', [gamma.value, inv])
     const b = g.node('Neg', [g.node('Div', [g.node('Mul', [a, sumDyXhat]), count])])
     const c = g.node('Neg', [g.node('Div', [g.node('Mul', [a, sumDy]), count])])
