@@ -326,6 +326,35 @@ describe('native gradients equal tf.grads on cpu', () => {
     )
   })
 
+  it("ReLU and ReLU6 masks at their bounds equal tfjs's exactly (0, the cap, a float either side, the extremes)", async () => {
+    const below6 = Math.fround(6 - 2 ** -21)
+    const above6 = Math.fround(6 + 2 ** -21)
+    const values = [-Infinity, -3e38, -1, -(2 ** -126), -0, 0, 2 ** -126, 1e-30, 1e-7, 1, 3, below6, 6, above6, 6.5, 7, 12, 1e8, 3e38, Infinity]
+    const runtime = await ort()
+    for (const [label, make] of [
+      ['ReLU(max 6)', () => tf.layers.reLU({ maxValue: 6 })],
+      ['relu6', () => tf.layers.activation({ activation: 'relu6' })],
+      ['relu', () => tf.layers.activation({ activation: 'relu' })]
+    ] as const) {
+      const model = modelOf([values.length], (x) => make().apply(x) as tf.SymbolicTensor)
+      const probe = buildProbeGraph(suffixOfModel(model), { batchNorm: 'frozen', nchwc: null })
+      const session = await runtime.InferenceSession.create(probe.bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 })
+      const ones = new Float32Array(values.length).fill(1)
+      const out = await session.run({
+        features: new runtime.Tensor('float32', Float32Array.from(values), [1, values.length]),
+        [OUTPUT_GRAD]: new runtime.Tensor('float32', ones, [1, values.length])
+      })
+      await session.release()
+      const expected = tf.tidy(() =>
+        tf
+          .grad((x: tf.Tensor) => (model.apply(x) as tf.Tensor).sum())(tf.tensor([values]))
+          .dataSync()
+      )
+      expect(Array.from(out[INPUT_GRAD].data as Float32Array), label).toEqual(Array.from(expected))
+      model.dispose()
+    }
+  })
+
   it('sigmoid and tanh activations (Activation layer and Dense)', async () => {
     await expectSameGradients(
       'sigmoid',
