@@ -2,7 +2,8 @@
 // prefix cached, the unfrozen layers on the step chooseTrainingStep picks) against PyTorch
 // (bench/finetune_peer.py) in the same run: same weight files, photos, trainable layers, Adam 1e-3,
 // batch 32, Glorot Dense softmax head, 2 threads; BatchNorm of the unfrozen layers frozen
-// (PyTorch eval mode) and trained (train mode). Each run is its own process, so peak RSS is its own.
+// (PyTorch eval mode) and trained (train mode). Each run is its own process, so peak RSS is its own;
+// ours gets the environment an engine process gets (withHugePageMalloc), PyTorch's this one's.
 // BENCH_FT_CASES=a,b,c, BENCH_FT_BN=frozen,train, BENCH_FT_SEEDS=1,2,3 and BENCH_FT_EPOCHS_A=… choose
 // what runs; val accuracy is the last epoch's, mean ± sd over the seeds.
 import { execFileSync } from 'node:child_process'
@@ -11,6 +12,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { TrainConfig, type TrainConfigInput, type TrainEvent } from '../src/shared/protocol'
 import { backboneSpec } from '../src/engine/backbones/registry'
+import { withHugePageMalloc } from '../src/engine/environment'
 import { train } from '../src/engine/train/trainer'
 import { hasTorch, PYTHON, ROOT, SHARED, weightsMirror } from './common'
 
@@ -152,7 +154,8 @@ async function parent(): Promise<void> {
       for (const seed of seeds) {
         const child = execFileSync(process.execPath, [...process.execArgv, path.join(ROOT, 'bench', 'finetune.ts'), 'one', c.id, bn, String(seed)], {
           encoding: 'utf8',
-          maxBuffer: 1 << 26
+          maxBuffer: 1 << 26,
+          env: withHugePageMalloc(process.env)
         })
         mine.push(JSON.parse(child.trim().split('\n').at(-1)!) as Measured)
         if (withTorch) theirs.push(torch(c, bn, seed))

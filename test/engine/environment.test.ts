@@ -21,6 +21,18 @@ describe('environment', () => {
   })
 
   it('gives an engine process its home and keeps the rest', () => {
-    expect(engineEnvironment('/data/studio', { PATH: '/bin', TRANSFER_STUDIO_HOME: 'old' })).toEqual({ PATH: '/bin', TRANSFER_STUDIO_HOME: '/data/studio' })
+    expect(engineEnvironment('/data/studio', { PATH: '/bin', TRANSFER_STUDIO_HOME: 'old' }, 'darwin')).toEqual({
+      PATH: '/bin',
+      TRANSFER_STUDIO_HOME: '/data/studio'
+    })
+  })
+
+  it("asks glibc's malloc for huge pages on Linux, beside the user's other tunables and never over their own choice", () => {
+    expect(engineEnvironment('/h', {}, 'linux').GLIBC_TUNABLES).toBe('glibc.malloc.hugetlb=1')
+    expect(engineEnvironment('/h', { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }, 'linux').GLIBC_TUNABLES).toBe(
+      'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1'
+    )
+    expect(engineEnvironment('/h', { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }, 'linux').GLIBC_TUNABLES).toBe('glibc.malloc.hugetlb=0')
+    expect(engineEnvironment('/h', {}, 'win32').GLIBC_TUNABLES).toBeUndefined()
   })
 })
